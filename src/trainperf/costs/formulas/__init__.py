@@ -1,0 +1,1 @@
+"""Formula modules; each registers its ops on import."""

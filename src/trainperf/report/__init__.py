@@ -1,0 +1,1 @@
+"""Rendering: terminal tables, JSON, and a self-contained HTML file. Only this package prints."""

@@ -1,0 +1,5 @@
+"""Importing this package registers every zoo workload (each module registers its own)."""
+
+from trainperf.workloads.zoo import (  # noqa: F401
+    llm,
+)
