@@ -68,8 +68,9 @@ class Built:
     unit: str = "token"
     model_flops: float = 0.0
     """Analytic model FLOPs of one step (fwd+bwd) by the workload's convention; 0 if it has none."""
-    repeat: Repeat | None = None
-    """Set when this is a reduced-depth build (see Workload.build(reduced=True))."""
+    repeats: tuple[Repeat, ...] = ()
+    """Set when this is a reduced-depth build (see Workload.build(reduced=True)): one Repeat per stack of
+    identical blocks (an encoder-decoder has two)."""
     n_params_active: int | None = None
     """Parameters touched per token (MoE); None means all."""
     extra_buffers_note: str = ""

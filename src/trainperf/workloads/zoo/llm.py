@@ -70,7 +70,7 @@ def llama_builder(full: LlamaArch, tiny: LlamaArch) -> Any:
             make_optimizer=adamw,
             batch=size.batch, seq=size.seq, samples_per_step=size.batch, tokens_per_step=tokens,
             model_flops=flops,
-            repeat=Repeat(module_list="model.layers", full_to_captured=(0,) * a.layers) if reduced else None,
+            repeats=(Repeat(module_list="model.layers", full_to_captured=(0,) * a.layers),) if reduced else (),
         )
 
     return build

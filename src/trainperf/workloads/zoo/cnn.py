@@ -1,0 +1,1 @@
+"""Zoo recipes: cnn (being built)."""

@@ -1,0 +1,1 @@
+"""Zoo recipes: diffusion (being built)."""

@@ -1,0 +1,1 @@
+"""Zoo recipes: gnn (being built)."""

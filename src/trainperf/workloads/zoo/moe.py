@@ -1,0 +1,1 @@
+"""Zoo recipes: moe (being built)."""

@@ -1,0 +1,1 @@
+"""Zoo recipes: recsys (being built)."""

@@ -1,0 +1,1 @@
+"""Zoo recipes: speech (being built)."""

@@ -1,0 +1,1 @@
+"""Zoo recipes: text (being built)."""

@@ -1,0 +1,1 @@
+"""Zoo recipes: vision (being built)."""
