@@ -42,6 +42,10 @@ class TensorMeta:
     def nbytes(self) -> float:
         return self.numel * dtype_bytes(self.dtype)
 
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
 
 # One positional argument of an aten op: a tensor, a list of tensors (None for an absent optional), or a scalar.
 Arg: TypeAlias = "TensorMeta | tuple[TensorMeta | None, ...] | tuple[int, ...] | int | float | bool | str | None"

@@ -1,1 +1,14 @@
 """Formula modules; each registers its ops on import."""
+
+from trainperf.costs.formulas import (  # noqa: F401
+    attention,
+    conv,
+    copy,
+    elementwise,
+    embedding,
+    free,
+    matmul,
+    norm,
+    optimizer,
+    reduction,
+)
