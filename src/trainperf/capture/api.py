@@ -51,7 +51,7 @@ class CaptureTiming:
     table_s: float
 
 
-def _saved_bytes_hooks(params: set[int], modules: Any, per_module: dict[str, float]) -> Any:
+def _saved_bytes_hooks(params: set[int], rec: Any, per_module: dict[str, float]) -> Any:
     """saved_tensors_hooks that add up unique storages saved for backward, parameters excluded."""
     import torch
 
@@ -62,7 +62,7 @@ def _saved_bytes_hooks(params: set[int], modules: Any, per_module: dict[str, flo
         key = st._cdata
         if key not in params and key not in seen:
             seen.add(key)
-            mod = modules.current
+            mod = rec.producer.get(key, rec.modules.current)
             per_module[mod] = per_module.get(mod, 0.0) + float(st.nbytes())
         return t
 
@@ -75,7 +75,7 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     from trainperf.capture.recorder import propagate_tags, recording
-    from trainperf.capture.table import find_stacks, layer_of, rows_to_frame
+    from trainperf.capture.table import find_stacks, rows_to_frame
     from trainperf.vocab import Phase
 
     dt = getattr(torch, normalize_dtype(dtype))
@@ -100,7 +100,7 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
         opt = built.make_optimizer(model.parameters())
         _init_optimizer_state(model, opt)
         with recording(model) as (rec, modules):
-            with _saved_bytes_hooks(param_keys, modules, per_module_saved):
+            with _saved_bytes_hooks(param_keys, rec, per_module_saved):
                 loss = built.loss(model, batch)
             propagate_tags(loss)
             rec.phase = Phase.BWD

@@ -162,6 +162,9 @@ class Recorder(TorchDispatchMode):
         self.phase = Phase.FWD
         self.rows: list[Row] = []
         self.free_ops = 0
+        # storage -> module that produced it in forward: saved activations are charged to their producer,
+        # so a tensor made once and saved by every block (RoPE cos/sin) is counted once, as in a full capture
+        self.producer: dict[int, str] = {}
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -175,6 +178,11 @@ class Recorder(TorchDispatchMode):
             module = node.metadata.get(_META_KEY, "") if node is not None else ""
         else:
             module = self.modules.current
+            if self.phase == Phase.FWD and not name.endswith("_"):  # in-place ops do not make new storage
+                for o in out if isinstance(out, (list, tuple)) else (out,):
+                    if isinstance(o, torch.Tensor):
+                        # storage addresses are reused after a free: the latest producer is the live one
+                        self.producer[o.untyped_storage()._cdata] = module
         self.rows.append(Row(op_call(func, tuple(args), kwargs, out), self.phase, module))
         return out
 

@@ -21,7 +21,8 @@ _FREE: set[str] = set()
 def normalize_op_name(name: str) -> str:
     """``aten.mm.default`` / ``aten::mm`` / ``aten.add.Tensor`` -> ``aten::mm`` / ``aten::add``."""
     if "::" in name:
-        return name
+        ns, _, rest = name.partition("::")
+        return f"{ns}::{rest.split('.', 1)[0]}"
     parts = name.split(".")
     if len(parts) >= 2:
         return f"{parts[0]}::{parts[1]}"

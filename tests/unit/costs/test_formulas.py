@@ -1,0 +1,99 @@
+import pytest
+
+from trainperf.costs import OpCall, TensorMeta, cost, register_cost
+from trainperf.costs.formulas.optimizer import multi_tensor_launches
+from trainperf.vocab import OpCategory
+
+BF16 = "bfloat16"
+
+
+def T(*shape: int, dtype: str = BF16) -> TensorMeta:
+    return TensorMeta(tuple(shape), dtype)
+
+
+def test_mm_flops_and_bytes() -> None:
+    c = cost(OpCall("aten.mm.default", (T(8192, 4096), T(4096, 1024))))
+    assert c is not None and c.category == OpCategory.MATMUL
+    assert c.flops == 2 * 8192 * 4096 * 1024
+    assert c.bytes_read == 2 * (8192 * 4096 + 4096 * 1024)
+    assert c.bytes_written == 2 * 8192 * 1024
+    assert (c.gemm.m, c.gemm.n, c.gemm.k) == (8192, 1024, 4096)  # type: ignore[union-attr]
+
+
+def test_addmm_and_bmm() -> None:
+    c = cost(OpCall("aten::addmm", (T(1024), T(64, 512), T(512, 1024), 1, 1)))
+    assert c is not None and c.flops == 2 * 64 * 512 * 1024
+    b = cost(OpCall("aten::bmm", (T(12, 128, 64), T(12, 64, 128))))
+    assert b is not None and b.flops == 2 * 12 * 128 * 64 * 128 and b.gemm.batch == 12  # type: ignore[union-attr]
+
+
+def test_grouped_mm_counts_tokens_once() -> None:
+    # 4096 routed tokens over 8 experts of (1024 -> 512): 2*4096*1024*512 regardless of the split
+    c = cost(OpCall("aten::_grouped_mm", (T(4096, 1024), T(8, 1024, 512), T(8, dtype="int32"))))
+    assert c is not None and c.flops == 2 * 4096 * 1024 * 512
+
+
+def test_attention_forward_backward_convention() -> None:
+    q = T(2, 16, 1024, 128)
+    fwd = cost(OpCall("aten::_scaled_dot_product_flash_attention", (q, q, q, 0.0, True, False, None)))
+    assert fwd is not None and fwd.category == OpCategory.ATTENTION
+    # 2·B·H·L·L·(D + Dv), causal mask not applied to FLOPs (glossary)
+    assert fwd.flops == 2 * 2 * 16 * 1024 * 1024 * 256
+    assert fwd.attention is not None and fwd.attention.causal
+    lse = T(2, 16, 1024, dtype="float32")
+    bwd = cost(OpCall("aten::_scaled_dot_product_flash_attention_backward",
+                      (q, q, q, q, q, lse, None, None, 1024, 1024, 0.0, True)))
+    assert bwd is not None and bwd.flops == 2 * fwd.flops and bwd.attention.backward  # type: ignore[union-attr]
+
+
+def test_gqa_attention_uses_query_heads() -> None:
+    q, kv = T(1, 32, 512, 128), T(1, 8, 512, 128)
+    c = cost(OpCall("aten::_scaled_dot_product_flash_attention_for_cpu", (q, kv, kv, 0.0, False, None, None)))
+    assert c is not None and c.flops == 2 * 32 * 512 * 512 * 256
+
+
+def test_depthwise_conv_backward_not_overcounted() -> None:
+    # 7x7 depthwise conv, 256 channels, 56x56, batch 8: backward = 2x forward (input + weight grads)
+    x, w = T(8, 256, 56, 56), T(256, 1, 7, 7)
+    fwd = cost(OpCall("aten::convolution", (x, w, None, (1, 1), (3, 3), (1, 1), False, (0, 0), 256)))
+    assert fwd is not None and fwd.flops == 2 * 8 * 256 * 56 * 56 * 1 * 49
+    bwd = cost(OpCall("aten::convolution_backward",
+                      (x, x, w, None, (1, 1), (3, 3), (1, 1), False, (0, 0), 256, (True, True, False))))
+    assert bwd is not None and bwd.flops == 2 * fwd.flops
+
+
+def test_conv_output_shape_from_stride_and_padding() -> None:
+    x, w = T(32, 3, 224, 224), T(64, 3, 7, 7)
+    c = cost(OpCall("aten::convolution", (x, w, None, (2, 2), (3, 3), (1, 1), False, (0, 0), 1)))
+    assert c is not None and c.bytes_written == 2 * 32 * 64 * 112 * 112
+    assert c.flops == 2 * 32 * 64 * 112 * 112 * 3 * 49
+
+
+def test_elementwise_broadcast_bytes() -> None:
+    c = cost(OpCall("aten::add.Tensor", (T(4, 1024, 1024), T(1024), 1)))
+    assert c is not None and c.category == OpCategory.ELEMENTWISE
+    assert c.bytes_read == 2 * (4 * 1024 * 1024 + 1024)
+    assert c.bytes_written == 2 * 4 * 1024 * 1024
+
+
+def test_unknown_op_is_uncovered_not_zero() -> None:
+    assert cost(OpCall("aten::definitely_not_an_op", (T(4),))) is None
+
+
+def test_registering_twice_raises() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        register_cost("aten::mm")(lambda call: None)  # type: ignore[arg-type,return-value]
+
+
+def test_multi_tensor_apply_launches() -> None:
+    # 72 small tensors at depth 4 (AdamW: param, grad, exp_avg, exp_avg_sq) -> 36 per launch -> 2 launches
+    assert multi_tensor_launches([T(10)] * 72, 4) == 2
+    # one 1e9-element tensor: 15259 chunks of 65536 over 320 blocks per launch -> 48 launches
+    assert multi_tensor_launches([T(10**9)], 4) == 48
+
+
+def test_fused_adamw_bytes() -> None:
+    ps = (T(1000, dtype="float32"),)
+    c = cost(OpCall("aten::_fused_adamw_", (ps, ps, ps, ps, (), (T(dtype="float32"),), 1e-3)))
+    assert c is not None and c.category == OpCategory.OPTIMIZER
+    assert c.bytes_read == 4 * 4000 and c.bytes_written == 3 * 4000
