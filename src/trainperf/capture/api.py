@@ -99,7 +99,7 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
             batch = built.make_batch()
         opt = built.make_optimizer(model.parameters())
         _init_optimizer_state(model, opt)
-        with recording(model) as (rec, modules):
+        with recording(model) as (rec, _modules):
             with _saved_bytes_hooks(param_keys, rec, per_module_saved):
                 loss = built.loss(model, batch)
             propagate_tags(loss)

@@ -114,10 +114,16 @@ class _TagNodes(TorchFunctionMode):
         for o in outs:
             gf = getattr(o, "grad_fn", None) if isinstance(o, torch.Tensor) else None
             if gf is not None:
-                md = gf.metadata
+                md = _md(gf)
                 if _META_KEY not in md:
                     md[_META_KEY] = self.modules.current
         return out
+
+
+def _md(node: Any) -> dict[str, Any]:
+    """An autograd node's metadata dict (a property at runtime; torch's stubs type it as a method)."""
+    md: dict[str, Any] = node.metadata
+    return md
 
 
 def propagate_tags(loss: torch.Tensor) -> None:
@@ -134,12 +140,12 @@ def propagate_tags(loss: torch.Tensor) -> None:
     while frontier:
         nxt = []
         for node in frontier:
-            tag = node.metadata.get(_META_KEY, "")
+            tag = _md(node).get(_META_KEY, "")
             for child, _ in node.next_functions:
                 if child is None or id(child) in seen:
                     continue
                 seen.add(id(child))
-                md = child.metadata
+                md = _md(child)
                 if _META_KEY not in md:
                     md[_META_KEY] = tag
                 nxt.append(child)
@@ -175,7 +181,7 @@ class Recorder(TorchDispatchMode):
             return out
         if self.phase == Phase.BWD:
             node = torch._C._current_autograd_node()
-            module = node.metadata.get(_META_KEY, "") if node is not None else ""
+            module = _md(node).get(_META_KEY, "") if node is not None else ""
         else:
             module = self.modules.current
             if self.phase == Phase.FWD and not name.endswith("_"):  # in-place ops do not make new storage

@@ -9,6 +9,8 @@ is kept so the time model can skip the masked half. Same accounting as torch/uti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from trainperf.costs.formulas._util import bool_arg, nbytes, tensor_arg
 from trainperf.costs.registry import register_cost
 from trainperf.costs.types import Attention, OpCall, OpCost, TensorMeta
@@ -25,7 +27,7 @@ def _bhld(t: TensorMeta, seq_first: bool) -> tuple[int, int, int, int]:
 
 
 def _attn(call: OpCall, q: TensorMeta, k: TensorMeta, v: TensorMeta, causal: bool, backward: bool,
-          reads: list[TensorMeta | None], writes: list[TensorMeta | None], seq_first: bool = False) -> OpCost:
+          reads: Sequence[TensorMeta | None], writes: Sequence[TensorMeta | None], seq_first: bool = False) -> OpCost:
     b, h, lq, d = _bhld(q, seq_first)
     _, _, lk, _ = _bhld(k, seq_first)
     dv = _bhld(v, seq_first)[3]
