@@ -34,6 +34,10 @@ _POINTWISE = [
     "lerp", "lerp_", "bitwise_and", "bitwise_or", "bitwise_not", "bitwise_xor", "atan2", "square",
     "native_dropout", "native_dropout_backward", "bernoulli_", "bernoulli", "triu", "tril",
     "glu", "glu_backward", "nan_to_num", "xlogy", "logit", "polar", "complex", "view_as_real_copy",
+    "floor_divide", "true_divide", "logaddexp", "hypot", "bitwise_left_shift", "bitwise_right_shift",
+    "heaviside", "copysign", "fmax", "fmin", "lgamma", "digamma", "sinh", "cosh", "atan", "asin", "acos",
+    "tan", "exp2_", "softshrink", "hardshrink", "celu", "selu", "prelu", "rrelu_with_noise", "log_sigmoid_forward",
+    "log_sigmoid_backward", "_prelu_kernel", "_prelu_kernel_backward", "logical_not_",
     *sorted(_COMPARISON),
 ]
 
