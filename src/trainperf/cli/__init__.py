@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from trainperf.cli import analyze, capture, hw, predict, validate, zoo
+from trainperf.cli import analyze, capture, hw, predict, profile, validate, zoo
 
 app = typer.Typer(
     name="trainperf",
@@ -26,7 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (zoo, capture, hw, predict, validate, analyze):
+for _module in (zoo, capture, profile, hw, predict, validate, analyze):
     _module.register(app)
 
 
