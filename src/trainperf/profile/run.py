@@ -134,7 +134,7 @@ def profile_built(built: Built, *, name: str, cfg: ProfileConfig, trace_path: Pa
         times.append(time.perf_counter() - t0)
     if trace_path is not None:
         trace_path.parent.mkdir(parents=True, exist_ok=True)
-        with torch.profiler.profile(activities=activities, record_shapes=cfg.record_shapes) as prof:  # noqa: SIM117
+        with torch.profiler.profile(activities=activities, record_shapes=cfg.record_shapes) as prof:
             for i in range(cfg.steps):
                 # the span name the profiler's own schedule writes, so analyzers find steps the usual way
                 with torch.profiler.record_function(f"ProfilerStep#{i}"):
