@@ -1,0 +1,110 @@
+"""Hardware catalog: loading, aliases, peaks per precision, what-if scaling, user files, clear errors."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from trainperf.hardware import GPUSpec, get_gpu, list_gpus, load_gpu, measured_anchors
+from trainperf.hardware.catalog import GPU_DIR
+
+EXPECTED = {
+    "V100-SXM", "A100-SXM-40GB", "A100-SXM-80GB", "A100-PCIe-40GB", "A100-PCIe-80GB", "H100-SXM", "H100-PCIe",
+    "H100-SXM-96GB-HBM2e", "H200", "B200", "B300", "GB200", "GB300", "L40S", "L4", "RTX-4090", "MI250X",
+    "MI300X", "MI325X",
+}
+
+
+def test_catalog_has_every_gpu_and_a_source_for_every_number() -> None:
+    gpus = {g.name: g for g in list_gpus()}
+    assert set(gpus) >= EXPECTED
+    for g in gpus.values():
+        for f in dataclasses.fields(g):
+            v = getattr(g, f.name)
+            if f.name.endswith(("_tflops", "_GB", "_GBps", "_MB", "_W", "_mhz", "_count")) and v is not None:
+                assert g.sources[f.name], (g.name, f.name)
+
+
+@pytest.mark.parametrize(
+    ("name", "bf16", "bw"),
+    [("H100-SXM", 989.5, 3350), ("A100-SXM-80GB", 312, 2039), ("A100-SXM-40GB", 312, 1555), ("H200", 989.5, 4800),
+     ("B200", 2250, 8000), ("GB200", 2500, 8000), ("MI300X", 1307.4, 5300), ("H100-PCIe", 756, 2000)],
+)
+def test_datasheet_numbers(name: str, bf16: float, bw: float) -> None:
+    g = get_gpu(name)
+    assert g.peak_tflops("bf16") == pytest.approx(bf16, rel=1e-3)
+    assert g.peak_tflops("bfloat16") == g.peak_tflops("bf16")
+    assert g.hbm_bw_GBps == bw
+
+
+def test_precisions_and_missing_ones() -> None:
+    h = get_gpu("H100-SXM")
+    assert h.peak_tflops("float8_e4m3fn") == pytest.approx(2 * h.peak_tflops("bf16"))
+    assert h.peak_tflops("tf32") == pytest.approx(h.peak_tflops("bf16") / 2, rel=1e-3)
+    with pytest.raises(ValueError, match="no bf16"):
+        get_gpu("V100-SXM").peak_tflops("bf16")
+    with pytest.raises(ValueError, match="no fp4"):
+        h.peak_tflops("fp4")
+    with pytest.raises(ValueError, match="unknown precision"):
+        h.peak_tflops("int3")
+
+
+def test_published_csv_and_trace_device_strings_resolve(shared_dir: Path) -> None:
+    with open(shared_dir / "data/published/published_training_perf.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    want = {"H100-SXM5-80GB (DGX-H100)": "H100-SXM", "GB200 (DGX-GB200 NVL72)": "GB200", "A100-SXM4-40GB": "A100-SXM-40GB",
+            "H100-SXM-96GB-HBM2e(500W)": "H100-SXM-96GB-HBM2e", "B200 (DGX-B200)": "B200"}
+    for r in rows:
+        g = get_gpu(r["gpu_type"])
+        if r["gpu_type"] in want:
+            assert g.name == want[r["gpu_type"]]
+    for s, n in [("NVIDIA H100 80GB HBM3", "H100-SXM"), ("AMD Instinct MI300X VF", "MI300X"),
+                 ("Tesla V100-SXM2-32GB", "V100-SXM"), ("AMD Instinct MI250X", "MI250X"),
+                 ("NVIDIA A100-SXM4-80GB", "A100-SXM-80GB"), ("NVIDIA GeForce RTX 4090", "RTX-4090")]:
+        assert get_gpu(s).name == n
+
+
+def test_unknown_name_lists_closest() -> None:
+    with pytest.raises(KeyError, match="H100-SXM"):
+        get_gpu("H100-SXMM")
+
+
+def test_scaled_changes_only_what_is_asked() -> None:
+    h = get_gpu("H100-SXM")
+    s = h.scaled(hbm_bw=2.0, bf16=1.5)
+    assert s.hbm_bw_GBps == 6700 and s.peak_tflops("bf16") == pytest.approx(1484.25)
+    assert s.peak_tflops("fp8") == h.peak_tflops("fp8") and s.l2_MB == h.l2_MB
+    assert "hypothetical" in s.sources["hbm_bw_GBps"] and s.name != h.name
+    f = h.scaled(flops=2)
+    assert f.peak_tflops("fp8") == 2 * h.peak_tflops("fp8") and f.hbm_bw_GBps == h.hbm_bw_GBps
+    with pytest.raises(ValueError, match="unknown key"):
+        h.scaled(hbm=2)
+    with pytest.raises(ValueError, match="> 0"):
+        h.scaled(hbm_bw=0)
+
+
+def test_user_toml_file_and_errors(tmp_path: Path) -> None:
+    text = (GPU_DIR / "h100_sxm.toml").read_text().replace('name = "H100-SXM"', 'name = "MyGPU"')
+    p = tmp_path / "my.toml"
+    p.write_text(text.replace("hbm_bw_GBps = 3350", "hbm_bw_GBps = 9000"))
+    g = get_gpu(str(p))
+    assert isinstance(g, GPUSpec) and g.name == "MyGPU" and g.hbm_bw_GBps == 9000
+    p.write_text(text.replace("hbm_bw_GBps = 3350", "hbm_bw_GBps = -1"))
+    with pytest.raises(ValueError, match=r"my\.toml.*hbm_bw_GBps = -1"):
+        load_gpu(p)
+    p.write_text(text.replace("hbm_bw_GBps = 3350", "hbm_bw_GBs = 3350"))
+    with pytest.raises(ValueError, match="hbm_bw_GBs"):
+        load_gpu(p)
+    with pytest.raises(FileNotFoundError):
+        load_gpu(tmp_path / "nope.toml")
+
+
+def test_measured_anchors_are_below_peak() -> None:
+    for name in ("H100-SXM", "H200"):
+        g = get_gpu(name)
+        a = measured_anchors(name)
+        assert 0.7 < a["matmul_tflops"].value / g.peak_tflops("bf16") < 0.85
+        assert 0.85 < a["copy_GBps"].value / g.hbm_bw_GBps < 0.95
