@@ -1,0 +1,11 @@
+"""Single-GPU performance model: per-op roofline with efficiency curves on a GPUSpec -> StepEstimate.
+
+Importing this package does not import torch."""
+
+from trainperf.model.calibration import Calibration, load_calibration
+from trainperf.model.config import ExecConfig
+from trainperf.model.memory import MemoryEstimate
+from trainperf.model.ops import op_times
+from trainperf.model.step import StepEstimate, predict_step
+
+__all__ = ["Calibration", "ExecConfig", "MemoryEstimate", "StepEstimate", "load_calibration", "op_times", "predict_step"]

@@ -1,0 +1,38 @@
+"""ExecConfig: how a training step is executed (precision, torch.compile, CUDA graphs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRECISIONS = ("bf16", "fp16", "fp32", "tf32", "fp8")
+# Capture dtype for each execution precision: fp8 recipes (torchao float8 linears) keep bf16 elsewhere.
+CAPTURE_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "tf32": "float32", "fp8": "bfloat16"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecConfig:
+    """Execution choices a user makes for one training step."""
+
+    precision: str = "bf16"
+    """bf16 | fp16 (autocast / low-precision params), fp32 (no tensor cores), tf32 (fp32 with TF32 matmuls),
+    fp8 (fp8 linears as torchao float8 does; attention and the rest stay bf16)."""
+    compile: bool = False
+    """torch.compile: elementwise / norm / reduction chains fused into single kernels, no per-op dispatch."""
+    cuda_graphs: bool = False
+    """CUDA graphs: the step is replayed from a graph, so per-kernel host launch cost is gone."""
+    calibration: str | None = None
+    """Path of a calibration TOML (`trainperf calibrate`); None uses the packaged default."""
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+
+    @property
+    def capture_dtype(self) -> str:
+        return CAPTURE_DTYPE[self.precision]
+
+    @property
+    def mode(self) -> str:
+        """Short label: eager, compile, eager+graphs, compile+graphs."""
+        base = "compile" if self.compile else "eager"
+        return base + ("+graphs" if self.cuda_graphs else "")

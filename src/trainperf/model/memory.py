@@ -1,0 +1,55 @@
+"""Peak device memory of one training step (one model replica on one GPU, no sharding).
+
+Model: parameters + gradients + optimizer state + activations saved for backward (capture measures each,
+StepMeta) + the largest op's output x transient_factor (live temporaries in backward) + workspace.
+Usable memory is the datasheet capacity less the CUDA context reserve (calibration [footprint]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from trainperf.capture.schema import StepMeta
+from trainperf.hardware import GPUSpec
+from trainperf.model.calibration import Calibration
+from trainperf.vocab import Phase
+
+MODEL_NOTE = ("params + grads + optimizer state + saved activations (captured) + largest op output x "
+              "transient factor + workspace; capacity less CUDA context reserve")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryEstimate:
+    """Peak memory terms in bytes."""
+
+    params: float
+    grads: float
+    optimizer_state: float
+    activations: float
+    transient: float
+    workspace: float
+    capacity: float
+    """Usable bytes: datasheet capacity less the reserve."""
+    model: str = MODEL_NOTE
+
+    @property
+    def total(self) -> float:
+        return self.params + self.grads + self.optimizer_state + self.activations + self.transient + self.workspace
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.capacity
+
+
+def peak_memory(meta: StepMeta, ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration) -> MemoryEstimate:
+    fp = calib.data["footprint"]
+    # In-place optimizer updates allocate nothing; the largest fwd/bwd output (e.g. fp32 logits) does.
+    fb = ops.filter(pl.col("phase") != Phase.OPTIMIZER.value)
+    largest = float(fb.select(pl.col("bytes_written").max()).item() or 0.0) if fb.height else 0.0
+    return MemoryEstimate(
+        params=meta.param_bytes, grads=meta.grad_bytes, optimizer_state=meta.optimizer_state_bytes,
+        activations=meta.activation_bytes, transient=largest * fp["transient_factor"],
+        workspace=fp["workspace_bytes"], capacity=gpu.hbm_capacity_GB * 1e9 - fp["reserved_bytes"],
+    )

@@ -1,0 +1,203 @@
+"""Per-op time on a GPU: roofline with efficiency curves, kernel floors, host dispatch and launch costs.
+
+`op_times(ops, gpu, cfg)` takes an OpGraph table (capture/schema.py) and returns it with columns:
+  time_s       predicted seconds the op occupies on the GPU timeline, incl. exposed host/launch gaps
+  gpu_time_s   kernel time alone (what a profiler's kernel rows would show, summed over the op's kernels)
+  host_time_s  CPU time to issue the op (dispatch + launches)
+  sol_time_s   speed of light: max(work / peak, bytes / peak bandwidth), no efficiency, no latency
+  compute_s, memory_s   the two roofline terms at achievable rates
+  bound_by     vocab.BoundBy: compute / memory / latency
+Vectorized: a 20k-row graph takes a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from trainperf.hardware import GPUSpec, get_gpu, measured_anchors
+from trainperf.hardware.spec import precision_of
+from trainperf.model.calibration import Calibration, load_calibration
+from trainperf.model.config import ExecConfig
+from trainperf.model.efficiency import (
+    attention_efficiency,
+    causal_work_fraction,
+    gemm_efficiency,
+    gpu_timeline,
+    power_derate,
+)
+from trainperf.vocab import BoundBy, OpCategory, Phase
+
+_GEMM_CATS = (OpCategory.MATMUL.value, OpCategory.CONV.value)
+_FUSIBLE = (OpCategory.ELEMENTWISE.value, OpCategory.NORM.value, OpCategory.REDUCTION.value, OpCategory.COPY.value)
+_ANCHOR_PEAK_DTYPE = "bf16"
+
+
+def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
+    """(large-GEMM fraction of the bf16/fp16 peak, achievable HBM bytes/s): a measured anchor of this card
+    where hardware/data/efficiency.toml has one, else the calibrated per-family fraction."""
+    anchors = measured_anchors(gpu.name)
+    mm = anchors.get("matmul_tflops")
+    if mm is not None and gpu.has_precision(_ANCHOR_PEAK_DTYPE):
+        frac = mm.value / gpu.peak_tflops(_ANCHOR_PEAK_DTYPE)
+    else:
+        frac = calib.by_family("matmul", "peak_frac", gpu.family)
+    cp = anchors.get("copy_GBps")
+    bw = cp.value * 1e9 if cp is not None else gpu.hbm_bw_GBps * 1e9 * calib.by_family("memory", "bw_frac", gpu.family)
+    return frac, bw
+
+
+def _row_precision(math_dtype: str, category: str, module_type: str, cfg: ExecConfig) -> str:
+    """Precision whose peak a compute op runs at under `cfg`."""
+    p = precision_of(math_dtype) if math_dtype else ("fp32" if cfg.precision in ("fp32", "tf32") else "bf16")
+    if p == "fp32" and cfg.precision == "tf32" and category in (*_GEMM_CATS, OpCategory.ATTENTION.value):
+        return "tf32"
+    if cfg.precision == "fp8" and category == OpCategory.MATMUL.value and module_type == "Linear":
+        return "fp8"  # torchao float8 converts nn.Linear only
+    return p
+
+
+def _peaks(gpu: GPUSpec, precisions: list[str]) -> dict[str, float]:
+    out = {}
+    for p in set(precisions):
+        if gpu.has_precision(p):
+            out[p] = gpu.peak_tflops(p) * 1e12
+        elif p in ("bf16", "tf32", "fp8", "fp4", "fp6") and p != "fp16":
+            raise ValueError(f"{gpu.name} has no {p} tensor cores; choose --precision fp16 or fp32 for it")
+    return out
+
+
+def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = None,
+             calib: Calibration | None = None) -> pl.DataFrame:
+    """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
+    gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
+    cfg = cfg or ExecConfig()
+    calib = calib or load_calibration(cfg.calibration)
+    n = ops.height
+    if n == 0:
+        return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in
+                                  ("time_s", "gpu_time_s", "host_time_s", "sol_time_s", "compute_s", "memory_s")),
+                                pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
+    cat = ops["category"].to_numpy().astype(str)
+    phase = ops["phase"].to_numpy().astype(str)
+    flops = ops["flops"].fill_null(0.0).to_numpy().astype(float)
+    nbytes = (ops["bytes_read"].fill_null(0.0) + ops["bytes_written"].fill_null(0.0)).to_numpy().astype(float)
+    kernels = ops["kernels"].fill_null(0).to_numpy().astype(float)
+    covered = ops["covered"].fill_null(False).to_numpy().astype(bool)
+
+    mm_frac, bw = achievable(gpu, calib)
+    derate = power_derate(gpu.tdp_W, calib.get("power", "ref_tdp_W").get(gpu.family), calib.get("power", "exponent"))
+
+    # Peak rate per row for compute ops (precision from math_dtype and cfg).
+    keys = list(zip(ops["math_dtype"].fill_null("").to_list(), cat.tolist(),
+                    ops["module_type"].fill_null("").to_list(), strict=True))
+    uniq = {k: _row_precision(k[0], k[1], k[2], cfg) for k in set(keys)}
+    prec = np.array([uniq[k] for k in keys], dtype=object)
+    peaks = _peaks(gpu, list(uniq.values()))
+    peak = np.array([peaks.get(p, gpu.peak_tflops("fp16") * 1e12) for p in prec]) * derate
+    simt = prec == "fp32"  # fp32 math without tensor cores
+
+    # --- GEMMs (matmul, conv as implicit GEMM) ---
+    gm = ops["gemm_m"].fill_null(0).to_numpy().astype(float)
+    is_gemm = np.isin(cat, _GEMM_CATS) & (gm > 0)
+    geff = gemm_efficiency(gm, ops["gemm_n"].fill_null(0).to_numpy().astype(float),
+                           ops["gemm_k"].fill_null(0).to_numpy().astype(float),
+                           ops["gemm_batch"].fill_null(0).to_numpy().astype(float), sm_count=gpu.sm_count,
+                           tiles=calib.get("matmul", "tiles"), tile_rel=calib.get("matmul", "tile_rel"),
+                           k_half=calib.get("matmul", "k_half"))
+    frac = np.where(simt, calib.get("matmul", "fp32_simt_frac"), mm_frac)
+    gemm_rate = peak * frac * np.where(is_gemm, geff, 1.0)
+
+    # --- attention (flash kernels) ---
+    is_attn = cat == OpCategory.ATTENTION.value
+    bwd = ops["attn_backward"].fill_null(False).to_numpy().astype(bool)
+    afam = np.where(bwd, calib.by_family("attention", "bwd_frac", gpu.family),
+                    calib.by_family("attention", "fwd_frac", gpu.family))
+    aeff = attention_efficiency(ops["attn_batch"].fill_null(0).to_numpy().astype(float),
+                                ops["attn_heads"].fill_null(0).to_numpy().astype(float),
+                                ops["attn_q"].fill_null(0).to_numpy().astype(float),
+                                ops["attn_dim"].fill_null(0).to_numpy().astype(float), sm_count=gpu.sm_count,
+                                seq_half=calib.get("attention", "seq_half"), dim_half=calib.get("attention", "dim_half"))
+    work = flops * np.where(is_attn, causal_work_fraction(ops["attn_kv"].fill_null(0).to_numpy().astype(float),
+                                                          ops["attn_causal"].fill_null(False).to_numpy().astype(bool),
+                                                          tile=calib.get("attention", "causal_tile")), 1.0)
+
+    # --- compute term ---
+    simt_rate = gpu.fp32_dense_tflops * 1e12 * derate * calib.get("memory", "simt_frac")
+    rate = np.where(is_attn, peak * afam * np.maximum(aeff, 1e-6),
+                    np.where(np.isin(cat, _GEMM_CATS), gemm_rate, simt_rate))
+    compute_s = np.where(work > 0, work / rate, 0.0)
+
+    # --- memory term ---
+    slow_tab = calib.get("memory", "category_slowdown")
+    slowdown = np.array([slow_tab.get(c, 1.0) for c in cat]) if n else np.zeros(0)
+    slowdown = np.where(np.isin(cat, (*_GEMM_CATS, OpCategory.ATTENTION.value)), 1.0, slowdown)
+    memory_s = nbytes * slowdown / bw
+    extra_s = np.zeros(n)
+    if cfg.precision == "fp8":  # quantize bf16 operands to fp8 before each fp8 GEMM (separate kernels)
+        gk = ops["gemm_k"].fill_null(0).to_numpy().astype(float)
+        gb = np.maximum(ops["gemm_batch"].fill_null(0).to_numpy().astype(float), 1)
+        operands = gb * gk * (gm + ops["gemm_n"].fill_null(0).to_numpy().astype(float))
+        cast = (prec == "fp8") * operands * calib.get("matmul", "fp8_cast_bytes") / bw
+        extra_s = cast * (0.5 if cfg.compile else 1.0)
+
+    latency = np.where(is_gemm | (cat == OpCategory.MATMUL.value), calib.get("matmul", "latency_s"),
+                       np.where(is_attn, calib.get("attention", "latency_s"), calib.get("memory", "latency_s")))
+    has_kernel = kernels > 0
+    gpu_s = np.where(has_kernel, np.maximum(compute_s, memory_s) + extra_s + latency * np.maximum(kernels, 1.0), 0.0)
+
+    # --- execution mode: fusion, host costs, gaps ---
+    host = calib.data["host"]
+    eff_kernels = kernels.copy()
+    if cfg.compile:
+        gpu_s, eff_kernels = _fuse_chains(cat, phase, nbytes, memory_s, compute_s, gpu_s, kernels, latency,
+                                          calib.get("compile", "fused_bytes_frac"))
+        host_s = eff_kernels * host["compiled_kernel_s"]
+    else:
+        per_op = np.where(phase == Phase.BWD.value, host["eager_bwd_op_s"], host["eager_op_s"])
+        host_s = per_op + kernels * host["launch_s"]
+    if cfg.cuda_graphs:
+        host_s = eff_kernels * host["graph_kernel_s"]
+        gap = host["graph_gpu_gap_s"]
+    else:
+        gap = host["gpu_gap_s"]
+    gpu_s = gpu_s + eff_kernels * gap
+
+    end = gpu_timeline(host_s, gpu_s)
+    time_s = np.diff(end, prepend=0.0)
+
+    peak_bw = gpu.hbm_bw_GBps * 1e9
+    sol = np.maximum(np.where(work > 0, work / (peak / derate), 0.0), nbytes / peak_bw)
+    lat_part = gpu_s - np.maximum(compute_s, memory_s)
+    bound = np.where(time_s > 2.0 * gpu_s, BoundBy.LATENCY.value,
+                     np.where(lat_part > np.maximum(compute_s, memory_s), BoundBy.LATENCY.value,
+                              np.where(compute_s >= memory_s, BoundBy.COMPUTE.value, BoundBy.MEMORY.value)))
+    bound = np.where(covered, bound, BoundBy.LATENCY.value)
+    return ops.with_columns(
+        pl.Series("time_s", time_s, dtype=pl.Float64), pl.Series("gpu_time_s", gpu_s, dtype=pl.Float64),
+        pl.Series("host_time_s", host_s, dtype=pl.Float64), pl.Series("sol_time_s", sol, dtype=pl.Float64),
+        pl.Series("compute_s", compute_s, dtype=pl.Float64), pl.Series("memory_s", memory_s, dtype=pl.Float64),
+        pl.Series("eff_kernels", eff_kernels, dtype=pl.Float64), pl.Series("precision", prec.astype(str), dtype=pl.Utf8),
+        pl.Series("bound_by", bound.astype(str), dtype=pl.Utf8),
+    )
+
+
+def _fuse_chains(cat: np.ndarray, phase: np.ndarray, nbytes: np.ndarray, memory_s: np.ndarray,
+                 compute_s: np.ndarray, gpu_s: np.ndarray, kernels: np.ndarray, latency: np.ndarray,
+                 bytes_frac: float) -> tuple[np.ndarray, np.ndarray]:
+    """torch.compile: each maximal run of fusible ops (same phase) becomes one kernel that moves
+    `bytes_frac` of the run's bytes; the run's time is shared among its ops by bytes."""
+    fusible = np.isin(cat, _FUSIBLE) & (kernels > 0)
+    brk = ~fusible | np.concatenate(([True], phase[1:] != phase[:-1]))
+    brk |= np.concatenate(([True], ~fusible[:-1]))
+    chain = np.cumsum(brk) - 1
+    nchain = int(chain[-1]) + 1 if len(chain) else 0
+    mem = np.bincount(chain, weights=np.where(fusible, memory_s, 0.0), minlength=nchain)
+    comp = np.bincount(chain, weights=np.where(fusible, compute_s, 0.0), minlength=nchain)
+    byt = np.bincount(chain, weights=np.where(fusible, nbytes, 0.0), minlength=nchain)
+    cnt = np.bincount(chain, weights=fusible.astype(float), minlength=nchain)
+    chain_t = np.maximum(mem * bytes_frac, comp) + latency[np.searchsorted(chain, np.arange(nchain))]
+    share = np.where(byt[chain] > 0, nbytes / np.maximum(byt[chain], 1e-30), 1.0 / np.maximum(cnt[chain], 1.0))
+    fused_gpu = np.where(fusible, chain_t[chain] * share, gpu_s)
+    fused_k = np.where(fusible, 1.0 / np.maximum(cnt[chain], 1.0), kernels)
+    return fused_gpu, fused_k
