@@ -43,3 +43,74 @@ def decoder_train_flops_per_token(
     and FlashAttention-2 (shared/data/published/README.md, docs/glossary.md).
     """
     return 6.0 * n_params_matmul + 6.0 * n_layers * seq * n_heads * (d_qk + d_v)
+
+
+def attention_train_flops_per_token(n_layers: int, seq_kv: int, n_heads: int, d_qk: int, d_v: int) -> float:
+    """Attention score and value products, fwd+bwd, per query token: 6·L·S_kv·H·(d_qk + d_v).
+
+    Forward is 2·S_kv·H·(d_qk + d_v) per query token per layer (QKᵀ and PV); backward twice that. No causal
+    halving (docs/glossary.md); a sliding-window layer attends to ``min(S, window)`` keys."""
+    return 6.0 * n_layers * seq_kv * n_heads * (d_qk + d_v)
+
+
+def conv1d_train_flops(c_in: int, c_out: int, kernel: int, l_out: int, groups: int = 1) -> float:
+    """A 1-d convolution's fwd+bwd FLOPs per sample, counted like a matmul: 3 · 2·K·(C_in/groups)·C_out·L_out."""
+    return 6.0 * kernel * (c_in // groups) * c_out * l_out
+
+
+def conv1d_out_len(length: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """Output length of a 1-d convolution (torch.nn.Conv1d, dilation 1)."""
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+def set_attention(cfg: Any, impl: str = "sdpa") -> Any:
+    """Pin a transformers config's attention implementation (SDPA unless the model lacks it), so captures
+    do not depend on which kernels happen to be installed."""
+    cfg._attn_implementation = impl
+    return cfg
+
+
+def experts_implementation() -> str:
+    """The transformers (5.x) MoE experts path that both runs for real and traces on fake tensors.
+
+    Measured with transformers 5.23 / torch 2.13 (tests/unit/workloads/test_zoo_text.py):
+    ``grouped_mm`` (one grouped GEMM per projection, what GPU training uses) runs real on CPU in any float
+    dtype and traces under FakeTensorMode only in bf16 (its meta kernel requires BF16 inputs); ``eager``
+    loops over experts hit by ``nonzero`` and cannot trace (DynamicOutputShapeException); ``batched_mm``
+    gathers one weight matrix per (token, expert) pair and traces in any dtype, with the same FLOPs as
+    grouped_mm but weight-gather bytes no real kernel moves. So: grouped_mm, except on meta in a dtype
+    other than bf16, where batched_mm is the only path that traces. Call inside the build's device/dtype
+    context (as ``make_model`` is)."""
+    import torch
+
+    probe = torch.empty(0)
+    if probe.dtype == torch.bfloat16 or probe.device.type != "meta":
+        return "grouped_mm"
+    return "batched_mm"
+
+
+def check_heads(name: str, hidden: int, heads: int, kv_heads: int | None = None, head_dim: int | None = None) -> None:
+    """Raise ValueError unless the head counts split the hidden size (or an explicit head_dim is given)."""
+    if heads < 1:
+        raise ValueError(f"{name}: heads={heads} must be >= 1")
+    if head_dim is None and hidden % heads:
+        raise ValueError(f"{name}: heads={heads} does not divide hidden={hidden}; pick heads dividing {hidden}")
+    if kv_heads is not None and (kv_heads < 1 or heads % kv_heads):
+        raise ValueError(f"{name}: kv_heads={kv_heads} does not divide heads={heads}")
+
+
+def check_seq(name: str, seq: int, max_positions: int, what: str = "seq") -> None:
+    """Raise ValueError when a sequence is longer than the model's learned position table."""
+    if seq > max_positions:
+        raise ValueError(
+            f"{name}: {what}={seq} exceeds the model's {max_positions} positions; use {what} <= {max_positions}"
+        )
+
+
+def shortened(layer_types: list[str]) -> tuple[list[str], tuple[int, ...]]:
+    """Distinct layer types in first-seen order, and each full layer's index among them (a Repeat map)."""
+    distinct: list[str] = []
+    for t in layer_types:
+        if t not in distinct:
+            distinct.append(t)
+    return distinct, tuple(distinct.index(t) for t in layer_types)
