@@ -1,0 +1,242 @@
+"""Evaluate a ParallelPlan on a cluster: per-rank op costs, pipeline bubble, exposed communication,
+optimizer, memory -> PlanEstimate, or Infeasible(reason) when the plan does not fit or cannot run.
+
+Step = pipeline(m micro-batches of stage compute + exposed TP/CP/EP comm) + exposed data-parallel comm
++ optimizer step + fixed overheads. Overlap is mechanism: DP gradient reduce hides under the last
+micro-batch's backward, FSDP gathers under the layer they precede, CP ring exchange under attention.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from trainperf.hardware.cluster import ClusterSpec
+from trainperf.hardware.spec import GPUSpec
+from trainperf.parallel.arch import TransformerArch
+from trainperf.parallel.collectives import Collective, collective_time, p2p_time
+from trainperf.parallel.memory import MemoryBreakdown, memory_per_gpu, stage_params, usable_bytes
+from trainperf.parallel.opgen import Shard, layer_ops
+from trainperf.parallel.optime import op_seconds
+from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
+from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
+from trainperf.parallel.schedule import pipeline_time
+
+ADAM_BYTES_PER_PARAM = 30.0
+"""Adam step traffic: fp32 master r/w (8) + m, v r/w (16) + fp32 grad read (4) + 16-bit weight write (2)."""
+OPTIMIZER_BW_FRACTION = 0.8
+"""Fused multi-tensor Adam reaches ~80% of HBM bandwidth (Calculon 0.9 for large transfers, MAD-Max 0.836;
+shared/notes/hardware-specs.md 7c)."""
+
+
+@dataclass(frozen=True)
+class Infeasible:
+    """A plan that cannot run, with the reason and the numbers."""
+
+    reason: str
+    memory: MemoryBreakdown | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanEstimate:
+    arch: str
+    plan: ParallelPlan
+    cluster: str
+    gpu: str
+    step_time_s: float
+    tokens_per_s_per_gpu: float
+    model_tflops_per_gpu: float
+    mfu: float
+    peak_tflops: float
+    memory: MemoryBreakdown
+    compute_s: dict[str, float] = field(default_factory=dict)
+    """Per-step compute time on the busiest rank by op category (recompute included)."""
+    exposed_comm_s: dict[str, float] = field(default_factory=dict)
+    """Exposed (not overlapped) communication per step, keyed 'collective@axis'."""
+    bubble_s: float = 0.0
+    optimizer_s: float = 0.0
+    overhead_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _LayerTimes:
+    fwd: float
+    bwd: float
+    attn_fwd: float
+    by_cat: tuple[tuple[str, float, float], ...]  # (category, fwd, bwd)
+
+
+@lru_cache(maxsize=8192)
+def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, params: StepModelParams) -> _LayerTimes:
+    ops = layer_ops(arch, shard, kind)
+    t = op_seconds(ops, gpu, shard.precision)
+    fwd_mask = (ops["phase"] == "fwd").to_numpy()
+    cats = ops["category"].to_numpy()
+    attn = (cats == "attention") & fwd_mask
+    by = tuple((c, float(t[(cats == c) & fwd_mask].sum()), float(t[(cats == c) & ~fwd_mask].sum()))
+               for c in np.unique(cats))
+    return _LayerTimes(float(t[fwd_mask].sum()), float(t[~fwd_mask].sum()), float(t[attn].sum()), by)
+
+
+def _stage_counts(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, float, bool]:
+    """(dense layers, MoE layers) on the busiest stage, and whether it also carries the LM head."""
+    frac_moe = arch.moe_layers / arch.n_layers
+    return plan.layers_per_stage(arch) * (1 - frac_moe), plan.layers_per_stage(arch) * frac_moe, True
+
+
+def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
+             params: StepModelParams = DEFAULT_PARAMS) -> PlanEstimate | Infeasible:
+    """Step time, throughput, MFU, memory and breakdown of one plan, or Infeasible with the reason."""
+    try:
+        plan.check(arch)
+    except ValueError as e:
+        return Infeasible(str(e))
+    if cluster.max_gpus and plan.gpus > cluster.max_gpus:
+        return Infeasible(f"{plan.gpus} GPUs exceed cluster {cluster.name}'s {cluster.max_gpus}")
+    gpu = cluster.gpu
+    if plan.precision in ("fp8", "fp4") and not gpu.has_precision(plan.precision):
+        return Infeasible(f"{gpu.name} has no {plan.precision} tensor cores; use bf16")
+    mem = memory_per_gpu(arch, plan)
+    cap = usable_bytes(gpu.hbm_capacity_GB)
+    if mem.total > cap:
+        parts = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in mem.as_dict().items() if k != "total")
+        return Infeasible(f"needs {mem.total / 2**30:.1f} GiB per GPU > {cap / 2**30:.1f} GiB usable on {gpu.name} "
+                          f"({parts} GiB); raise tp/pp/zero or recompute", mem)
+
+    sp = plan.sequence_parallel and plan.tp > 1
+    shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
+                  precision=plan.precision)
+    dense = _layer_times(arch, shard, "dense", gpu, params) if arch.dense_layers_count() else None
+    moe = _layer_times(arch, shard, "moe", gpu, params) if arch.is_moe else None
+    head = _layer_times(arch, shard, "head", gpu, params)
+    n_dense, n_moe, _ = _stage_counts(arch, plan)
+
+    def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:
+        if lt is None:
+            return 0.0, 0.0
+        re = lt.fwd if plan.recompute is Recompute.FULL else (
+            lt.attn_fwd if plan.recompute is Recompute.SELECTIVE else 0.0)
+        return lt.fwd + params.layer_overhead_s / 2, lt.bwd + re + params.layer_overhead_s / 2
+
+    (df, db), (mf, mb) = per_layer(dense), per_layer(moe)
+    t = plan.mbs * plan.seq // plan.cp
+    t_sp = t // plan.tp if sp else t
+    h = arch.hidden
+    comm: dict[str, float] = {}
+
+    def add(key: str, v: float) -> None:
+        if v > 0:
+            comm[key] = comm.get(key, 0.0) + v
+
+    # --- per micro-batch, per layer: TP (Megatron SP: AG + RS around attention and MLP, fwd and bwd) ---
+    act_bytes = t * h * 2.0
+    tp_f = tp_b = 0.0
+    if plan.tp > 1:
+        kinds = (Collective.ALL_GATHER, Collective.REDUCE_SCATTER) if sp else (Collective.ALL_REDUCE,)
+        one = sum(collective_time(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
+        expo = params.exposed_tp_fraction if plan.tp_comm_overlap else 1.0
+        blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
+        tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
+        tp_b = tp_f
+    # --- CP: ring exchange of K and V (cp - 1 steps), hidden under attention ---
+    cp_f = cp_b = 0.0
+    if plan.cp > 1:
+        kv = 2.0 * t * max(1, arch.n_kv_heads // plan.tp) * arch.hd * 2
+        step = collective_time(Collective.SEND_RECV, kv, 2, plan.tp, cluster) if plan.cp > 1 else 0.0
+        xchg = (plan.cp - 1) * step
+        att_f = (dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0)
+        cp_f = max(0.0, xchg - att_f) * (n_dense + n_moe)
+        cp_b = max(0.0, 2 * xchg - 2 * att_f) * (n_dense + n_moe)
+    # --- EP: dispatch + combine all-to-all, forward and backward ---
+    ep_f = 0.0
+    if plan.ep > 1 and arch.is_moe:
+        a2a_bytes = t_sp * arch.moe_topk * h * 2.0
+        one = collective_time(Collective.ALL_TO_ALL, a2a_bytes, plan.ep, plan.etp_eff, cluster)
+        ep_f = 2 * one * n_moe * params.exposed_a2a_fraction
+    # --- ZeRO-3 / FSDP: gather weights per layer, reduce-scatter grads, prefetched under compute ---
+    dense_p, expert_p = stage_params(arch, plan)
+    dgroup, dstride = plan.shard_size * plan.cp, plan.tp
+    layers = max(n_dense + n_moe, 1.0)
+    fsdp_f = fsdp_b = 0.0
+    if plan.sharding is Sharding.ZERO3:
+        w_layer = 2.0 * dense_p / layers
+        e_layer = 2.0 * expert_p / layers
+        eg = max(1, plan.edp * plan.shard_size // plan.dp)
+        ag = collective_time(Collective.ALL_GATHER, w_layer, dgroup, dstride, cluster) + collective_time(
+            Collective.ALL_GATHER, e_layer, eg, plan.etp_eff * plan.ep, cluster)
+        rs = (collective_time(Collective.REDUCE_SCATTER, w_layer * plan.grad_reduce_bytes / 2, dgroup, dstride, cluster)
+              + collective_time(Collective.REDUCE_SCATTER, e_layer * plan.grad_reduce_bytes / 2, eg,
+                                plan.etp_eff * plan.ep, cluster))
+        lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
+        if plan.overlap_param_gather:
+            fsdp_f = layers * max(0.0, ag - lf) + ag
+            fsdp_b = layers * max(0.0, ag + rs - lb) + rs
+        else:
+            fsdp_f, fsdp_b = layers * ag, layers * (ag + rs)
+
+    t_f = n_dense * df + n_moe * mf + head.fwd + tp_f + cp_f + ep_f + fsdp_f
+    t_b = n_dense * db + n_moe * mb + head.bwd + tp_b + cp_b + ep_f + fsdp_b
+    m = plan.n_micro
+    step_pipe, bubble = pipeline_time(t_f, t_b, m, plan.pp, plan.vp)
+    if plan.tp > 1:
+        add("reduce_scatter+all_gather@tp" if sp else "all_reduce@tp", m * (tp_f + tp_b))
+    add("send_recv@cp", m * (cp_f + cp_b))
+    add("all_to_all@ep", m * 2 * ep_f)
+    add("all_gather+reduce_scatter@fsdp", m * (fsdp_f + fsdp_b))
+    # --- PP: activation send/recv on the fill/drain path (steady-state transfers overlap) ---
+    if plan.pp > 1:
+        cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
+        add("send_recv@pp", 2 * (plan.pp - 1) * plan.vp * p2p_time(t_sp * h * 2.0, cross, cluster))
+    # --- DP gradient reduction (and ZeRO-1/2 parameter all-gather), overlapped with the last backward ---
+    if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1:
+        g = plan.grad_reduce_bytes
+        kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
+        red = collective_time(kind, dense_p * g, dgroup, dstride, cluster) + collective_time(
+            kind, expert_p * g, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
+        window = t_b * (1 - 1 / layers) if plan.overlap_grad_reduce else 0.0
+        add(f"{kind.value}@dp", max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0))
+        if plan.sharding is not Sharding.DDP:
+            ag = collective_time(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + collective_time(
+                Collective.ALL_GATHER, expert_p * 2, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
+            window = t_f * (1 - 1 / layers) if plan.overlap_param_gather else 0.0
+            add("all_gather@dp", max(0.0, ag - window))
+    if plan.shard_group and plan.shard_group < plan.dp:  # HSDP: replicas all-reduce the sharded grads
+        rep = plan.dp // plan.shard_group
+        add("all_reduce@hsdp", collective_time(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes /
+                                               plan.shard_size, rep, plan.tp * plan.cp * plan.shard_group, cluster))
+    # --- optimizer: Adam over the local shard, memory-bound ---
+    opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
+    local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
+    optimizer = local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
+
+    dp_exposed = sum(v for k, v in comm.items() if k.endswith(("@dp", "@hsdp", "@pp")))
+    step = step_pipe + dp_exposed + optimizer + params.step_overhead_s
+    tokens = plan.tokens_per_step / plan.gpus / step
+    prec = plan.precision if gpu.has_precision(plan.precision) else "bf16"
+    peak = gpu.peak_tflops(prec)
+    model_tflops = arch.model_flops_per_token(plan.seq) * tokens / 1e12
+    compute: dict[str, float] = {}
+    for lt, n in ((dense, n_dense), (moe, n_moe), (head, 1.0)):
+        if lt is None:
+            continue
+        for cat, f, b in lt.by_cat:
+            compute[cat] = compute.get(cat, 0.0) + m * n * (f + b)
+        if plan.recompute is not Recompute.NONE and lt is not head:
+            re = lt.fwd if plan.recompute is Recompute.FULL else lt.attn_fwd
+            compute["recompute"] = compute.get("recompute", 0.0) + m * n * re
+    return PlanEstimate(
+        arch=arch.name, plan=plan, cluster=cluster.name, gpu=gpu.name, step_time_s=step,
+        tokens_per_s_per_gpu=tokens, model_tflops_per_gpu=model_tflops, mfu=model_tflops / peak,
+        peak_tflops=peak, memory=mem, compute_s=compute, exposed_comm_s=comm, bubble_s=bubble,
+        optimizer_s=optimizer, overhead_s=params.step_overhead_s,
+    )
+
+
+def fits(arch: TransformerArch, plan: ParallelPlan, gpu: GPUSpec) -> bool:
+    return memory_per_gpu(arch, plan).total <= usable_bytes(gpu.hbm_capacity_GB)
+
+
+_ = math  # reserved for schedule variants

@@ -1,0 +1,122 @@
+"""Memory per GPU for a plan: parameters, gradients, optimizer state (as sharded), activations (per
+recompute policy and in-flight micro-batches), communication buffers and workspace.
+
+Mixed-precision Adam bytes per parameter (Rajbhandari et al. 2020, ZeRO sec. 3): 2 (16-bit weights) +
+4 (fp32 gradient accumulator, Megatron main_grad / FSDP fp32 reduce) + 12 (fp32 master, m, v).
+Activations follow Korthikanti et al. 2022 ("Reducing Activation Recomputation", sec. 4), generalised
+to GQA, gated MLPs and MoE, with fused flash attention (no s^2 score tensor is stored).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from trainperf.parallel.arch import TransformerArch
+from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
+
+WEIGHT_BYTES, GRAD_BYTES, OPT_BYTES = 2.0, 4.0, 12.0
+WORKSPACE_BYTES = 1.5 * 2**30
+"""cuBLAS / cuDNN workspaces, NCCL channel buffers and allocator slack not in tensors (about 1-2 GiB in
+PyTorch memory snapshots of LLM training; an assumption, not fitted)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryBreakdown:
+    """Bytes per GPU on the busiest pipeline rank."""
+
+    params: float
+    grads: float
+    optimizer: float
+    activations: float
+    comm_buffers: float
+    workspace: float
+
+    @property
+    def total(self) -> float:
+        return self.params + self.grads + self.optimizer + self.activations + self.comm_buffers + self.workspace
+
+    def as_dict(self) -> dict[str, float]:
+        return {"params": self.params, "grads": self.grads, "optimizer": self.optimizer,
+                "activations": self.activations, "comm_buffers": self.comm_buffers, "workspace": self.workspace,
+                "total": self.total}
+
+
+def stage_params(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, float]:
+    """(dense, expert) parameters held by one rank of the busiest stage, before data-parallel sharding."""
+    lps = plan.layers_per_stage(arch)
+    frac_moe = arch.moe_layers / arch.n_layers
+    moe_l, dense_l = lps * frac_moe, lps * (1 - frac_moe)
+    expert_one = (arch.moe_experts * arch.mlp_params(arch.moe_ffn_hidden)) if arch.is_moe else 0
+    shared = arch.shared_experts * arch.mlp_params(arch.moe_ffn_hidden) + arch.hidden * arch.moe_experts
+    dense = (dense_l * arch.layer_params(False) + moe_l * (arch.attn_params() + shared)) / plan.tp
+    dense += arch.vocab * arch.hidden / plan.tp  # one of embedding / LM head on an end stage
+    expert = moe_l * expert_one / (plan.ep * plan.etp_eff)
+    return dense, expert
+
+
+def _act_per_layer(arch: TransformerArch, plan: ParallelPlan, moe: bool) -> tuple[float, float]:
+    """(bytes saved for backward by one layer for one micro-batch, bytes recompute can drop)."""
+    t = plan.mbs * plan.seq // plan.cp
+    tp = plan.tp
+    t_sp = t / tp if plan.sequence_parallel else t
+    h, d, dv = arch.hidden, arch.hd, arch.hd_v
+    nq, nkv = arch.n_heads / tp, max(1.0, arch.n_kv_heads / tp)
+    attn = 2 * t_sp * h * 3 + 2 * t * (nq + 2 * nkv) * d + 2 * t * nq * dv + 4 * t * nq
+    droppable = 2 * t * (nq + 2 * nkv) * d + 4 * t * nq
+    if moe:
+        routed = t_sp * arch.moe_topk
+        w = arch.moe_ffn_hidden
+        mlp = 2 * routed * h * 2 + 2 * routed * w * (3 if arch.gated_mlp else 2) + 2 * t_sp * h
+        droppable += 2 * routed * w
+        if arch.shared_experts:
+            mlp += 2 * t * arch.shared_experts * w * 3 / tp
+    else:
+        w = arch.ffn_hidden / tp
+        mlp = 2 * t_sp * h + 2 * t * w * (3 if arch.gated_mlp else 2) + 2 * t_sp * h
+        droppable += 2 * t * w
+    return attn + mlp, droppable
+
+
+def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown:
+    dense, expert = stage_params(arch, plan)
+    z = plan.sharding
+    dshard, eshard = plan.shard_size * plan.cp, max(1, plan.edp * plan.shard_size // plan.dp)
+    shard_w = z is Sharding.ZERO3
+    shard_g = z in (Sharding.ZERO2, Sharding.ZERO3)
+    shard_o = z is not Sharding.DDP
+    params = WEIGHT_BYTES * (dense / (dshard if shard_w else 1) + expert / (eshard if shard_w else 1))
+    grads = GRAD_BYTES * (dense / (dshard if shard_g else 1) + expert / (eshard if shard_g else 1))
+    opt = OPT_BYTES * (dense / (dshard if shard_o else 1) + expert / (eshard if shard_o else 1))
+
+    lps = plan.layers_per_stage(arch)
+    frac_moe = arch.moe_layers / arch.n_layers
+    (a_d, drop_d), (a_m, drop_m) = _act_per_layer(arch, plan, False), _act_per_layer(arch, plan, True)
+    per_layer = (1 - frac_moe) * a_d + frac_moe * a_m
+    drop = (1 - frac_moe) * drop_d + frac_moe * drop_m
+    t = plan.mbs * plan.seq // plan.cp
+    t_sp = t / plan.tp if plan.sequence_parallel else t
+    if plan.recompute is Recompute.FULL:
+        stage_act = lps * 2 * t_sp * arch.hidden  # layer inputs only
+        working = per_layer  # one layer re-materialised during its backward
+    elif plan.recompute is Recompute.SELECTIVE:
+        stage_act, working = lps * (per_layer - drop), drop / max(lps, 1)
+    else:
+        stage_act, working = lps * per_layer, 0.0
+    in_flight = min(plan.n_micro, plan.pp)
+    if plan.vp > 1:
+        in_flight = math.ceil(in_flight * (1 + (plan.pp - 1) / (plan.pp * plan.vp)))
+    logits = t * arch.vocab / plan.tp * (4 + 2)  # fp32 logits for the loss + 16-bit output (last stage)
+    acts = stage_act * in_flight + working + logits
+
+    layer_w = WEIGHT_BYTES * (arch.layer_params(arch.is_moe) / plan.tp)
+    comm = 2 * layer_w if shard_w else 0.0  # FSDP: current + prefetched unsharded layer
+    comm += 2 * t * arch.hidden * 2  # TP/CP/PP staging buffers of one activation
+    return MemoryBreakdown(params=params, grads=grads, optimizer=opt, activations=acts, comm_buffers=comm,
+                           workspace=WORKSPACE_BYTES)
+
+
+def usable_bytes(hbm_capacity_GB: float) -> float:
+    """Allocatable device memory. NB: datasheet 'GB' of HBM parts are binary (an 80 GB H100 reports
+    81559 MiB in nvidia-smi); ~2% goes to the CUDA context and driver."""
+    return hbm_capacity_GB * 2**30 * 0.98

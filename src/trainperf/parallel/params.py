@@ -1,0 +1,28 @@
+"""The few shared, fitted parameters of the distributed step model, each with what it was fitted on.
+
+Everything else is mechanism (per-op costs, collectives on cited link data, pipeline schedules, memory).
+These values are shared by every row, source and GPU: no per-row or per-source correction exists.
+Fitted by ``benchmarks/bench_validate.py --fit`` on the *fit split* of shared/data/published (sources
+llm-foundry, Megatron-Bridge releases 26.02-26.08 and NeMo 24.07; the held-out split is torchtitan,
+Megatron SC21 / H100 README, FlashAttention and NeMo 24.03 long-sequence rows, see docs/parallel.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepModelParams:
+    exposed_a2a_fraction: float = 0.5
+    """Share of MoE dispatch/combine all-to-all not hidden behind expert / shared-expert compute
+    (Megatron-Core overlaps a2a with the other micro-batch's compute in 1F1B; DeepEP-style)."""
+    exposed_tp_fraction: float = 0.6
+    """Share of TP (sequence-parallel) all-gather / reduce-scatter time left exposed without comm overlap."""
+    step_overhead_s: float = 0.0
+    """Fixed per-step cost (optimizer launch, data loader, logging, clip-grad norm all-reduce)."""
+    layer_overhead_s: float = 0.0
+    """Per micro-batch per layer host/framework cost (hooks, small kernels not in the op table)."""
+
+
+DEFAULT_PARAMS = StepModelParams()

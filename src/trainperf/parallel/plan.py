@@ -1,0 +1,166 @@
+"""ParallelPlan: how one training step is laid out over GPUs, validated with the numbers.
+
+Rank order is Megatron's (tp fastest, then cp, then dp, then pp): a tp group is ``tp`` consecutive
+ranks, a cp group has stride tp, a dp group stride tp*cp, a pp group stride tp*cp*dp. Expert layers
+re-fold the tp*cp*dp ranks of a stage into etp x ep x edp (Megatron-Core "MoE parallel folding").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from trainperf.parallel.arch import TransformerArch
+
+
+class Recompute(StrEnum):
+    NONE = "none"
+    SELECTIVE = "selective"  # core attention recomputed (Korthikanti et al. 2022, sec. 5)
+    FULL = "full"  # whole layer forward recomputed in backward
+
+
+class Sharding(StrEnum):
+    """Data-parallel state sharding: ZeRO stages (0 = plain DDP); FSDP FULL_SHARD = zero3."""
+
+    DDP = "ddp"
+    ZERO1 = "zero1"  # optimizer states (Megatron distributed optimizer)
+    ZERO2 = "zero2"  # + gradients (FSDP SHARD_GRAD_OP)
+    ZERO3 = "zero3"  # + parameters (FSDP FULL_SHARD, FSDP2, Megatron-FSDP)
+
+
+PRECISIONS = ("bf16", "fp16", "fp8", "fp4")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParallelPlan:
+    """A parallel layout and batch for one training step. Sizes are GPU counts (degrees)."""
+
+    gpus: int
+    tp: int = 1
+    """Tensor parallel degree (Megatron column/row split of matmuls and heads)."""
+    pp: int = 1
+    """Pipeline stages."""
+    cp: int = 1
+    """Context parallel: sequence split across ranks, ring attention."""
+    ep: int = 1
+    """Expert parallel degree (MoE layers only; carved out of the tp*cp*dp ranks of a stage)."""
+    etp: int = 0
+    """Expert tensor parallel degree; 0 = same as tp."""
+    vp: int = 1
+    """Virtual pipeline stages per rank (interleaved 1F1B when > 1)."""
+    mbs: int = 1
+    """Micro-batch size, sequences per pipeline micro-batch per data-parallel rank."""
+    gbs: int = 1
+    """Global batch size, sequences per optimizer step."""
+    seq: int = 2048
+    sequence_parallel: bool = True
+    """Shard norms/dropouts along the sequence across the tp group (Megatron SP); only matters if tp > 1."""
+    sharding: Sharding = Sharding.ZERO1
+    shard_group: int = 0
+    """HSDP: ranks that shard the state (the rest replicate); 0 = the whole dp group."""
+    recompute: Recompute = Recompute.NONE
+    precision: str = "bf16"
+    """Matmul precision: bf16 | fp16 | fp8 | fp4 (attention stays in 16-bit)."""
+    grad_reduce_bytes: int = 2
+    """Bytes per gradient element on the wire (2 = bf16 reduce, 4 = fp32 reduce)."""
+    overlap_grad_reduce: bool = True
+    """Data-parallel gradient reduce-scatter / all-reduce overlapped with backward (bucketed)."""
+    overlap_param_gather: bool = True
+    """FSDP / ZeRO-3 parameter all-gather prefetched under the previous layer's compute."""
+    tp_comm_overlap: bool = False
+    """TP all-gather / reduce-scatter overlapped with GEMMs (userbuffers, async TP)."""
+    labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Free-form (key, value) notes carried into reports."""
+
+    def __post_init__(self) -> None:
+        for f in ("gpus", "tp", "pp", "cp", "ep", "vp", "mbs", "gbs", "seq"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"plan: {f} = {v!r} must be an integer >= 1")
+        if self.etp < 0:
+            raise ValueError(f"plan: etp = {self.etp} must be >= 0 (0 = same as tp)")
+        object.__setattr__(self, "sharding", Sharding(self.sharding))
+        object.__setattr__(self, "recompute", Recompute(self.recompute))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"plan: precision {self.precision!r} not in {PRECISIONS}")
+        mp = self.tp * self.pp * self.cp
+        if self.gpus % mp:
+            raise ValueError(f"plan: gpus = {self.gpus} is not a multiple of tp*pp*cp = {self.tp}*{self.pp}*"
+                             f"{self.cp} = {mp}; choose gpus = dp*{mp}")
+        per_step = self.mbs * self.dp
+        if self.gbs % per_step:
+            raise ValueError(f"plan: gbs = {self.gbs} is not a multiple of mbs*dp = {self.mbs}*{self.dp} = "
+                             f"{per_step}; use gbs = {max(1, round(self.gbs / per_step)) * per_step}")
+        stage_ranks = self.tp * self.cp * self.dp
+        if stage_ranks % (self.etp_eff * self.ep):
+            raise ValueError(f"plan: etp*ep = {self.etp_eff}*{self.ep} must divide tp*cp*dp = {stage_ranks}")
+        if self.vp > 1 and self.pp == 1:
+            raise ValueError(f"plan: vp = {self.vp} needs pp > 1 (interleaving splits pipeline stages)")
+        if self.vp > 1 and self.n_micro % self.pp:
+            raise ValueError(f"plan: interleaved schedule needs micro-batches ({self.n_micro}) to be a multiple "
+                             f"of pp = {self.pp}")
+        if self.cp > 1 and self.seq % (2 * self.cp):
+            raise ValueError(f"plan: seq = {self.seq} must be a multiple of 2*cp = {2 * self.cp} "
+                             "(load-balanced ring attention)")
+        if self.shard_group and (self.dp % self.shard_group or self.sharding is Sharding.DDP):
+            raise ValueError(f"plan: shard_group = {self.shard_group} must divide dp = {self.dp} and needs "
+                             "sharding zero1..3")
+        if self.grad_reduce_bytes not in (2, 4):
+            raise ValueError(f"plan: grad_reduce_bytes = {self.grad_reduce_bytes} must be 2 or 4")
+
+    @property
+    def dp(self) -> int:
+        return self.gpus // (self.tp * self.pp * self.cp)
+
+    @property
+    def etp_eff(self) -> int:
+        return self.etp or self.tp
+
+    @property
+    def edp(self) -> int:
+        """Expert data-parallel degree: replicas of each expert within a stage."""
+        return self.tp * self.cp * self.dp // (self.etp_eff * self.ep)
+
+    @property
+    def n_micro(self) -> int:
+        return self.gbs // (self.mbs * self.dp)
+
+    @property
+    def shard_size(self) -> int:
+        return self.shard_group or self.dp
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.gbs * self.seq
+
+    def check(self, arch: TransformerArch) -> None:
+        """Raise ValueError naming the numbers when the plan cannot run this architecture."""
+        if arch.n_heads % self.tp:
+            raise ValueError(f"plan: tp = {self.tp} does not divide n_heads = {arch.n_heads} of {arch.name}")
+        kv = arch.n_kv_heads
+        if kv % self.tp and self.tp % kv:
+            raise ValueError(f"plan: tp = {self.tp} and n_kv_heads = {kv} of {arch.name}: one must divide the other")
+        if self.pp * self.vp > arch.n_layers:
+            raise ValueError(f"plan: pp*vp = {self.pp}*{self.vp} = {self.pp * self.vp} stages exceed "
+                             f"n_layers = {arch.n_layers} of {arch.name}")
+        if self.ep > 1 and not arch.is_moe:
+            raise ValueError(f"plan: ep = {self.ep} but {arch.name} has no experts; use ep = 1")
+        if arch.is_moe and arch.moe_experts % self.ep:
+            raise ValueError(f"plan: ep = {self.ep} does not divide moe_experts = {arch.moe_experts} of {arch.name}")
+        if self.sequence_parallel and self.tp > 1 and (self.seq // self.cp) % self.tp:
+            raise ValueError(f"plan: sequence parallel needs seq/cp = {self.seq // self.cp} divisible by tp = {self.tp}")
+
+    def layers_per_stage(self, arch: TransformerArch) -> int:
+        """Layers on the busiest pipeline rank (uneven splits put the remainder on some ranks)."""
+        return math.ceil(arch.n_layers / self.pp)
+
+    def describe(self) -> str:
+        parts = [f"gpus={self.gpus}", f"tp={self.tp}", f"pp={self.pp}", f"cp={self.cp}", f"dp={self.dp}"]
+        if self.ep > 1:
+            parts.append(f"ep={self.ep}" + (f" etp={self.etp_eff}" if self.etp_eff != self.tp else ""))
+        if self.vp > 1:
+            parts.append(f"vp={self.vp}")
+        parts += [f"mbs={self.mbs}", f"gbs={self.gbs}", f"seq={self.seq}", self.sharding.value,
+                  f"recompute={self.recompute.value}", self.precision]
+        return " ".join(parts)
