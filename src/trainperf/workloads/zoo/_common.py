@@ -114,3 +114,40 @@ def shortened(layer_types: list[str]) -> tuple[list[str], tuple[int, ...]]:
         if t not in distinct:
             distinct.append(t)
     return distinct, tuple(distinct.index(t) for t in layer_types)
+
+
+def encoder_layer_matmul_params(d: int, inner: int, ffn: int, gated: bool = False) -> int:
+    """Matmul parameters of one transformer encoder layer: Q, K, V, O (d·inner each) and the MLP
+    (2·d·ffn, or 3·d·ffn when gated)."""
+    return 4 * d * inner + (3 if gated else 2) * d * ffn
+
+
+def encdec_train_flops_per_sample(
+    *, d: int, inner: int, ffn: int, enc_layers: int, dec_layers: int, heads: int, d_head: int,
+    enc_len: int, dec_len: int, vocab: int,
+) -> float:
+    """Model FLOPs (fwd+bwd) of one sample through a transformer encoder-decoder (T5, BART, Whisper).
+
+    Every matmul costs 6·params per token it is applied to: encoder layers on ``enc_len`` tokens; decoder
+    self-attention, cross-attention Q/O, MLP and the LM head on ``dec_len`` tokens; cross-attention K/V
+    (2·d·inner per layer) on the encoder tokens. Attention products: encoder self (S_kv = enc_len), decoder
+    self (dec_len, no causal halving) and cross (enc_len), each 6·S_kv·H·2·d_head per query token per layer.
+    Embedding and position tables excluded (docs/glossary.md)."""
+    enc_mm = enc_layers * encoder_layer_matmul_params(d, inner, ffn)
+    dec_mm = dec_layers * (encoder_layer_matmul_params(d, inner, ffn) + 2 * d * inner) + vocab * d
+    cross_kv = dec_layers * 2 * d * inner
+    matmul = 6.0 * (enc_len * (enc_mm + cross_kv) + dec_len * dec_mm)
+    attn = (enc_len * attention_train_flops_per_token(enc_layers, enc_len, heads, d_head, d_head)
+            + dec_len * attention_train_flops_per_token(dec_layers, dec_len + enc_len, heads, d_head, d_head))
+    return matmul + attn
+
+
+def mlm_batch(batch: int, seq: int, vocab: int, every: int = 7) -> dict[str, Any]:
+    """Synthetic masked-LM batch: every ``every``-th position is a prediction target (1/7 ≈ the 15% of
+    BERT, arXiv 1810.04805 3.1), the rest are ignored (-100). A fixed pattern keeps shapes and the number of
+    targets static under fake tensors, and never leaves a real step without targets."""
+    import torch
+
+    ids = torch.randint(0, vocab, (batch, seq))
+    target = (torch.arange(seq) % every == 0).expand(batch, seq)
+    return {"input_ids": ids, "labels": torch.where(target, ids, torch.full_like(ids, -100))}
