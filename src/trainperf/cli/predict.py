@@ -1,9 +1,57 @@
-"""`trainperf predict` (not yet built; its issue owns this module)."""
+"""`trainperf predict WORKLOAD --gpu NAME` and `trainperf calibrate TRACES...`."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command("predict")(predict_cmd)
+    app.command("calibrate")(calibrate_cmd)
+
+
+def predict_cmd(
+    workload: Annotated[str, typer.Argument(
+        help="zoo workload name, an OpGraph .parquet from `trainperf capture -o`, or path/to/file.py:function")],
+    gpu: Annotated[str, typer.Option("--gpu", help="catalog GPU name or alias (`trainperf hw list`), or a .toml")] = "H100-SXM",
+    flavor: Annotated[str, typer.Option(help="full or tiny")] = "full",
+    batch: Annotated[int | None, typer.Option(help="micro-batch size (default: the workload's canonical)")] = None,
+    seq: Annotated[int | None, typer.Option(help="sequence length in tokens")] = None,
+    image_size: Annotated[int | None, typer.Option(help="image side in pixels")] = None,
+    precision: Annotated[str, typer.Option(help="bf16, fp16, fp32, tf32 or fp8 (fp8 linears)")] = "bf16",
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile: fused elementwise/norm chains")] = False,
+    cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="CUDA graphs: no per-kernel launch cost")] = False,
+    calibration: Annotated[Path | None, typer.Option(help="calibration TOML from `trainperf calibrate`")] = None,
+    ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
+    top: Annotated[int, typer.Option(help="rows of the per-op table")] = 25,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Predict one training step on a GPU (no GPU needed): step time, throughput, MFU, per-category time
+    and speed of light, bound-by, peak memory and whether it fits."""
+    from trainperf.model import ExecConfig, predict_workload
+    from trainperf.report.predict_text import render_predict
+    from trainperf.report.progress import status
+
+    cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs,
+                     calibration=str(calibration) if calibration else None)
+    with status(f"predicting {workload} on {gpu}"):
+        est = predict_workload(workload, gpu, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
+    render_predict(est, json_out=json_out, ops=ops, top=top)
+
+
+def calibrate_cmd(
+    traces: Annotated[list[Path], typer.Argument(help="Kineto traces recorded with shapes (files or folders)")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write the calibration TOML here")] = None,
+    base: Annotated[Path | None, typer.Option(help="calibration to start from (default: the packaged one)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Fit the model's efficiency parameters to measured per-op kernel times of one GPU model."""
+    from trainperf.model.calibrate import calibrate
+    from trainperf.report.predict_text import render_calibration
+
+    res = calibrate(traces, out=output, base=base)
+    render_calibration(res, out=str(output) if output else None, json_out=json_out)

@@ -130,7 +130,7 @@ def read_trace_ops(path: str | Path) -> TraceOps:
     per_op: dict[int, list[float]] = {}
     launch_of: dict[int, float] = {}
     for k in kernels:
-        r = runtime.get((k.get("args") or {}).get("correlation"))
+        r = runtime.get(int((k.get("args") or {}).get("correlation", -1)))
         if r is None:
             continue
         ext = (r.get("args") or {}).get("External id")

@@ -1,0 +1,40 @@
+"""One call from a workload name (or OpGraph file, or user file.py:function) to a StepEstimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainperf.capture.schema import OpGraph
+from trainperf.hardware import GPUSpec, get_gpu
+from trainperf.model.config import ExecConfig
+from trainperf.model.step import StepEstimate, predict_step
+
+
+def load_graph(workload: str, cfg: ExecConfig, *, flavor: str = "full", batch: int | None = None,
+               seq: int | None = None, image_size: int | None = None) -> OpGraph:
+    """An OpGraph from a .parquet file written by `trainperf capture -o`, a user `file.py:function`, or a
+    zoo workload name (captured in the dtype `cfg.precision` runs in)."""
+    if workload.endswith(".parquet"):
+        return OpGraph.read_parquet(workload)
+    from trainperf.capture.api import capture_built, capture_workload
+    from trainperf.workloads import Size
+
+    size = Size(batch=batch, seq=seq, image_size=image_size)
+    if ":" in workload and workload.split(":", 1)[0].endswith(".py"):
+        from trainperf.capture.user import load_user_workload
+
+        built, name = load_user_workload(workload, flavor, size)
+        return capture_built(built, name=name, flavor=flavor, dtype=cfg.capture_dtype)
+    if Path(workload).suffix in (".py", ".pt"):
+        raise ValueError(f"{workload}: give a user workload as path/to/file.py:function")
+    return capture_workload(workload, flavor, size, cfg.capture_dtype)
+
+
+def predict_workload(workload: str, gpu: str | GPUSpec, cfg: ExecConfig | None = None, *, flavor: str = "full",
+                     batch: int | None = None, seq: int | None = None,
+                     image_size: int | None = None) -> StepEstimate:
+    """Capture (or load) one training step and predict it on `gpu` under `cfg`."""
+    cfg = cfg or ExecConfig()
+    spec = get_gpu(gpu)  # fail fast on an unknown GPU, before a long capture
+    graph = load_graph(workload, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
+    return predict_step(graph, spec, cfg)
