@@ -1,1 +1,222 @@
-"""Zoo recipes: speech (being built)."""
+"""Speech models built with transformers from their published configs (random init, no download):
+Whisper (log-mel encoder-decoder, seq2seq LM loss) and wav2vec 2.0 (waveform encoder, CTC loss)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from trainperf.vocab import Domain
+from trainperf.workloads.registry import Built, Repeat, Size, Workload, register_workload
+from trainperf.workloads.zoo._common import (
+    adamw,
+    attention_train_flops_per_token,
+    check_heads,
+    check_seq,
+    conv1d_out_len,
+    conv1d_train_flops,
+    encdec_train_flops_per_sample,
+    encoder_layer_matmul_params,
+    set_attention,
+)
+
+
+def _float_inputs_like_model(model: Any, batch: dict[str, Any], key: str) -> dict[str, Any]:
+    """Cast the float input to the model's parameter dtype (a bf16 capture may build the batch in fp32)."""
+    dtype = next(model.parameters()).dtype
+    return {**batch, key: batch[key].to(dtype)}
+
+
+def _speech_loss(key: str) -> Any:
+    def loss(model: Any, batch: dict[str, Any]) -> Any:
+        return model(**_float_inputs_like_model(model, batch, key)).loss
+
+    return loss
+
+
+@dataclass(frozen=True, kw_only=True)
+class WhisperArch:
+    vocab: int
+    mel_bins: int
+    d: int
+    ffn: int
+    layers: int
+    """Encoder and decoder layers each."""
+    heads: int
+    source_positions: int
+    """Encoder positions; the log-mel input has 2x as many frames (conv2 has stride 2)."""
+    target_positions: int
+
+    def validate(self, dec_len: int) -> None:
+        check_heads("whisper", self.d, self.heads)
+        check_seq("whisper", dec_len, self.target_positions, what="seq (decoder tokens)")
+
+    def flops_per_sample(self, dec_len: int) -> float:
+        """Conv front end (two k=3 convs) + encoder-decoder transformer (_common.encdec_train_flops_per_sample)."""
+        frames, enc = 2 * self.source_positions, self.source_positions
+        conv = conv1d_train_flops(self.mel_bins, self.d, 3, frames) + conv1d_train_flops(self.d, self.d, 3, enc)
+        return conv + encdec_train_flops_per_sample(
+            d=self.d, inner=self.d, ffn=self.ffn, enc_layers=self.layers, dec_layers=self.layers,
+            heads=self.heads, d_head=self.d // self.heads, enc_len=enc, dec_len=dec_len, vocab=self.vocab)
+
+
+def whisper_builder(full: WhisperArch, tiny: WhisperArch) -> Any:
+    def build(flavor: str, size: Size, reduced: bool) -> Built:
+        import transformers as tf
+
+        a = full if flavor == "full" else tiny
+        assert size.batch is not None and size.seq is not None
+        a.validate(size.seq)
+        layers = 1 if reduced else a.layers
+        cfg = set_attention(tf.WhisperConfig(
+            vocab_size=a.vocab, num_mel_bins=a.mel_bins, d_model=a.d, encoder_layers=layers,
+            decoder_layers=layers, encoder_attention_heads=a.heads, decoder_attention_heads=a.heads,
+            encoder_ffn_dim=a.ffn, decoder_ffn_dim=a.ffn, max_source_positions=a.source_positions,
+            max_target_positions=a.target_positions, pad_token_id=a.vocab - 1, bos_token_id=a.vocab - 2,
+            eos_token_id=a.vocab - 2, decoder_start_token_id=a.vocab - 3, tie_word_embeddings=True,
+        ))
+        b, frames = size.batch, 2 * a.source_positions
+
+        def make_batch() -> dict[str, Any]:
+            import torch
+
+            # a 30 s log-mel window (Whisper pads every clip to 30 s) and the target tokens
+            return {"input_features": torch.randn(b, a.mel_bins, frames),
+                    "labels": torch.randint(0, a.vocab - 3, (b, size.seq))}  # type: ignore[arg-type]
+
+        stacks = ("model.encoder.layers", "model.decoder.layers")
+        return Built(
+            make_model=lambda: tf.WhisperForConditionalGeneration(cfg),
+            make_batch=make_batch, loss=_speech_loss("input_features"), make_optimizer=adamw,
+            batch=b, seq=size.seq, samples_per_step=b, tokens_per_step=b * (a.source_positions + size.seq),
+            unit="sample", model_flops=b * a.flops_per_sample(size.seq),
+            repeats=tuple(Repeat(module_list=s, full_to_captured=(0,) * a.layers) for s in stacks) if reduced else (),
+        )
+
+    return build
+
+
+WHISPER_LARGE_V3 = WhisperArch(vocab=51866, mel_bins=128, d=1280, ffn=5120, layers=32, heads=20,
+                               source_positions=1500, target_positions=448)
+_TINY_WHISPER = WhisperArch(vocab=512, mel_bins=16, d=128, ffn=256, layers=2, heads=8, source_positions=32,
+                            target_positions=64)
+
+register_workload(Workload(
+    name="whisper-large-v3", domain=Domain.SPEECH, library="transformers",
+    description="Whisper large-v3: 128 mel bins x 3000 frames (30 s) -> 2 convs -> 32-layer encoder on 1500 "
+                "positions; 32-layer decoder on 448 tokens; d=1280, 20 heads, FFN 5120, tied LM head",
+    source="Radford et al. 2022 (arXiv 2212.04356) Table 1; openai/whisper-large-v3 config.json",
+    build_fn=whisper_builder(WHISPER_LARGE_V3, _TINY_WHISPER),
+    canonical={"full": Size(batch=8, seq=448), "tiny": Size(batch=2, seq=16)},
+    published_params=1550e6, published_params_source="Radford et al. 2022 Table 1: Large 1550M",
+    train_flops_per_unit=WHISPER_LARGE_V3.flops_per_sample(448),
+    train_flops_source="conv front end + _common.encdec_train_flops_per_sample (1500 encoder / 448 decoder tokens)",
+    supports_reduced=True, tags=("torchbench:hf_Whisper",),
+))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wav2Vec2Arch:
+    vocab: int
+    d: int
+    ffn: int
+    layers: int
+    heads: int
+    conv_dim: int = 512
+    conv_kernel: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
+    conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)
+    pos_kernel: int = 128
+    pos_groups: int = 16
+
+    def frames(self, samples: int) -> int:
+        n = samples
+        for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
+            n = conv1d_out_len(n, k, s)
+        return n
+
+    def validate(self, samples: int) -> None:
+        check_heads("wav2vec2", self.d, self.heads)
+        if self.frames(samples) < 2:
+            raise ValueError(f"wav2vec2: seq={samples} waveform samples give {self.frames(samples)} frames after the "
+                             f"conv feature encoder; use seq >= {self._min_samples()}")
+
+    def _min_samples(self) -> int:
+        n = 400
+        while self.frames(n) < 2:
+            n += 80
+        return n
+
+    def flops_per_sample(self, samples: int) -> float:
+        """Conv feature encoder + feature projection + grouped positional conv + transformer + CTC head."""
+        flops, n, c_in = 0.0, samples, 1
+        for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
+            n = conv1d_out_len(n, k, s)
+            flops += conv1d_train_flops(c_in, self.conv_dim, k, n)
+            c_in = self.conv_dim
+        t = n
+        flops += conv1d_train_flops(self.d, self.d, self.pos_kernel, t, groups=self.pos_groups)
+        mm = self.conv_dim * self.d + self.layers * encoder_layer_matmul_params(self.d, self.d, self.ffn)
+        mm += self.d * self.vocab
+        dh = self.d // self.heads
+        return flops + t * (6.0 * mm + attention_train_flops_per_token(self.layers, t, self.heads, dh, dh))
+
+
+def wav2vec2_builder(full: Wav2Vec2Arch, tiny: Wav2Vec2Arch) -> Any:
+    def build(flavor: str, size: Size, reduced: bool) -> Built:
+        import transformers as tf
+
+        a = full if flavor == "full" else tiny
+        assert size.batch is not None and size.seq is not None
+        a.validate(size.seq)
+        cfg = set_attention(tf.Wav2Vec2Config(
+            vocab_size=a.vocab, hidden_size=a.d, num_hidden_layers=1 if reduced else a.layers,
+            num_attention_heads=a.heads, intermediate_size=a.ffn, conv_dim=(a.conv_dim,) * len(a.conv_kernel),
+            conv_kernel=a.conv_kernel, conv_stride=a.conv_stride, conv_bias=True, feat_extract_norm="layer",
+            do_stable_layer_norm=True, num_conv_pos_embeddings=a.pos_kernel,
+            num_conv_pos_embedding_groups=a.pos_groups, pad_token_id=0, ctc_loss_reduction="mean",
+            ctc_zero_infinity=True,
+            # LayerDrop skips whole layers at random: off, so every step runs the same ops
+            layerdrop=0.0,
+        ))
+        b, frames = size.batch, a.frames(size.seq)
+
+        def make_batch() -> dict[str, Any]:
+            import torch
+
+            # raw 16 kHz waveform and a character transcript (~1 character per 4 frames = 80 ms)
+            return {"input_values": torch.randn(b, size.seq),  # type: ignore[arg-type]
+                    "labels": torch.randint(1, a.vocab, (b, max(frames // 4, 1)))}
+
+        return Built(
+            make_model=lambda: tf.Wav2Vec2ForCTC(cfg),
+            make_batch=make_batch, loss=_speech_loss("input_values"), make_optimizer=adamw,
+            batch=b, seq=size.seq, samples_per_step=b, tokens_per_step=b * frames, unit="sample",
+            model_flops=b * a.flops_per_sample(size.seq),
+            repeats=(Repeat(module_list="wav2vec2.encoder.layers", full_to_captured=(0,) * a.layers),)
+            if reduced else (),
+        )
+
+    return build
+
+
+WAV2VEC2_LARGE = Wav2Vec2Arch(vocab=32, d=1024, ffn=4096, layers=24, heads=16)
+_TINY_WAV2VEC2 = Wav2Vec2Arch(vocab=32, d=128, ffn=256, layers=2, heads=8, conv_dim=64, pos_kernel=16, pos_groups=4)
+
+register_workload(Workload(
+    name="wav2vec2-large", domain=Domain.SPEECH, library="transformers",
+    description="wav2vec 2.0 LARGE fine-tuned with CTC: 7-layer conv feature encoder (512 ch) on the raw 16 kHz "
+                "waveform, 24-layer stable-LayerNorm transformer, d=1024, 16 heads; 15 s clips (749 frames). "
+                "The CTC model has no quantizer, hence 1% under the paper's 317M",
+    source="Baevski et al. 2020 (arXiv 2006.11477) 4.2; facebook/wav2vec2-large-lv60 config.json",
+    build_fn=wav2vec2_builder(WAV2VEC2_LARGE, _TINY_WAV2VEC2),
+    canonical={"full": Size(batch=4, seq=15 * 16000), "tiny": Size(batch=2, seq=4000)},
+    published_params=317e6, published_params_source="Baevski et al. 2020 4.2: LARGE 317M",
+    train_flops_per_unit=WAV2VEC2_LARGE.flops_per_sample(15 * 16000),
+    train_flops_source="analytic (Wav2Vec2Arch.flops_per_sample): convs and matmuls at 6 FLOPs per MAC, attention "
+                       "without halving, 15 s clip",
+    fake_ok=False,
+    fake_note="the CTC loss cannot run on fake tensors: Wav2Vec2ForCTC checks labels.max() on the host and "
+              "FakeTensorMode treats aten._ctc_loss as data-dependent (torch/_subclasses/fake_impls.py); the forward "
+              "alone, SpecAugment included, does trace. Measure it on real tensors",
+    supports_reduced=True,
+))
