@@ -100,6 +100,10 @@ class GPUSpec:
     notes: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Field name -> citation, for every number."""
+    derived_from: str = ""
+    """For scaled() hardware: the catalog GPU it was derived from (its measured anchors still apply)."""
+    scale_factors: Mapping[str, float] = field(default_factory=dict, compare=False)
+    """For scaled() hardware: field -> cumulative factor applied to the base GPU's value."""
 
     def __post_init__(self) -> None:
         for f in NUMERIC_FIELDS:
@@ -119,6 +123,7 @@ class GPUSpec:
         if self.fp16_dense_tflops is None:
             raise ValueError(f"GPU {self.name!r}: fp16_dense_tflops is required")
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        object.__setattr__(self, "scale_factors", MappingProxyType(dict(self.scale_factors)))
 
     def peak_tflops(self, dtype: str) -> float:
         """Dense peak TFLOP/s for a precision ("bf16", "fp8", ...) or torch dtype name ("bfloat16", ...)."""
@@ -141,6 +146,7 @@ class GPUSpec:
             raise ValueError("scaled() needs at least one factor, e.g. scaled(hbm_bw=2.0)")
         changes: dict[str, Any] = {}
         sources = dict(self.sources)
+        applied = dict(self.scale_factors)
         for key, fac in factors.items():
             if key not in _SCALE_KEYS:
                 raise ValueError(f"scaled(): unknown key {key!r}; use one of {', '.join(_SCALE_KEYS)}")
@@ -151,15 +157,22 @@ class GPUSpec:
                 if v is None:
                     continue
                 changes[f] = round(v * fac) if f == "sm_count" else v * fac
+                applied[f] = applied.get(f, 1.0) * fac
                 sources[f] = f"{self.name} x{fac:g} (hypothetical); base: {self.sources.get(f, '')}"
         label = ",".join(f"{k}={v:g}" for k, v in factors.items())
         return dataclasses.replace(
-            self, name=name or f"{self.name}[{label}]", aliases=(), sources=sources, **changes
+            self, name=name or f"{self.name}[{label}]", aliases=(), sources=sources,
+            derived_from=self.derived_from or self.name, scale_factors=applied, **changes
         )
+
+    def factor(self, field_name: str) -> float:
+        """How much scaled() multiplied `field_name` relative to the catalog GPU (1.0 if not scaled)."""
+        return float(self.scale_factors.get(field_name, 1.0))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (sources included) for JSON and tables."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["sources"] = dict(self.sources)
         d["aliases"] = list(self.aliases)
+        d["scale_factors"] = dict(self.scale_factors)
         return d

@@ -37,14 +37,23 @@ _ANCHOR_PEAK_DTYPE = "bf16"
 def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
     """(large-GEMM fraction of the bf16/fp16 peak, achievable HBM bytes/s): a measured anchor of this card
     where hardware/data/efficiency.toml has one, else the calibrated per-family fraction."""
-    anchors = measured_anchors(gpu.name)
+    anchors = measured_anchors(gpu.derived_from or gpu.name)
     mm = anchors.get("matmul_tflops")
     if mm is not None and gpu.has_precision(_ANCHOR_PEAK_DTYPE):
-        frac = mm.value / gpu.peak_tflops(_ANCHOR_PEAK_DTYPE)
+        # The anchor GEMM itself has some wave quantization and latency: divide them out so that the
+        # model reproduces the measured rate on the measured shape.
+        m, n, k = (float(x) for x in mm.shape.split("x"))
+        shape_eff = float(gemm_efficiency(np.array([m]), np.array([n]), np.array([k]), np.array([1.0]),
+                                          sm_count=gpu.sm_count, tiles=calib.get("matmul", "tiles"),
+                                          tile_rel=calib.get("matmul", "tile_rel"), k_half=calib.get("matmul", "k_half"))[0])
+        # NB: on scaled hardware the anchor keeps its fraction of peak (rate x the scale of the peak).
+        t_meas = 2.0 * m * n * k / (mm.value * gpu.factor(f"{_ANCHOR_PEAK_DTYPE}_dense_tflops") * 1e12)
+        t_math = max(t_meas - calib.get("matmul", "latency_s"), 0.5 * t_meas)
+        frac = min(1.0, 2.0 * m * n * k / t_math / (gpu.peak_tflops(_ANCHOR_PEAK_DTYPE) * 1e12 * shape_eff))
     else:
         frac = calib.by_family("matmul", "peak_frac", gpu.family)
     cp = anchors.get("copy_GBps")
-    bw = cp.value * 1e9 if cp is not None else gpu.hbm_bw_GBps * 1e9 * calib.by_family("memory", "bw_frac", gpu.family)
+    bw = cp.value * 1e9 * gpu.factor("hbm_bw_GBps") if cp is not None else gpu.hbm_bw_GBps * 1e9 * calib.by_family("memory", "bw_frac", gpu.family)
     return frac, bw
 
 

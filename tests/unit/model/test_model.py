@@ -1,0 +1,133 @@
+"""Model behaviour that cannot be faked: anchors, monotonicity, roofline limits, execution modes, memory."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import attn, eltwise, frame, gemm, graph
+
+from trainperf.capture.schema import OpGraph
+from trainperf.hardware import get_gpu, list_gpus
+from trainperf.model import ExecConfig, op_times, predict_step
+from trainperf.vocab import BoundBy
+
+
+def test_reproduces_the_measured_h100_and_h200_anchors() -> None:
+    big = frame([gemm(8192, 8192, 8192)])
+    for name, lo, hi in (("H100-SXM", 770, 810), ("H200", 750, 800)):
+        t = float(op_times(big, name)["kernel_s"][0])
+        assert lo < 2 * 8192**3 / t / 1e12 < hi, name
+    copy = frame([eltwise(2**29, category="copy")])
+    copy = copy.with_columns(bytes_read=copy["bytes_written"])  # a copy reads and writes the same bytes
+    # 2 GiB moved: the copy rate is the anchor, / the fitted copy slowdown
+    t = float(op_times(copy, "H100-SXM")["kernel_s"][0])
+    rate = float(copy["bytes_read"][0] + copy["bytes_written"][0]) / t / 1e9
+    assert 1500 < rate <= 3000
+
+
+def test_larger_gpu_is_never_slower_on_a_compute_bound_step(compute_graph: OpGraph) -> None:
+    t = {g.name: predict_step(compute_graph, g).step_time_s for g in list_gpus() if g.has_precision("bf16")}
+    assert t["A100-SXM-80GB"] > t["H100-SXM"] > t["B200"]
+    assert t["H100-PCIe"] > t["H100-SXM"] and t["B200"] >= t["GB200"]
+    for g in list_gpus():
+        if g.has_precision("bf16"):
+            assert predict_step(compute_graph, g.scaled(flops=2.0)).step_time_s < t[g.name]
+            assert predict_step(compute_graph, g.scaled(flops=2.0, hbm_bw=2.0)).step_time_s <= t[g.name]
+
+
+def test_doubling_hbm_bandwidth_speeds_up_memory_bound_not_a_large_matmul(memory_graph: OpGraph) -> None:
+    h = get_gpu("H100-SXM")
+    h2 = h.scaled(hbm_bw=2.0)
+    m1, m2 = predict_step(memory_graph, h).step_time_s, predict_step(memory_graph, h2).step_time_s
+    assert 1.8 < m1 / m2 <= 2.0
+    big = graph([gemm(8192, 8192, 8192)])
+    b1, b2 = predict_step(big, h).step_time_s, predict_step(big, h2).step_time_s
+    assert b1 / b2 == pytest.approx(1.0, abs=0.01)
+
+
+def test_mfu_in_unit_interval_and_bound_by(compute_graph: OpGraph, memory_graph: OpGraph) -> None:
+    for g in list_gpus():
+        if not g.has_precision("bf16"):
+            continue
+        for gr in (compute_graph, memory_graph):
+            e = predict_step(gr, g)
+            assert 0 < e.mfu <= 1, (g.name, e.mfu)
+    e = predict_step(compute_graph, "H100-SXM")
+    cats = dict(zip(e.categories["category"], e.categories["bound_by"], strict=True))
+    assert cats["matmul"] == BoundBy.COMPUTE and cats["elementwise"] == BoundBy.MEMORY
+    assert e.categories["share"].sum() == pytest.approx(1.0)
+    assert (e.categories["sol_pct"] <= 100).all()
+    assert 0.3 < e.mfu < 0.8
+
+
+def test_small_eager_step_is_host_bound_and_cuda_graphs_fix_it() -> None:
+    tiny = graph([r for _ in range(50) for r in (gemm(64, 64, 64), eltwise(4096))], tokens=64)
+    eager = predict_step(tiny, "H100-SXM")
+    assert eager.host_bound and eager.step_time_s > 2 * eager.gpu_busy_s
+    graphs = predict_step(tiny, "H100-SXM", ExecConfig(cuda_graphs=True))
+    assert not graphs.host_bound and graphs.step_time_s < eager.step_time_s / 2
+    assert set(eager.ops["bound_by"]) == {BoundBy.LATENCY}
+
+
+def test_compile_fuses_elementwise_chains() -> None:
+    rows = [gemm(4096, 4096, 4096)] + [eltwise(2**24) for _ in range(4)] + [gemm(4096, 4096, 4096)]
+    g = graph(rows)
+    eager = predict_step(g, "H100-SXM")
+    comp = predict_step(g, "H100-SXM", ExecConfig(compile=True))
+    ek = eager.categories.filter(eager.categories["category"] == "elementwise")
+    ck = comp.categories.filter(comp.categories["category"] == "elementwise")
+    assert ek["kernels"][0] == 4 and ck["kernels"][0] == pytest.approx(1.0)
+    assert ck["time_s"][0] < 0.6 * ek["time_s"][0]
+    def mm(e: object) -> float:
+        ops = e.ops  # type: ignore[attr-defined]
+        return float(ops.filter(ops["category"] == "matmul")["kernel_s"].sum())
+
+    assert mm(comp) == pytest.approx(mm(eager), rel=1e-9)  # GEMMs are not fused
+
+
+def test_precisions(compute_graph: OpGraph) -> None:
+    bf16 = predict_step(compute_graph, "H100-SXM")
+    fp8 = predict_step(compute_graph, "H100-SXM", ExecConfig(precision="fp8"))
+    assert fp8.step_time_s < bf16.step_time_s and "fp8" in fp8.peak_name
+    fp32 = graph([gemm(4096, 4096, 4096, dtype="float32")])
+    t32 = predict_step(fp32, "H100-SXM", ExecConfig(precision="fp32")).step_time_s
+    tf32 = predict_step(fp32, "H100-SXM", ExecConfig(precision="tf32")).step_time_s
+    assert tf32 < t32 / 3
+    with pytest.raises(ValueError, match="no bf16"):
+        predict_step(compute_graph, "V100-SXM")
+    with pytest.raises(ValueError, match="precision"):
+        ExecConfig(precision="int4")
+
+
+def test_causal_attention_is_faster_and_power_cap_slows_compute() -> None:
+    c = op_times(frame([attn(1, 32, 8192, 128, causal=True)]), "H100-SXM")["kernel_s"][0]
+    n = op_times(frame([attn(1, 32, 8192, 128, causal=False)]), "H100-SXM")["kernel_s"][0]
+    assert 0.5 < c / n < 0.6
+    big = frame([gemm(8192, 8192, 8192)])
+    assert op_times(big, "H100-SXM-96GB-HBM2e")["kernel_s"][0] > op_times(big, "H100-SXM")["kernel_s"][0]
+
+
+def test_uncovered_ops_are_reported_not_zero() -> None:
+    g = graph([gemm(1024, 1024, 1024), {"op": "aten::mystery", "category": "other", "covered": False}])
+    e = predict_step(g, "H100-SXM")
+    assert e.uncovered_ops == 1 and e.uncovered_share_ops == 0.5 and e.uncovered_share_time > 0
+    assert e.ops.filter(~e.ops["covered"])["time_s"][0] > 0
+
+
+def test_memory_footprint_and_fit(compute_graph: OpGraph) -> None:
+    e = predict_step(compute_graph, "H100-SXM")
+    m = e.memory
+    assert m.total == pytest.approx(2e9 + 2e9 + 4e9 + 1e9 + m.transient + m.workspace)
+    assert e.fits and m.capacity < 80e9
+    assert not predict_step(compute_graph, get_gpu("L4").scaled(hbm_capacity=0.25)).fits
+
+
+def test_prediction_is_fast(compute_graph: OpGraph) -> None:
+    import time
+
+    rows = compute_graph.ops
+    big = OpGraph(ops=frame([r for _ in range(1000) for r in rows.drop("idx").to_dicts()]), meta=compute_graph.meta)
+    predict_step(big, "H100-SXM")
+    t0 = time.perf_counter()
+    for g in ("H100-SXM", "B200", "MI300X"):
+        predict_step(big, g)
+    assert (time.perf_counter() - t0) / 3 < 0.25  # 11k rows; the benchmark measures the zoo
