@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import attn, eltwise, frame, gemm, graph
+from model_graphs import attn, eltwise, frame, gemm, graph
 
 from trainperf.capture.schema import OpGraph
 from trainperf.hardware import get_gpu, list_gpus
