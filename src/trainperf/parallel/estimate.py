@@ -66,19 +66,30 @@ class _LayerTimes:
     fwd: float
     bwd: float
     attn_fwd: float
+    wgrad: float
     by_cat: tuple[tuple[str, float, float], ...]  # (category, fwd, bwd)
 
 
 @lru_cache(maxsize=8192)
-def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, params: StepModelParams) -> _LayerTimes:
+def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec) -> _LayerTimes:
     ops = layer_ops(arch, shard, kind)
-    t = op_seconds(ops, gpu, shard.precision)
+    t = op_seconds(ops, gpu, shard.precision, compile=shard.fused)
     fwd_mask = (ops["phase"] == "fwd").to_numpy()
     cats = ops["category"].to_numpy()
     attn = (cats == "attention") & fwd_mask
+    wgrad = ops["module"].str.ends_with(".wgrad").to_numpy()
     by = tuple((c, float(t[(cats == c) & fwd_mask].sum()), float(t[(cats == c) & ~fwd_mask].sum()))
                for c in np.unique(cats))
-    return _LayerTimes(float(t[fwd_mask].sum()), float(t[~fwd_mask].sum()), float(t[attn].sum()), by)
+    return _LayerTimes(float(t[fwd_mask].sum()), float(t[~fwd_mask].sum()), float(t[attn].sum()),
+                       float(t[wgrad].sum()), by)
+
+
+def _scaled(lt: _LayerTimes | None, k: float) -> _LayerTimes | None:
+    """All op times x k (StepModelParams.compute_scale)."""
+    if lt is None:
+        return None
+    return _LayerTimes(lt.fwd * k, lt.bwd * k, lt.attn_fwd * k, lt.wgrad * k,
+                       tuple((c, f * k, b * k) for c, f, b in lt.by_cat))
 
 
 def _stage_counts(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, float, bool]:
@@ -108,10 +119,12 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
 
     sp = plan.sequence_parallel and plan.tp > 1
     shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
-                  precision=plan.precision)
-    dense = _layer_times(arch, shard, "dense", gpu, params) if arch.dense_layers_count() else None
-    moe = _layer_times(arch, shard, "moe", gpu, params) if arch.is_moe else None
-    head = _layer_times(arch, shard, "head", gpu, params)
+                  precision=plan.precision, fused=plan.fused_kernels)
+    dense = _layer_times(arch, shard, "dense", gpu) if arch.dense_layers_count() else None
+    moe = _layer_times(arch, shard, "moe", gpu) if arch.is_moe else None
+    head = _layer_times(arch, shard, "head", gpu)
+    if params.compute_scale != 1.0:
+        dense, moe, head = (_scaled(x, params.compute_scale) for x in (dense, moe, head))
     n_dense, n_moe, _ = _stage_counts(arch, plan)
 
     def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:
@@ -119,13 +132,15 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
             return 0.0, 0.0
         re = lt.fwd if plan.recompute is Recompute.FULL else (
             lt.attn_fwd if plan.recompute is Recompute.SELECTIVE else 0.0)
-        return lt.fwd + params.layer_overhead_s / 2, lt.bwd + re + params.layer_overhead_s / 2
+        bwd = lt.bwd - (lt.wgrad if plan.lora else 0.0)  # frozen base weights: no weight gradients
+        return lt.fwd + params.layer_overhead_s / 2, bwd + re + params.layer_overhead_s / 2
 
     (df, db), (mf, mb) = per_layer(dense), per_layer(moe)
     t = plan.mbs * plan.seq // plan.cp
     t_sp = t // plan.tp if sp else t
     h = arch.hidden
     comm: dict[str, float] = {}
+    hidden = 0.0  # communication time overlapped with compute (it still slows the compute it shares)
 
     def add(key: str, v: float) -> None:
         if v > 0:
@@ -141,6 +156,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
         tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
         tp_b = tp_f
+        hidden += 2 * plan.n_micro * tp_f * (1 - expo) / max(expo, 1e-9)
     # --- CP: ring exchange of K and V (cp - 1 steps), hidden under attention ---
     cp_f = cp_b = 0.0
     if plan.cp > 1:
@@ -150,12 +166,17 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         att_f = (dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0)
         cp_f = max(0.0, xchg - att_f) * (n_dense + n_moe)
         cp_b = max(0.0, 2 * xchg - 2 * att_f) * (n_dense + n_moe)
+        hidden += plan.n_micro * 3 * min(xchg, att_f) * (n_dense + n_moe)
     # --- EP: dispatch + combine all-to-all, forward and backward ---
     ep_f = 0.0
     if plan.ep > 1 and arch.is_moe:
-        a2a_bytes = t_sp * arch.moe_topk * h * 2.0
-        one = collective_time(Collective.ALL_TO_ALL, a2a_bytes, plan.ep, plan.etp_eff, cluster)
+        # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
+        disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
+        a2a = t_sp * arch.moe_topk * h
+        one = 0.5 * (collective_time(Collective.ALL_TO_ALL, a2a * disp, plan.ep, plan.etp_eff, cluster)
+                     + collective_time(Collective.ALL_TO_ALL, a2a * 2.0, plan.ep, plan.etp_eff, cluster))
         ep_f = 2 * one * n_moe * params.exposed_a2a_fraction
+        hidden += plan.n_micro * 4 * one * n_moe * (1 - params.exposed_a2a_fraction)
     # --- ZeRO-3 / FSDP: gather weights per layer, reduce-scatter grads, prefetched under compute ---
     dense_p, expert_p = stage_params(arch, plan)
     dgroup, dstride = plan.shard_size * plan.cp, plan.tp
@@ -167,13 +188,14 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         eg = max(1, plan.edp * plan.shard_size // plan.dp)
         ag = collective_time(Collective.ALL_GATHER, w_layer, dgroup, dstride, cluster) + collective_time(
             Collective.ALL_GATHER, e_layer, eg, plan.etp_eff * plan.ep, cluster)
-        rs = (collective_time(Collective.REDUCE_SCATTER, w_layer * plan.grad_reduce_bytes / 2, dgroup, dstride, cluster)
+        rs = 0.0 if plan.lora else (collective_time(Collective.REDUCE_SCATTER, w_layer * plan.grad_reduce_bytes / 2, dgroup, dstride, cluster)
               + collective_time(Collective.REDUCE_SCATTER, e_layer * plan.grad_reduce_bytes / 2, eg,
                                 plan.etp_eff * plan.ep, cluster))
         lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
         if plan.overlap_param_gather:
             fsdp_f = layers * max(0.0, ag - lf) + ag
             fsdp_b = layers * max(0.0, ag + rs - lb) + rs
+            hidden += plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb))
         else:
             fsdp_f, fsdp_b = layers * ag, layers * (ag + rs)
 
@@ -191,18 +213,20 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
         add("send_recv@pp", 2 * (plan.pp - 1) * plan.vp * p2p_time(t_sp * h * 2.0, cross, cluster))
     # --- DP gradient reduction (and ZeRO-1/2 parameter all-gather), overlapped with the last backward ---
-    if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1:
+    if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1 and not plan.lora:
         g = plan.grad_reduce_bytes
         kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
         red = collective_time(kind, dense_p * g, dgroup, dstride, cluster) + collective_time(
             kind, expert_p * g, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
         window = t_b * (1 - 1 / layers) if plan.overlap_grad_reduce else 0.0
         add(f"{kind.value}@dp", max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0))
+        hidden += min(red, window)
         if plan.sharding is not Sharding.DDP:
             ag = collective_time(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + collective_time(
                 Collective.ALL_GATHER, expert_p * 2, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
             window = t_f * (1 - 1 / layers) if plan.overlap_param_gather else 0.0
             add("all_gather@dp", max(0.0, ag - window))
+            hidden += min(ag, window)
     if plan.shard_group and plan.shard_group < plan.dp:  # HSDP: replicas all-reduce the sharded grads
         rep = plan.dp // plan.shard_group
         add("all_reduce@hsdp", collective_time(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes /
@@ -210,16 +234,17 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     # --- optimizer: Adam over the local shard, memory-bound ---
     opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
     local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
-    optimizer = local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
+    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
 
     dp_exposed = sum(v for k, v in comm.items() if k.endswith(("@dp", "@hsdp", "@pp")))
-    step = step_pipe + dp_exposed + optimizer + params.step_overhead_s
+    interference = params.overlap_interference * hidden
+    step = step_pipe + dp_exposed + optimizer + interference + params.step_overhead_s
     tokens = plan.tokens_per_step / plan.gpus / step
     prec = plan.precision if gpu.has_precision(plan.precision) else "bf16"
     peak = gpu.peak_tflops(prec)
     model_tflops = arch.model_flops_per_token(plan.seq) * tokens / 1e12
     compute: dict[str, float] = {}
-    for lt, n in ((dense, n_dense), (moe, n_moe), (head, 1.0)):
+    for lt, n in ((dense, n_dense), (moe, n_moe), (head, 1.0)):  # type: ignore[assignment]
         if lt is None:
             continue
         for cat, f, b in lt.by_cat:
@@ -231,7 +256,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         arch=arch.name, plan=plan, cluster=cluster.name, gpu=gpu.name, step_time_s=step,
         tokens_per_s_per_gpu=tokens, model_tflops_per_gpu=model_tflops, mfu=model_tflops / peak,
         peak_tflops=peak, memory=mem, compute_s=compute, exposed_comm_s=comm, bubble_s=bubble,
-        optimizer_s=optimizer, overhead_s=params.step_overhead_s,
+        optimizer_s=optimizer, overhead_s=params.step_overhead_s + interference,
     )
 
 

@@ -16,9 +16,9 @@ from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 
 WEIGHT_BYTES, GRAD_BYTES, OPT_BYTES = 2.0, 4.0, 12.0
-WORKSPACE_BYTES = 1.5 * 2**30
+WORKSPACE_BYTES = 1.0 * 2**30
 """cuBLAS / cuDNN workspaces, NCCL channel buffers and allocator slack not in tensors (about 1-2 GiB in
-PyTorch memory snapshots of LLM training; an assumption, not fitted)."""
+PyTorch memory snapshots of LLM training; 1 GiB assumed, not fitted)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +88,8 @@ def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown
     params = WEIGHT_BYTES * (dense / (dshard if shard_w else 1) + expert / (eshard if shard_w else 1))
     grads = GRAD_BYTES * (dense / (dshard if shard_g else 1) + expert / (eshard if shard_g else 1))
     opt = OPT_BYTES * (dense / (dshard if shard_o else 1) + expert / (eshard if shard_o else 1))
+    if plan.lora:  # frozen base weights: no gradients or optimizer state for them
+        grads = opt = 0.0
 
     lps = plan.layers_per_stage(arch)
     frac_moe = arch.moe_layers / arch.n_layers
@@ -106,7 +108,7 @@ def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown
     in_flight = min(plan.n_micro, plan.pp)
     if plan.vp > 1:
         in_flight = math.ceil(in_flight * (1 + (plan.pp - 1) / (plan.pp * plan.vp)))
-    logits = t * arch.vocab / plan.tp * (4 + 2)  # fp32 logits for the loss + 16-bit output (last stage)
+    logits = t * arch.vocab / plan.tp * 4  # fp32 logits kept for the loss backward (last stage)
     acts = stage_act * in_flight + working + logits
 
     layer_w = WEIGHT_BYTES * (arch.layer_params(arch.is_moe) / plan.tp)

@@ -39,6 +39,7 @@ class Shard:
     ep: int
     etp: int
     precision: str
+    fused: bool = False
 
 
 class _Rows:

@@ -70,6 +70,11 @@ class ParallelPlan:
     """FSDP / ZeRO-3 parameter all-gather prefetched under the previous layer's compute."""
     tp_comm_overlap: bool = False
     """TP all-gather / reduce-scatter overlapped with GEMMs (userbuffers, async TP)."""
+    fused_kernels: bool = False
+    """Elementwise / norm chains run fused (torch.compile, Transformer Engine, Apex); eager PyTorch otherwise."""
+    lora: bool = False
+    """Parameter-efficient fine-tuning: base weights frozen (no weight gradients, optimizer or gradient
+    reduction for them); adapter cost is neglected."""
     labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     """Free-form (key, value) notes carried into reports."""
 
@@ -141,9 +146,10 @@ class ParallelPlan:
         kv = arch.n_kv_heads
         if kv % self.tp and self.tp % kv:
             raise ValueError(f"plan: tp = {self.tp} and n_kv_heads = {kv} of {arch.name}: one must divide the other")
-        if self.pp * self.vp > arch.n_layers:
+        if self.pp * self.vp > arch.n_layers + 2:
+            # Megatron may count the embedding and the loss as one layer each in the pipeline split
             raise ValueError(f"plan: pp*vp = {self.pp}*{self.vp} = {self.pp * self.vp} stages exceed "
-                             f"n_layers = {arch.n_layers} of {arch.name}")
+                             f"n_layers + 2 = {arch.n_layers + 2} of {arch.name}")
         if self.ep > 1 and not arch.is_moe:
             raise ValueError(f"plan: ep = {self.ep} but {arch.name} has no experts; use ep = 1")
         if arch.is_moe and arch.moe_experts % self.ep:

@@ -1,0 +1,150 @@
+"""Validate the distributed model against published measurements (the `trainperf validate` library side).
+
+``validate_csv(path)`` predicts every row of a CSV with the columns of
+shared/data/published/published_training_perf.csv and returns one row per input with the fixed output
+columns (id, predicted_tokens_per_s_per_gpu, predicted_step_time_s, predicted_mfu, predicted_mem_gib,
+status, reason) plus measured values and groups for the error statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from trainperf.parallel.estimate import Infeasible, PlanEstimate, evaluate
+from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
+from trainperf.parallel.plan import Recompute
+from trainperf.parallel.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
+
+OUTPUT_COLUMNS = ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
+                  "predicted_mem_gib", "status", "reason"]
+FIT_SOURCES = ("foundry", "mbridge", "nemo2407")
+"""Source families the shared parameters were fitted on; every other family is held out."""
+
+
+def gpu_group(gpu_type: str) -> str:
+    g = gpu_type.upper()
+    for key in ("GB300", "GB200", "B300", "B200", "H200", "H100", "A100", "V100", "MI3"):
+        if key in g:
+            return key
+    return "other"
+
+
+def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": row["id"], "predicted_tokens_per_s_per_gpu": None, "predicted_step_time_s": None,
+                           "predicted_mfu": None, "predicted_mem_gib": None}
+    try:
+        setup = row_setup(row)
+    except Unsupported as e:
+        return {**out, "status": "unsupported", "reason": str(e), "_arch": None}
+    except (ValueError, KeyError) as e:
+        return {**out, "status": "unsupported", "reason": f"layout: {e}", "_arch": None}
+    est = _first_feasible(setup, params)
+    if isinstance(est, Infeasible):
+        mem = est.memory.total / 2**30 if est.memory else None
+        return {**out, "predicted_mem_gib": mem, "status": "infeasible", "reason": est.reason, "_arch": setup.arch}
+    note = "; ".join(setup.notes + ([] if setup.recompute_given else [f"recompute={est.plan.recompute.value} (least that fits)"]))
+    return {**out, "predicted_tokens_per_s_per_gpu": est.tokens_per_s_per_gpu, "predicted_step_time_s": est.step_time_s,
+            "predicted_mfu": est.mfu, "predicted_mem_gib": est.memory.total / 2**30, "status": "ok", "reason": note,
+            "_arch": setup.arch}
+
+
+def _first_feasible(setup: RowSetup, params: StepModelParams) -> PlanEstimate | Infeasible:
+    """Evaluate the row's plan; where the row leaves recompute (or the whole layout) out, take the least
+    recomputation (and the shallowest tp=8 pipeline) that fits, as a user would."""
+    plans = [setup.plan]
+    if not setup.layout_given:
+        g = setup.plan.gpus
+        plans += [dataclasses.replace(setup.plan, tp=8, pp=pp, gbs=setup.plan.gbs) for pp in range(1, 65)
+                  if g % (8 * pp) == 0 and pp <= setup.arch.n_layers]
+    rcs = [setup.plan.recompute] if setup.recompute_given else list(Recompute)
+    first: PlanEstimate | Infeasible | None = None
+    for plan in plans:
+        for rc in rcs:
+            try:
+                p = dataclasses.replace(plan, recompute=rc)
+            except ValueError:
+                continue
+            est = evaluate(setup.arch, p, setup.cluster, params)
+            if isinstance(est, PlanEstimate):
+                return est
+            first = first or est
+    return first or Infeasible("no valid layout")
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such CSV")
+    df = pl.read_csv(p, infer_schema_length=0)
+    missing = [c for c in ("id", "gpu_type", "n_gpus", "seq_len", "model_name") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{p}: missing columns {missing}; expected the columns of published_training_perf.csv")
+    return df.to_dicts()
+
+
+def validate_rows(rows: list[dict[str, Any]], params: StepModelParams = DEFAULT_PARAMS) -> pl.DataFrame:
+    """Predictions for every row with the fixed output columns, then measured/error/group columns."""
+    recs = []
+    for row in rows:
+        r = predict_row(row, params)
+        meas, how = measured_tokens(row, r.pop("_arch"))
+        pred = r["predicted_tokens_per_s_per_gpu"]
+        r.update(measured_tokens_per_s_per_gpu=meas, measured_how=how,
+                 rel_error=(pred - meas) / meas if (pred is not None and meas) else None,
+                 source=source_family(str(row["id"])), gpu=gpu_group(str(row["gpu_type"])),
+                 arch="moe" if str(row.get("arch") or "").endswith("moe") else "dense",
+                 split="fit" if source_family(str(row["id"])) in FIT_SOURCES else "holdout")
+        recs.append(r)
+    schema = {c: pl.Utf8 for c in ("id", "status", "reason", "measured_how", "source", "gpu", "arch", "split")}
+    schema.update({c: pl.Float64 for c in ("predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
+                                           "predicted_mem_gib", "measured_tokens_per_s_per_gpu", "rel_error")})
+    return pl.DataFrame(recs, schema=schema)
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: int
+    supported: int
+    by: dict[str, pl.DataFrame]
+
+    @property
+    def supported_share(self) -> float:
+        return self.supported / self.rows if self.rows else 0.0
+
+
+def _stats(df: pl.DataFrame, key: str | None) -> pl.DataFrame:
+    d = df.filter(pl.col("rel_error").is_not_null()).with_columns(pl.col("rel_error").abs().alias("abs_err"))
+    aggs = [pl.len().alias("n"), pl.col("abs_err").median().alias("median_abs_err"),
+            pl.col("abs_err").quantile(0.9, "linear").alias("p90_abs_err"),
+            pl.col("rel_error").median().alias("median_signed_err")]
+    if key is None:
+        return d.select(pl.lit("all").alias("group"), *aggs)
+    return d.group_by(key).agg(*aggs).rename({key: "group"}).sort("group")
+
+
+def summarize(result: pl.DataFrame) -> Summary:
+    ok = result.filter(pl.col("status") != "unsupported")
+    by = {"overall": _stats(result, None), "split": _stats(result, "split"), "source": _stats(result, "source"),
+          "gpu": _stats(result, "gpu"), "arch": _stats(result, "arch")}
+    return Summary(rows=result.height, supported=ok.height, by=by)
+
+
+def validate_csv(path: str | Path, params: StepModelParams = DEFAULT_PARAMS) -> tuple[pl.DataFrame, Summary]:
+    """Predict every row of a published-format CSV; the output table and its error summary."""
+    res = validate_rows(read_rows(path), params)
+    return res, summarize(res)
+
+
+def write_output(result: pl.DataFrame, out: str | Path) -> None:
+    result.select(OUTPUT_COLUMNS).write_csv(out)
+
+
+def percentile_abs(result: pl.DataFrame, q: float) -> float:
+    e = result["rel_error"].drop_nulls().abs().to_numpy()
+    return float(np.quantile(e, q)) if len(e) else float("nan")
