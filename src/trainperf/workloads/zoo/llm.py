@@ -114,7 +114,7 @@ QWEN3_8B = LlamaArch(vocab=151936, hidden=4096, ffn=12288, layers=36, heads=32, 
 _LLAMA3_SRC = "Llama 3 herd paper (arXiv 2407.21783) Table 3; meta-llama/Llama-3.x config.json"
 
 for _name, _arch, _params, _seq, _flops in [
-    ("llama3.2-1b", LLAMA3_2_1B, 1.236e9, 2048, None),
+    ("llama3.2-1b", LLAMA3_2_1B, 1.236e9, 2048, 6.0 * LLAMA3_2_1B.matmul_params() + 6.0 * 16 * 2048 * 32 * 128),
     ("llama3.1-8b", LLAMA3_1_8B, 8.030e9, 8192, 57.9e9),
     ("llama3.1-70b", LLAMA3_1_70B, 70.55e9, 8192, 481e9),
     ("llama3.1-405b", LLAMA3_1_405B, 405.85e9, 8192, 2625e9),

@@ -115,7 +115,7 @@ def _config(a: MoeArch, layers: int, seq: int) -> Any:
     import transformers as tf
 
     rope = {"rope_type": "default", "rope_theta": a.rope_theta}
-    common = dict(
+    common: dict[str, Any] = dict(
         vocab_size=a.vocab, hidden_size=a.hidden, num_hidden_layers=layers, num_attention_heads=a.heads,
         num_key_value_heads=a.kv_heads, num_experts_per_tok=a.top_k, tie_word_embeddings=False,
         max_position_embeddings=max(seq, 4096), rope_parameters=rope,
@@ -123,11 +123,13 @@ def _config(a: MoeArch, layers: int, seq: int) -> Any:
         # the LM loss); DeepSeek-V3 balances without one (bias updates outside autograd, arXiv 2412.19437 2.1.2)
         output_router_logits=a.family != "deepseek_v3",
     )
+    cfg: Any
     if a.family == "mixtral":
         cfg = tf.MixtralConfig(**common, head_dim=a.head_dim, intermediate_size=a.expert_ffn,
                                num_local_experts=a.experts)
     elif a.family == "qwen3_moe":
-        cfg = tf.Qwen3MoeConfig(**common, head_dim=a.head_dim, moe_intermediate_size=a.expert_ffn,
+        common["head_dim"] = a.head_dim  # accepted through **kwargs (not in the typed signature)
+        cfg = tf.Qwen3MoeConfig(**common, moe_intermediate_size=a.expert_ffn,
                                 intermediate_size=a.expert_ffn, num_experts=a.experts, norm_topk_prob=True)
     elif a.family == "gpt_oss":
         # gpt-oss attention has learned sinks: transformers runs it eagerly (no SDPA kernel takes sinks).
@@ -248,5 +250,5 @@ for _name, _arch, _seq, _params, _psrc, _desc, _src in [
         canonical={"full": Size(batch=1, seq=_seq), "tiny": Size(batch=2, seq=32)},
         published_params=_params, published_params_source=_psrc,
         train_flops_per_unit=_arch.flops_per_token(_seq), train_flops_source=f"{_SRC} at S={_seq}",
-        supports_reduced=True,
+        supports_reduced=True, tags=("sliding-window",) if _arch.sliding_window else (),
     ))

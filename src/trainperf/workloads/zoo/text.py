@@ -142,7 +142,7 @@ register_workload(Workload(
     canonical={"full": Size(batch=8, seq=1024), "tiny": Size(batch=2, seq=32)},
     published_params=395e6, published_params_source="Warner et al. 2024 Table 4 / model card: 395M",
     train_flops_per_unit=MODERNBERT_LARGE.flops_per_token(1024), train_flops_source=_MLM_FLOPS + " at S=1024",
-    supports_reduced=True,
+    supports_reduced=True, tags=("sliding-window",),
 ))
 
 
@@ -171,19 +171,23 @@ class EncDecArch:
             vocab=self.vocab)
 
 
+_t5_extra: dict[str, Any] = {"decoder_start_token_id": 0, "tie_word_embeddings": True}
+
+
 def _encdec_model(a: EncDecArch, layers: int) -> Any:
     import transformers as tf
 
     if a.family == "t5":
         return tf.T5ForConditionalGeneration(set_attention(tf.T5Config(
             vocab_size=a.vocab, d_model=a.d, d_kv=a.d_head, d_ff=a.ffn, num_layers=layers,
-            num_decoder_layers=layers, num_heads=a.heads, decoder_start_token_id=0, pad_token_id=0,
-            eos_token_id=1, feed_forward_proj="relu", tie_word_embeddings=True,
+            num_decoder_layers=layers, num_heads=a.heads, pad_token_id=0, eos_token_id=1, feed_forward_proj="relu",
+            # without a start token T5 cannot shift labels into decoder inputs (notes P11)
+            **_t5_extra,
         )))  # SDPA takes T5's relative position bias as an additive mask
     return tf.BartForConditionalGeneration(set_attention(tf.BartConfig(
         vocab_size=a.vocab, d_model=a.d, encoder_layers=layers, decoder_layers=layers,
         encoder_attention_heads=a.heads, decoder_attention_heads=a.heads, encoder_ffn_dim=a.ffn,
-        decoder_ffn_dim=a.ffn, max_position_embeddings=a.positions, pad_token_id=1, bos_token_id=0,
+        decoder_ffn_dim=a.ffn, max_position_embeddings=a.positions or 1024, pad_token_id=1, bos_token_id=0,
         eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
     )))
 
