@@ -122,9 +122,11 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                   precision=plan.precision, fused=plan.fused_kernels)
     dense = _layer_times(arch, shard, "dense", gpu) if arch.dense_layers_count() else None
     moe = _layer_times(arch, shard, "moe", gpu) if arch.is_moe else None
-    head = _layer_times(arch, shard, "head", gpu)
+    head: _LayerTimes = _layer_times(arch, shard, "head", gpu)
     if params.compute_scale != 1.0:
-        dense, moe, head = (_scaled(x, params.compute_scale) for x in (dense, moe, head))
+        k = params.compute_scale
+        dense, moe = _scaled(dense, k), _scaled(moe, k)
+        head = _scaled(head, k) or head
     n_dense, n_moe, _ = _stage_counts(arch, plan)
 
     def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:

@@ -66,7 +66,7 @@ def _act_per_layer(arch: TransformerArch, plan: ParallelPlan, moe: bool) -> tupl
     droppable = 2 * t * (nq + 2 * nkv) * d + 4 * t * nq
     if moe:
         routed = t_sp * arch.moe_topk
-        w = arch.moe_ffn_hidden
+        w: float = arch.moe_ffn_hidden
         mlp = 2 * routed * h * 2 + 2 * routed * w * (3 if arch.gated_mlp else 2) + 2 * t_sp * h
         droppable += 2 * routed * w
         if arch.shared_experts:

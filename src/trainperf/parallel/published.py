@@ -77,7 +77,7 @@ def _num(row: dict[str, Any], key: str) -> float | None:
 
 def _int(row: dict[str, Any], key: str, default: int | None = None) -> int | None:
     v = _num(row, key)
-    return int(round(v)) if v is not None else default
+    return round(v) if v is not None else default
 
 
 def source_family(row_id: str) -> str:
@@ -87,7 +87,7 @@ def source_family(row_id: str) -> str:
 def proxy_dense(name: str, n_params: float, vocab: int, seq: int) -> TransformerArch:
     """A GPT-3-shaped dense stand-in with ``n_params`` (non-embedding) parameters."""
     _, layers, _ = min(_GPT3, key=lambda r: abs(math.log(r[0] / n_params)))
-    d = max(1024, int(round(math.sqrt(n_params / (12 * layers)) / 1024)) * 1024)  # heads a multiple of 8
+    d = max(1024, round(math.sqrt(n_params / (12 * layers)) / 1024) * 1024)  # heads a multiple of 8
     return TransformerArch(name=name, n_layers=layers, hidden=d, ffn_hidden=4 * d, n_heads=d // 128,
                            n_kv_heads=d // 128, vocab=vocab, gated_mlp=False, tied_embeddings=True)
 
@@ -98,8 +98,8 @@ def proxy_moe(name: str, total: float, active: float, vocab: int, seq: int) -> T
     base = proxy_dense(name, active, vocab, seq)
     d, layers, topk = base.hidden, base.n_layers, 8
     mlp_active = max(active / layers - base.attn_params(), d * 128 * 3 * topk)
-    width = max(128, int(round(mlp_active / (3 * d * topk) / 64)) * 64)
-    experts = max(topk, int(round((total / layers - base.attn_params()) / (3 * d * width) / 8)) * 8)
+    width = max(128, round(mlp_active / (3 * d * topk) / 64) * 64)
+    experts = max(topk, round((total / layers - base.attn_params()) / (3 * d * width) / 8) * 8)
     return TransformerArch(name=name, n_layers=layers, hidden=d, ffn_hidden=0, n_heads=base.n_heads,
                            n_kv_heads=base.n_kv_heads, vocab=vocab, moe_experts=experts, moe_topk=topk,
                            moe_ffn_hidden=width, tied_embeddings=True)

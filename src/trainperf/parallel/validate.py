@@ -101,7 +101,7 @@ def validate_rows(rows: list[dict[str, Any]], params: StepModelParams = DEFAULT_
                  arch="moe" if str(row.get("arch") or "").endswith("moe") else "dense",
                  split="fit" if source_family(str(row["id"])) in FIT_SOURCES else "holdout")
         recs.append(r)
-    schema = {c: pl.Utf8 for c in ("id", "status", "reason", "measured_how", "source", "gpu", "arch", "split")}
+    schema: dict[str, Any] = {c: pl.Utf8 for c in ("id", "status", "reason", "measured_how", "source", "gpu", "arch", "split")}
     schema.update({c: pl.Float64 for c in ("predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
                                            "predicted_mem_gib", "measured_tokens_per_s_per_gpu", "rel_error")})
     return pl.DataFrame(recs, schema=schema)
