@@ -60,6 +60,8 @@ def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
 def _row_precision(math_dtype: str, category: str, module_type: str, cfg: ExecConfig) -> str:
     """Precision whose peak a compute op runs at under `cfg`."""
     p = precision_of(math_dtype) if math_dtype else ("fp32" if cfg.precision in ("fp32", "tf32") else "bf16")
+    if p in ("bf16", "fp16") and cfg.precision in ("bf16", "fp16"):
+        p = cfg.precision  # same element width: a graph captured in bf16 predicts fp16 runs as well
     if p == "fp32" and cfg.precision == "tf32" and category in (*_GEMM_CATS, OpCategory.ATTENTION.value):
         return "tf32"
     if cfg.precision == "fp8" and category == OpCategory.MATMUL.value and module_type == "Linear":

@@ -1,0 +1,269 @@
+"""Accuracy and speed of the single-GPU model.
+
+1. Per-op kernel time, predicted vs measured, on the real H100 traces recorded with shapes
+   (shared/data/traces/tracelens_h100): with the packaged calibration (fitted on them), and leave-one-trace-out
+   (fit on two, test on the third). Also the MI300X traces with priors only (no MI300X data was fitted).
+2. Per-GPU throughput on the published single-node rows (shared/data/published): dense decoders, 1-8 GPUs,
+   no tensor/pipeline/context parallelism (data parallel, ZeRO/FSDP inside one NVLink node, communication
+   assumed overlapped). Per GPU: fwd+bwd of one micro-batch (+ a forward for full recompute) + the optimizer
+   step / (gradient-accumulation steps x the ZeRO-3/FSDP shard count).
+3. Zoo x 10 GPUs prediction time (captures excluded, done once).
+
+Run: python benchmarks/bench_model.py [--skip-published] [--skip-zoo] [--max-rows N]
+Error statistic everywhere: median and p90 of |predicted - measured| / measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from trainperf.capture.schema import OpGraph
+from trainperf.hardware import get_gpu
+from trainperf.model import ExecConfig, load_calibration, predict_step
+from trainperf.model.calibrate import error_table, fit, predict_kernels
+from trainperf.model.trace_ops import read_trace_ops
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CACHE = Path("/tmp/trainperf-bench-model")
+con = Console(width=140)
+
+
+def _stats(err: np.ndarray) -> str:
+    return f"{100 * np.median(err):.1f}% / {100 * np.quantile(err, 0.9):.1f}%" if len(err) else "-"
+
+
+def per_op() -> None:
+    files = sorted((SHARED / "data/traces/tracelens_h100").glob("*.json.gz"))
+    traces = [read_trace_ops(f) for f in files]
+    h100 = get_gpu(traces[0].device)
+    t = Table(title="1. per-op kernel time |error| on real traces: median / p90 (n ops)", title_justify="left")
+    for c in ("set", "calibration", "matmul", "attention", "memory-bound", "all"):
+        t.add_column(c)
+
+    def row(name: str, calib_name: str, tab: pl.DataFrame) -> None:
+        d = {r["group"]: f"{100 * r['median_abs_err']:.1f}% / {100 * r['p90_abs_err']:.1f}% ({r['n']})"
+             for r in tab.iter_rows(named=True)}
+        t.add_row(name, calib_name, *(d.get(g, "-") for g in ("matmul", "attention", "memory-bound", "all")))
+
+    allops = pl.concat([x.ops for x in traces], how="vertical_relaxed")
+    row("H100, 3 traces", "packaged (fitted on these)", error_table(allops, predict_kernels(allops, h100, load_calibration())))
+    for i, held in enumerate(traces):
+        res = fit([x for j, x in enumerate(traces) if j != i])
+        row(f"H100 held out: {Path(held.path).name[:28]}", "fit on the other two",
+            error_table(held.ops, predict_kernels(held.ops, h100, res.calibration)))
+    mi = [read_trace_ops(f) for f in sorted((SHARED / "data/traces/tracelens_mi300").glob("*.json.gz"))]
+    if mi:
+        mops = pl.concat([x.ops for x in mi], how="vertical_relaxed")
+        row("MI300X, 3 traces", "priors only (cdna3)", error_table(mops, predict_kernels(mops, get_gpu(mi[0].device), load_calibration())))
+    con.print(t)
+
+
+# ---------------------------------------------------------------- published single-node rows
+
+def _num(r: dict[str, str], k: str) -> float | None:
+    v = r.get(k, "")
+    return float(v) if v not in ("", None) else None
+
+
+# GPT-3 family shapes (Brown et al. 2020, arXiv 2005.14165, Table 2.1) for rows without arch columns.
+GPT3 = {"GPT3-125M": (12, 768, 12), "GPT3-355M": (24, 1024, 16), "GPT3-760M": (24, 1536, 16),
+        "GPT3-1.3B": (24, 2048, 16), "GPT3-2.7B": (32, 2560, 32)}
+
+
+def _graph(r: dict[str, str], mb: int, seq: int, dtype: str) -> OpGraph:
+    from trainperf.capture.api import capture_built
+    from trainperf.workloads import Size
+    from trainperf.workloads.zoo.llm import GPT2Arch, LlamaArch, gpt2_builder, llama_builder
+
+    if not r["n_layers"] and r["model_name"] in GPT3:
+        L_, h_, H_ = GPT3[r["model_name"]]
+        r = {**r, "n_layers": str(L_), "hidden": str(h_), "n_heads": str(H_), "vocab": r["vocab"] or "50257"}
+    L, h, ffn, H = int(r["n_layers"]), int(r["hidden"]), int(r["ffn_hidden"] or 4 * int(r["hidden"])), int(r["n_heads"])
+    kv, V = int(r["n_kv_heads"] or H), int(r["vocab"])
+    key = f"{r['model_name']}-{L}-{h}-{ffn}-{H}-{kv}-{V}-{seq}-{mb}-{dtype}".replace("/", "_")
+    path = CACHE / f"{key}.parquet"
+    if path.exists():
+        return OpGraph.read_parquet(path)
+    llama = bool(re.search(r"llama|qwen", r["model_name"], re.I))
+    if llama:
+        full = LlamaArch(vocab=V, hidden=h, ffn=ffn, layers=L, heads=H, kv_heads=kv, max_positions=max(seq, 8192))
+        tiny = LlamaArch(vocab=512, hidden=128, ffn=256, layers=2, heads=8, kv_heads=2, head_dim=16)
+        built = llama_builder(full, tiny)("full", Size(batch=mb, seq=seq), True)
+    else:  # GPT-3 / MPT: LayerNorm, GELU MLP, learned positions (MPT's ALiBi costs the same)
+        built = gpt2_builder(GPT2Arch(vocab=V, hidden=h, layers=L, heads=H, positions=seq),
+                             GPT2Arch(vocab=512, hidden=128, layers=2, heads=8, positions=64))("full", Size(batch=mb, seq=seq), True)
+        # NB: GPT2Config's default dropouts (0.1) make SDPA take its math path (bmm + softmax) instead of
+        # flash attention; MPT and these GPT-3 benchmarks train without attention dropout.
+        make = built.make_model
+
+        def no_dropout() -> Any:
+            m = make()
+            for mod in m.modules():
+                if hasattr(mod, "attn_dropout") and hasattr(mod.attn_dropout, "p"):
+                    mod.attn_dropout.p = 0.0
+                if hasattr(mod, "config"):
+                    mod.config.attn_pdrop = 0.0
+            return m
+
+        built = replace(built, make_model=no_dropout)
+    g = capture_built(built, name=key, flavor="full", dtype=dtype)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    g.write_parquet(path)
+    return g
+
+
+def _mode(r: dict[str, str]) -> tuple[bool, str]:
+    """(compile-like fused kernels, why) from the source's software stack."""
+    src, notes = r["source"], r["notes"]
+    if "torchtitan" in src:
+        return "torch.compile" in notes, "torchtitan " + ("compile" if "torch.compile" in notes else "eager")
+    if "llm-foundry" in src:
+        return False, "llm-foundry eager (FSDP, flash-attn)"
+    return True, "fused kernels (FlashAttention training scripts / Megatron TE)"
+
+
+def published(max_rows: int | None) -> pl.DataFrame:
+    with (SHARED / "data/published/published_training_perf.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh)
+                if r["arch"] == "dense_decoder" and r["n_gpus"] and int(r["n_gpus"]) <= 8
+                and r["tp"] in ("", "1") and r["pp"] in ("", "1") and r["cp"] in ("", "1")
+                # the FlashAttention-2 paper's rows with older attention kernels are not what we model
+                and (not r["id"].startswith("flashattn2-") or "impl=FlashAttention-2" in r["notes"])
+                and "LoRA" not in r["notes"] and "SFT" not in r["notes"]]
+    if max_rows:
+        rows = rows[:max_rows]
+    out = []
+    t0 = time.perf_counter()
+    for r in rows:
+        prec = {"bf16": "bf16", "": "bf16", "fp8": "fp8", "fp8_cs": "fp8", "mxfp8": "fp8"}.get(r["precision"])
+        if prec is None:
+            continue
+        seq = int(r["seq_len"])
+        mb = int(r["micro_batch"]) if r["micro_batch"] else (8 if seq <= 2048 else 2)  # FA2 rows: not stated
+        n = int(r["n_gpus"])
+        dp = int(r["dp"]) if r["dp"] else n
+        gb = _num(r, "global_batch_seqs")
+        m = re.search(r"grad_accum=(\d+)", r["notes"])
+        accum = int(m.group(1)) if m else max(1, round(gb / (mb * dp))) if gb else 1
+        shard = dp if re.search(r"fsdp|zero3|zero-3", r["zero_or_fsdp"], re.I) else 1
+        compile_, why = _mode(r)
+        cfg = ExecConfig(precision=prec, compile=compile_)
+        try:
+            g = _graph(r, mb, seq, cfg.capture_dtype)
+            est = predict_step(g, get_gpu(r["gpu_type"]), cfg)
+        except (ValueError, KeyError) as e:
+            con.print(f"skip {r['id']}: {e}")
+            continue
+        ph = est.ops.group_by("phase").agg(pl.col("time_s").sum())
+        tp = dict(zip(ph["phase"], ph["time_s"], strict=True))
+        t_micro = tp.get("fwd", 0.0) + tp.get("bwd", 0.0) + tp.get("optimizer", 0.0) / (accum * shard)
+        if r["recompute"] == "full":
+            t_micro += tp.get("fwd", 0.0)
+        elif r["recompute"] == "selective":  # recompute the cheap ops, keep matmul/attention outputs
+            cheap = est.ops.filter((pl.col("phase") == "fwd") & ~pl.col("category").is_in(["matmul", "attention"]))
+            t_micro += float(cheap["time_s"].sum())
+        tokens = mb * seq
+        pred_tps = tokens / t_micro
+        flops_per_token = est.model_flops / est.units_per_step
+        meas_tps = _num(r, "measured_tokens_per_s_per_gpu")
+        meas_tf = _num(r, "measured_tflops_per_gpu")
+        if meas_tps:
+            err, meas, pred, unit = pred_tps / meas_tps - 1, meas_tps, pred_tps, "tok/s/GPU"
+        elif meas_tf:
+            err, meas, pred, unit = pred_tps * flops_per_token / 1e12 / meas_tf - 1, meas_tf, pred_tps * flops_per_token / 1e12, "TFLOP/s/GPU"
+        else:
+            continue
+        out.append({"id": r["id"], "model": r["model_name"], "gpu": est.gpu, "prec": prec, "seq": seq, "mb": mb,
+                    "recompute": r["recompute"], "mode": why, "unit": unit, "measured": meas, "predicted": pred,
+                    "err": err, "source": r["id"].rsplit("-", 1)[0]})
+    df = pl.DataFrame(out)
+    t = Table(title=f"2. published single-node rows: per-GPU throughput ({df.height} rows, "
+                    f"{time.perf_counter() - t0:.0f} s incl. captures)", title_justify="left")
+    for c in ("source", "gpu", "prec", "n", "median |err|", "p90 |err|", "median signed"):
+        t.add_column(c)
+    for key, sub in df.group_by(["source", "gpu", "prec"], maintain_order=True):
+        e = sub["err"].to_numpy()
+        t.add_row(*map(str, key), str(sub.height), f"{100 * np.median(np.abs(e)):.1f}%",
+                  f"{100 * np.quantile(np.abs(e), 0.9):.1f}%", f"{100 * np.median(e):+.1f}%")
+    e = df["err"].to_numpy()
+    t.add_row("ALL", "", "", str(df.height), f"{100 * np.median(np.abs(e)):.1f}%", f"{100 * np.quantile(np.abs(e), 0.9):.1f}%",
+              f"{100 * np.median(e):+.1f}%")
+    con.print(t)
+    worst = df.with_columns(pl.col("err").abs().alias("abs")).sort("abs", descending=True).head(8)
+    w = Table(title="worst rows", title_justify="left")
+    for c in ("id", "model", "gpu", "prec", "seq", "mb", "recompute", "unit", "measured", "predicted", "err"):
+        w.add_column(c)
+    for r in worst.iter_rows(named=True):
+        w.add_row(r["id"], r["model"], r["gpu"], r["prec"], str(r["seq"]), str(r["mb"]), r["recompute"], r["unit"],
+                  f"{r['measured']:.0f}", f"{r['predicted']:.0f}", f"{100 * r['err']:+.1f}%")
+    con.print(w)
+    return df
+
+
+# ---------------------------------------------------------------- zoo x GPUs speed
+
+GPUS = ["V100-SXM", "A100-SXM-80GB", "H100-SXM", "H200", "B200", "GB200", "L40S", "RTX-4090", "MI300X", "MI325X"]
+
+
+def zoo_speed() -> None:
+    from trainperf.capture import capture_workload
+    from trainperf.workloads import list_workloads
+
+    graphs: dict[str, OpGraph] = {}
+    t0 = time.perf_counter()
+    for w in list_workloads():
+        try:
+            graphs[w.name] = capture_workload(w.name, "full")
+        except Exception as e:  # report and go on: capture is not what this benchmark measures
+            con.print(f"capture {w.name} failed: {type(e).__name__}: {str(e)[:100]}")
+    cap = time.perf_counter() - t0
+    t = Table(title=f"3. zoo x {len(GPUS)} GPUs prediction time ({len(graphs)} workloads captured in {cap:.0f} s)",
+              title_justify="left")
+    for c in ("workload", "ops", "ms / prediction (mean of GPUs)", "H100 step", "H100 MFU", "uncovered ops"):
+        t.add_column(c)
+    total, n = 0.0, 0
+    for name, g in graphs.items():
+        per = []
+        for gname in GPUS:
+            prec = "fp16" if gname == "V100-SXM" else "bf16"
+            g2 = g
+            t1 = time.perf_counter()
+            e = predict_step(g2, gname, ExecConfig(precision=prec))
+            per.append(time.perf_counter() - t1)
+            if gname == "H100-SXM":
+                h = e
+        total += sum(per)
+        n += len(per)
+        t.add_row(name, str(g.ops.height), f"{1e3 * np.mean(per):.1f}", f"{1e3 * h.step_time_s:.1f} ms",
+                  f"{100 * h.mfu:.1f}%", f"{h.uncovered_ops} ({100 * h.uncovered_share_ops:.2f}%)")
+    con.print(t)
+    con.print(f"zoo x {len(GPUS)} GPUs: {n} predictions in {total:.2f} s ({1e3 * total / max(n, 1):.1f} ms each); "
+              f"target <= 30 s for the zoo x all catalog GPUs")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--skip-published", action="store_true")
+    ap.add_argument("--skip-zoo", action="store_true")
+    ap.add_argument("--max-rows", type=int, default=None)
+    a = ap.parse_args(argv)
+    per_op()
+    if not a.skip_published:
+        published(a.max_rows)
+    if not a.skip_zoo:
+        zoo_speed()
+
+
+if __name__ == "__main__":
+    main()
