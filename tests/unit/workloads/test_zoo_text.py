@@ -229,3 +229,16 @@ def test_bad_sizes_raise_with_numbers() -> None:
     with pytest.raises(ValueError, match=r"heads=3 does not divide hidden=128"):
         speech.WhisperArch(vocab=64, mel_bins=8, d=128, ffn=64, layers=1, heads=3, source_positions=8,
                            target_positions=8).validate(8)
+
+
+@pytest.mark.parametrize("name", MOE)
+def test_real_moe_steps_route_balanced(name: str) -> None:
+    built = get_workload(name).build("tiny")
+    model = built.make_model()
+    counts: list[list[int]] = []
+    for m in model.modules():
+        if type(m).__name__.endswith("Experts"):
+            m.register_forward_pre_hook(
+                lambda mod, args: counts.append(torch.bincount(args[1].flatten(), minlength=mod.num_experts).tolist()))
+    built.loss(model, built.make_batch()).backward()
+    assert counts and all(len(set(c)) == 1 for c in counts), f"{name}: tokens per expert {counts}"

@@ -4,7 +4,8 @@ Experts run through transformers' ``grouped_mm`` path, the only one that traces 
 (``_common.experts_implementation`` says which path works where). Routing under fake tensors has unknown
 values and static shapes: the grouped GEMMs always process tokens·top_k rows in total, so captured FLOPs
 equal the balanced-routing FLOPs whatever the router picks; how rows split across experts is the cost
-model's assumption (balanced, like Megatron-Bridge's force-balanced benchmark runs).
+model's assumption (balanced). Real builds route round-robin (``balance_routing``) so that measured steps
+match that assumption, like Megatron-Bridge's force-balanced benchmark runs.
 """
 
 from __future__ import annotations
@@ -151,12 +152,36 @@ def _config(a: MoeArch, layers: int, seq: int) -> Any:
 
 
 def _model(cfg: Any) -> Any:
+    import torch
     import transformers as tf
 
     cls = {"mixtral": tf.MixtralForCausalLM, "qwen3_moe": tf.Qwen3MoeForCausalLM,
            "gpt_oss": tf.GptOssForCausalLM, "deepseek_v3": tf.DeepseekV3ForCausalLM}[cfg.model_type]
     cfg._experts_implementation = experts_implementation()
-    return cls(cfg)
+    model = cls(cfg)
+    if torch.empty(0).device.type != "meta":
+        balance_routing(model)
+    return model
+
+
+def balance_routing(model: Any) -> int:
+    """Force-balanced routing for real steps: each router's expert choice becomes round-robin (token t,
+    slot j -> expert (t·k + j) mod E), so every expert gets tokens·k/E rows, as in Megatron-Bridge's
+    force-balanced MoE benchmarks (shared/data/published/README.md). Router scores (and so the router's
+    gradient and the auxiliary loss) are kept. Fake-tensor captures skip it: there the grouped GEMMs see
+    tokens·k rows whatever the values. Returns the number of routers changed."""
+    import torch
+
+    def hook(module: Any, args: Any, out: Any) -> Any:
+        logits, scores, idx = out
+        t, k = idx.shape
+        balanced = torch.arange(t * k, device=idx.device).view(t, k) % module.num_experts
+        return logits, scores, balanced.to(idx.dtype)
+
+    routers = [m for m in model.modules() if type(m).__name__.lower().endswith("topkrouter")]
+    for m in routers:
+        m.register_forward_hook(hook)
+    return len(routers)
 
 
 def reduced_map(a: MoeArch) -> tuple[int, tuple[int, ...]]:
