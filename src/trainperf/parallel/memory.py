@@ -50,7 +50,8 @@ def stage_params(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, floa
     expert_one = (arch.moe_experts * arch.mlp_params(arch.moe_ffn_hidden)) if arch.is_moe else 0
     shared = arch.shared_experts * arch.mlp_params(arch.moe_ffn_hidden) + arch.hidden * arch.moe_experts
     dense = (dense_l * arch.layer_params(False) + moe_l * (arch.attn_params() + shared)) / plan.tp
-    dense += arch.vocab * arch.hidden / plan.tp  # one of embedding / LM head on an end stage
+    # embedding and LM head: both on the only stage, else one of them on an end stage
+    dense += (arch.embedding_params() if plan.pp == 1 else arch.vocab * arch.hidden) / plan.tp
     expert = moe_l * expert_one / (plan.ep * plan.etp_eff)
     return dense, expert
 
