@@ -23,7 +23,7 @@ def test_user_cluster_file(tmp_path: Path) -> None:
     c = get_cluster(str(f))
     assert c.gpu.name == "H200" and c.tiers[1].bw_GBps == 25
     f.write_text(f.read_text().replace("bw_GBps = 25", "bw_GBps = -1"))
-    with pytest.raises(ValueError, match="bw_GBps = -1.0 must be > 0"):
+    with pytest.raises(ValueError, match=r"bw_GBps = -1\.0 must be > 0"):
         load_cluster(f)
 
 

@@ -4,7 +4,14 @@ import time
 import pytest
 
 from trainperf.hardware.cluster import get_cluster
-from trainperf.parallel import Infeasible, ParallelPlan, PlanEstimate, TransformerArch, evaluate, memory_per_gpu
+from trainperf.parallel import (
+    Infeasible,
+    ParallelPlan,
+    PlanEstimate,
+    TransformerArch,
+    evaluate,
+    memory_per_gpu,
+)
 
 L405 = TransformerArch(name="llama405", n_layers=126, hidden=16384, ffn_hidden=53248, n_heads=128, n_kv_heads=8,
                        vocab=128256)
