@@ -1,0 +1,36 @@
+"""Kernel launch statistics: how long the CPU spends in launch calls, how long launched work waits
+before it starts on the GPU (launch delay = GPU start - launch call start), and how much GPU time goes
+to short kernels, whose fixed launch cost dominates. docs/analyses/launch.md."""
+
+from __future__ import annotations
+
+import polars as pl
+
+# A kernel shorter than this is dominated by launch and tail overhead: the CUDA launch path costs about
+# 2-5 us of CPU per kernel (NVIDIA CUDA C++ Best Practices Guide, "Kernel launch overhead"; PyTorch
+# CUDA-graphs blog, 2021), so a stream of such kernels cannot keep the GPU busy from an eager CPU loop.
+SHORT_KERNEL_NS = 10_000
+
+
+def launch_stats(events: pl.DataFrame, *, short_ns: int = SHORT_KERNEL_NS) -> pl.DataFrame:
+    """Per rank: kernels, kernels_per_step, launch call mean duration, launch delay p50/p90, short
+    kernels (count, share of kernels, share of GPU kernel time), and cpu_launch_ns (CPU time in launch
+    calls) vs gpu_busy_ns (sum of kernel time)."""
+    g = events.filter("gpu")
+    rt = events.join(g.select("rank", idx="launch_idx").drop_nulls().unique(), on=["rank", "idx"], how="semi")
+    steps = g.group_by("rank").agg(n_steps=pl.col("step").drop_nulls().n_unique().clip(lower_bound=1))
+    k = g.with_columns(delay=(pl.col("ts") - pl.col("launch_ts")), short=pl.col("dur") < short_ns)
+    out = k.group_by("rank").agg(
+        kernels=pl.len(),
+        delay_p50_ns=pl.col("delay").median(),
+        delay_p90_ns=pl.col("delay").quantile(0.9, "nearest"),
+        short_kernels=pl.col("short").sum(),
+        short_share=pl.col("short").mean(),
+        short_time_share=(pl.col("dur").filter("short").sum() / pl.col("dur").sum()),
+        gpu_busy_ns=pl.col("dur").sum(),
+        mean_kernel_ns=pl.col("dur").mean(),
+    )
+    cpu = rt.group_by("rank").agg(launch_calls=pl.len(), cpu_launch_ns=pl.col("dur").sum(),
+                                  launch_call_mean_ns=pl.col("dur").mean())
+    out = out.join(cpu, on="rank", how="left").join(steps, on="rank", how="left")
+    return out.with_columns(kernels_per_step=pl.col("kernels") / pl.col("n_steps")).sort("rank")

@@ -1,0 +1,60 @@
+"""Kernel name -> OpCategory, by name rules for NVIDIA (cuBLAS/cuBLASLt/CUTLASS/cuDNN, FlashAttention,
+NCCL, PyTorch's native kernels, Triton from Inductor) and AMD (Tensile ``Cijk_`` GEMMs, hipBLASLt,
+Composable Kernel, RCCL, MIOpen). First matching rule wins, so the order matters: communication before
+everything (NCCL kernels mention reductions), attention and conv before matmul (their kernels are GEMMs
+underneath and often say ``gemm``), norm and optimizer before the generic elementwise/reduction rules.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from trainperf.vocab import OpCategory
+
+_C = OpCategory
+# (category, regex) in priority order; matched case-sensitively on the full kernel name.
+RULES: tuple[tuple[OpCategory, str], ...] = (
+    (_C.COMMUNICATION, r"(?i)nccl|rccl|all_?reduce|all_?gather|reduce_?scatter|all_?to_?all|"
+                       r"cross_device_reduce|multimem|c10d|_allreduce|one_?shot|two_?shot"),
+    (_C.ATTENTION, r"(?i)flash|fmha|attention|attn|_fwd_kernel|_bwd_kernel|mha_|sdpa|cudnn_sdpa|paged"),
+    (_C.CONV, r"(?i)conv(?!ert)|fprop|dgrad|wgrad|implicit|winograd|scudnn|im2col|col2im|nchwToNhwc|nhwcToNchw|"
+              r"miopen|igemm|xmma_.*(fprop|dgrad|wgrad)"),
+    (_C.NORM, r"(?i)norm|bn_fw|bn_bw|cudnn::bn|welford|rms_?norm|batch_norm"),
+    (_C.OPTIMIZER, r"(?i)multi_tensor_apply|adam|sgd|lamb(?!da)|lion|_foreach|optimizer|adagrad"),
+    (_C.MATMUL, r"(?i)gemm|gemv|cutlass|xmma|nvjet|cublas|Cijk_|matmul|wgmma|hgemm|sgemm|_mm_|triton_tem|"
+                r"triton_mm|bmm|dot_kernel|splitKreduce|hipblaslt|ck_gemm|device_gemm|tensorop"),
+    (_C.EMBEDDING, r"(?i)embedding|indexSelect|index_select|EmbeddingBag|embedding_bag"),
+    (_C.REDUCTION, r"(?i)reduce|reduction|softmax|cross_entropy|nll_loss|argmax|argmin|topk|cumsum|scan|"
+                   r"triton_red|triton_per|sort|radix|histogram|norm_kernel|sum_kernel|mean_kernel"),
+    (_C.ELEMENTWISE, r"(?i)elementwise|vectorized|unrolled|pointwise|triton_poi|functor|fill|copy|cat_?array|"
+                     r"catarray|where|masked|dropout|gelu|relu|silu|swish|tanh|sigmoid|activation|index|"
+                     r"scatter|gather|clamp|pow|exp|log|add|mul|div|sub|cast|transpose|permute|contiguous|"
+                     r"__amd_rocclr|kernel_func|upsample|pad|roll|flip|tril|triu|arange"),
+)
+_COMPILED = tuple((c, re.compile(p)) for c, p in RULES)
+
+
+def kernel_category(name: str, cat: str = "kernel") -> OpCategory:
+    """Category of one GPU event (memcpy/memset are COPY whatever their name)."""
+    if cat in ("gpu_memcpy", "gpu_memset"):
+        return OpCategory.COPY
+    for c, rx in _COMPILED:
+        if rx.search(name):
+            return c
+    return OpCategory.OTHER
+
+
+def categorize(gpu: pl.DataFrame) -> pl.Series:
+    """Category of each row of a table of GPU events (columns name, cat): the rules run once per unique
+    (name, cat), which keeps this fast on traces with millions of kernels and few distinct names."""
+    keys = gpu.select("name", "cat").unique()
+    cats = [kernel_category(n or "", c or "kernel").value for n, c in keys.iter_rows()]
+    lut = keys.with_columns(pl.Series("category", cats, dtype=pl.String))
+    return gpu.select("name", "cat").join(lut, on=["name", "cat"], how="left", nulls_equal=True,
+                                          maintain_order="left")["category"]
+
+
+# The three kinds HTA and most tools split GPU time into.
+COMPUTE_KINDS = frozenset(c.value for c in OpCategory) - {OpCategory.COMMUNICATION.value, OpCategory.COPY.value}
