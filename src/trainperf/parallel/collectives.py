@@ -48,8 +48,8 @@ def _steps(kind: Collective, n: int, algorithm: str) -> float:
     phases = 2.0 if kind is Collective.ALL_REDUCE else 1.0
     if kind is Collective.SEND_RECV:
         return 1.0
-    if algorithm == "ring" or kind is Collective.ALL_TO_ALL:
-        return phases * (n - 1)
+    if algorithm == "ring" or kind is not Collective.ALL_REDUCE:
+        return phases * (n - 1)  # NCCL runs all-gather / reduce-scatter as rings only (no tree)
     return phases * math.ceil(math.log2(n))
 
 
@@ -61,8 +61,8 @@ def flat_time(kind: Collective | str, nbytes: float, n: int, tier: LinkTier, alg
     algos = [a for a in tier.algorithms if algorithm in ("auto", a)] or ["ring"]
     best = math.inf
     for a in algos:
-        if a == "nvls" and k is not Collective.ALL_REDUCE:
-            continue  # NB: NCCL's NVLS path is modeled for all-reduce only
+        if (a == "nvls" or a == "tree") and k is not Collective.ALL_REDUCE:
+            continue  # NB: NCCL has tree (and, modeled here, NVLS) algorithms for all-reduce only
         frac = tier.nvls_busbw_fraction if a == "nvls" else tier.fraction(k.value)
         if frac <= 0:
             continue
@@ -107,8 +107,12 @@ def collective_time(kind: Collective | str, nbytes: float, size: int, stride: in
                 + flat_time(Collective.ALL_REDUCE, nbytes / pl.inner, pl.outer, outer_t, algorithm)
                 + flat_time(Collective.ALL_GATHER, nbytes, pl.inner, inner_t, algorithm))
     if k in (Collective.ALL_GATHER, Collective.REDUCE_SCATTER):
-        return (flat_time(k, nbytes / pl.inner, pl.outer, outer_t, algorithm)
-                + flat_time(k, nbytes, pl.inner, inner_t, algorithm))
+        # one flat ring through all members: n-1 steps, outer-1 of them cross the network; bandwidth as
+        # the two-level split (each GPU's NIC carries 1/inner of the buffer)
+        bw_t = (nbytes / pl.inner * bus_factor(k, pl.outer) / (outer_t.bw_GBps * 1e9 * outer_t.fraction(k.value))
+                + nbytes * bus_factor(k, pl.inner) / (inner_t.bw_GBps * 1e9 * inner_t.fraction(k.value)))
+        lat = ((pl.outer - 1) * outer_t.latency_us + (size - pl.outer) * inner_t.latency_us) * 1e-6
+        return bw_t + lat
     if k is Collective.ALL_TO_ALL:
         # intra- and inter-domain parts run concurrently; the slower one sets the time
         remote = nbytes * (size - pl.inner) / size

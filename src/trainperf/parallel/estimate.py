@@ -138,6 +138,8 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         return lt.fwd + params.layer_overhead_s / 2, bwd + re + params.layer_overhead_s / 2
 
     (df, db), (mf, mb) = per_layer(dense), per_layer(moe)
+    if moe is not None:  # dropless token dispatch: host sync for per-expert counts, fwd and bwd
+        mf, mb = mf + params.moe_layer_overhead_s / 2, mb + params.moe_layer_overhead_s / 2
     t = plan.mbs * plan.seq // plan.cp
     t_sp = t // plan.tp if sp else t
     h = arch.hidden

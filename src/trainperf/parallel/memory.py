@@ -57,25 +57,32 @@ def stage_params(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, floa
 
 
 def _act_per_layer(arch: TransformerArch, plan: ParallelPlan, moe: bool) -> tuple[float, float]:
-    """(bytes saved for backward by one layer for one micro-batch, bytes recompute can drop)."""
+    """(bytes saved for backward by one layer for one micro-batch, bytes recompute can drop).
+    GEMM inputs kept for the weight gradient are stored in the GEMM precision: fp8 recipes (Transformer
+    Engine) save the quantized copy, 1 byte per element; everything else is 16-bit."""
     t = plan.mbs * plan.seq // plan.cp
     tp = plan.tp
     t_sp = t / tp if plan.sequence_parallel else t
+    g = 1.0 if plan.precision in ("fp8", "fp4") else 2.0  # bytes of a saved GEMM input
     h, d, dv = arch.hidden, arch.hd, arch.hd_v
     nq, nkv = arch.n_heads / tp, max(1.0, arch.n_kv_heads / tp)
-    attn = 2 * t_sp * h * 3 + 2 * t * (nq + 2 * nkv) * d + 2 * t * nq * dv + 4 * t * nq
+    # norm input, qkv GEMM input, residual; q, k, v; attention output (out-proj input); softmax stats
+    attn = 2 * t_sp * h * 2 + g * t_sp * h + 2 * t * (nq + 2 * nkv) * d + g * t * nq * dv + 4 * t * nq
     droppable = 2 * t * (nq + 2 * nkv) * d + 4 * t * nq
+    up = 2 if arch.gated_mlp else 1
     if moe:
         routed = t_sp * arch.moe_topk
         w: float = arch.moe_ffn_hidden
-        mlp = 2 * routed * h * 2 + 2 * routed * w * (3 if arch.gated_mlp else 2) + 2 * t_sp * h
-        droppable += 2 * routed * w
+        # norm input, router/permute buffers, expert up input, up output(s), activation (down input)
+        mlp = 2 * t_sp * h + 2 * routed * h + g * routed * h + 2 * routed * w * up + g * routed * w
+        droppable += g * routed * w
         if arch.shared_experts:
-            mlp += 2 * t * arch.shared_experts * w * 3 / tp
+            mlp += t * arch.shared_experts * w * (2 * up + g) / tp
     else:
         w = arch.ffn_hidden / tp
-        mlp = 2 * t_sp * h + 2 * t * w * (3 if arch.gated_mlp else 2) + 2 * t_sp * h
-        droppable += 2 * t * w
+        # norm input, up input, up output(s), activation (down input)
+        mlp = 2 * t_sp * h + g * t_sp * h + 2 * t * w * up + g * t * w
+        droppable += g * t * w
     return attn + mlp, droppable
 
 

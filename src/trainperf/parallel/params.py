@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class StepModelParams:
-    compute_scale: float = 1.3
+    compute_scale: float = 1.25
     """Multiplier on the single-GPU model's op times for sustained multi-GPU training: clocks under
     sustained power/thermal load, and framework kernels the analytic op table leaves out (casts, bias and
     dropout kernels, allocator and stream waits)."""
@@ -26,9 +26,14 @@ class StepModelParams:
     overlap_interference: float = 0.1
     """Compute slowdown per second of communication overlapped with it: NCCL kernels occupy SMs (up to
     32 channels, one SM each) and HBM bandwidth while they run, so hidden comm is not free."""
+    moe_layer_overhead_s: float = 1e-3
+    """Per MoE layer per micro-batch (forward + backward) fixed cost of dropless token dispatch: the
+    device-to-host sync for per-expert token counts (all-to-all split sizes, grouped-GEMM shapes) stalls
+    the launch queue, and permutation launches many small kernels (Megatron-Core alltoall dispatcher
+    without CUDA graphs)."""
     step_overhead_s: float = 0.0
     """Fixed per-step cost (optimizer launch, data loader, logging, clip-grad norm all-reduce)."""
-    layer_overhead_s: float = 5e-5
+    layer_overhead_s: float = 0.0
     """Per micro-batch per layer host/framework cost (hooks, small kernels not in the op table)."""
 
 
