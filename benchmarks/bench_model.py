@@ -1,8 +1,8 @@
 """Accuracy and speed of the single-GPU model.
 
-1. Per-op kernel time, predicted vs measured, on the real H100 traces recorded with shapes
-   (shared/data/traces/tracelens_h100): with the packaged calibration (fitted on them), and leave-one-trace-out
-   (fit on two, test on the third). Also the MI300X traces with priors only (no MI300X data was fitted).
+1. Per-op kernel time, predicted vs measured, on the real H100 and MI300X traces recorded with shapes
+   (shared/data/traces/tracelens_h100, tracelens_mi300): with the packaged calibration (fitted on them), with
+   the priors alone, and leave-one-trace-out (fit on two, test on the third).
 2. Per-GPU throughput on the published single-node rows (shared/data/published): dense decoders, 1-8 GPUs,
    no tensor/pipeline/context parallelism (data parallel, ZeRO/FSDP inside one NVLink node, communication
    assumed overlapped). Per GPU: fwd+bwd of one micro-batch (+ a forward for full recompute) + the optimizer
@@ -44,9 +44,6 @@ def _stats(err: np.ndarray) -> str:
 
 
 def per_op() -> None:
-    files = sorted((SHARED / "data/traces/tracelens_h100").glob("*.json.gz"))
-    traces = [read_trace_ops(f) for f in files]
-    h100 = get_gpu(traces[0].device)
     t = Table(title="1. per-op kernel time |error| on real traces: median / p90 (n ops)", title_justify="left")
     for c in ("set", "calibration", "matmul", "attention", "memory-bound", "all"):
         t.add_column(c)
@@ -56,16 +53,22 @@ def per_op() -> None:
              for r in tab.iter_rows(named=True)}
         t.add_row(name, calib_name, *(d.get(g, "-") for g in ("matmul", "attention", "memory-bound", "all")))
 
-    allops = pl.concat([x.ops for x in traces], how="vertical_relaxed")
-    row("H100, 3 traces", "packaged (fitted on these)", error_table(allops, predict_kernels(allops, h100, load_calibration())))
-    for i, held in enumerate(traces):
-        res = fit([x for j, x in enumerate(traces) if j != i])
-        row(f"H100 held out: {Path(held.path).name[:28]}", "fit on the other two",
-            error_table(held.ops, predict_kernels(held.ops, h100, res.calibration)))
-    mi = [read_trace_ops(f) for f in sorted((SHARED / "data/traces/tracelens_mi300").glob("*.json.gz"))]
-    if mi:
-        mops = pl.concat([x.ops for x in mi], how="vertical_relaxed")
-        row("MI300X, 3 traces", "priors only (cdna3)", error_table(mops, predict_kernels(mops, get_gpu(mi[0].device), load_calibration())))
+    for folder in ("tracelens_h100", "tracelens_mi300"):
+        traces = [read_trace_ops(f) for f in sorted((SHARED / "data/traces" / folder).glob("*.json.gz"))]
+        if not traces:
+            continue
+        gpu = get_gpu(traces[0].device)
+        allops = pl.concat([x.ops for x in traces], how="vertical_relaxed")
+        row(f"{gpu.name}, {len(traces)} traces", "packaged (fitted on these)",
+            error_table(allops, predict_kernels(allops, gpu, load_calibration())))
+        base = load_calibration()
+        data = {**base.data, "fit": {}}
+        prior = type(base)(data=data, path=base.path, sources=base.sources)
+        row(f"{gpu.name}, {len(traces)} traces", "priors only (no fit)", error_table(allops, predict_kernels(allops, gpu, prior)))
+        for i, held in enumerate(traces):
+            res = fit([x for j, x in enumerate(traces) if j != i], prior)
+            row(f"{gpu.name} held out: {Path(held.path).name[:24]}", "fit on the other two",
+                error_table(held.ops, predict_kernels(held.ops, gpu, res.calibration)))
     con.print(t)
 
 

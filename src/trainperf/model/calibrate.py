@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from trainperf.hardware import GPUSpec, get_gpu
-from trainperf.model.calibration import DEFAULT_CALIBRATION, Calibration, load_calibration
+from trainperf.model.calibration import DEFAULT_CALIBRATION, Calibration, apply_fit, load_calibration
 from trainperf.model.config import ExecConfig
 from trainperf.model.ops import achievable, memory_class, op_times
 from trainperf.model.trace_ops import TraceOps, read_trace_ops
@@ -46,11 +46,7 @@ class CalibrationResult:
 
 
 def _with(calib: Calibration, fit: dict[str, Any]) -> Calibration:
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in calib.data.items()}
-    for dotted, v in fit.items():
-        sec, key = dotted.split(".", 1)
-        data[sec][key] = v
-    return Calibration(data=data, path=calib.path, sources=calib.sources)
+    return Calibration(data=apply_fit(calib.data, fit, "fit"), path=calib.path, sources=calib.sources)
 
 
 def predict_kernels(ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration) -> np.ndarray:
@@ -99,7 +95,7 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
     if len(gpus) != 1:
         raise ValueError(f"traces come from {sorted(devices) or 'unknown devices'}; calibrate one GPU model at a time")
     gpu = get_gpu(gpus.pop())
-    base = base or load_calibration()
+    base = (base or load_calibration()).for_family(gpu.family)
     ops = pl.concat([t.ops for t in traces], how="vertical_relaxed").filter(pl.col("measured_s") > 0)
     if ops.height == 0:
         raise ValueError("no measured ops with shapes found; record the trace with record_shapes=True")
@@ -175,14 +171,18 @@ def _toml_value(v: Any) -> str:
 
 
 def write_calibration(result: CalibrationResult, out: str | Path, base_path: str | Path | None = None) -> Path:
-    """Write the base calibration file with a [fit] table (and its source) appended."""
+    """Write the base calibration file with this GPU family's [fit.<family>] table (and its source); the
+    other families' fit tables are kept."""
     base_text = Path(base_path or DEFAULT_CALIBRATION).read_text()
-    head = base_text.split("\n[fit]")[0].rstrip() + "\n"
-    lines = ["", "[fit]", f"# fitted by `trainperf calibrate` on {result.gpu} from: "
+    family = get_gpu(result.gpu).family
+    parts = re.split(r"(?m)^(?=\[fit\.)", base_text)
+    head = parts[0].rstrip() + "\n"
+    kept = ["\n" + x.rstrip() + "\n" for x in parts[1:] if not x.startswith(f"[fit.{family}]")]
+    lines = ["", f"[fit.{family}]", f"# fitted by `trainperf calibrate` on {result.gpu} from: "
              + ", ".join(Path(t).name for t in result.traces)]
     lines += [f'"{k}" = {_toml_value(v)}' for k, v in result.fit.items()]
     out = Path(out)
-    out.write_text(head + "\n".join(lines) + "\n")
+    out.write_text(head + "".join(kept) + "\n".join(lines) + "\n")
     load_calibration(out)  # validate what was written
     return out
 

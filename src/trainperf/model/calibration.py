@@ -54,6 +54,15 @@ class Calibration:
         if len(self.data["matmul"]["tiles"]) != len(self.data["matmul"]["tile_rel"]):
             raise ValueError(f"calibration {self.path}: [matmul] tiles and tile_rel differ in length")
 
+    def for_family(self, family: str) -> Calibration:
+        """This calibration with the `[fit.<family>]` table (written by `trainperf calibrate` from traces of
+        that architecture family) applied; families without a fit keep the base values."""
+        fits = self.data.get("fit", {})
+        table = fits.get(family)
+        if not isinstance(table, dict) or not table:
+            return self
+        return _family_cached(self, family)
+
     def get(self, section: str, key: str) -> Any:
         return self.data[section][key]
 
@@ -61,6 +70,29 @@ class Calibration:
         """A per-family value, falling back to the table's `default` entry."""
         table = self.data[section][key]
         return float(table.get(family, table.get("default", 0.0)))
+
+
+_FAMILY_CACHE: dict[tuple[int, str], Calibration] = {}
+
+
+def apply_fit(data: Mapping[str, Any], fit: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """`data` with "section.key" overrides from `fit` (tables replace tables whole)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for dotted, v in fit.items():
+        sec, _, key = dotted.partition(".")
+        if sec not in out or not key or not isinstance(out[sec], dict):
+            raise ValueError(f"{where}: fit key {dotted!r} must be section.key with an existing section")
+        out[sec][key] = v
+    return out
+
+
+def _family_cached(calib: Calibration, family: str) -> Calibration:
+    k = (id(calib), family)
+    if k not in _FAMILY_CACHE:
+        data = apply_fit(calib.data, calib.data["fit"][family], f"{calib.path} [fit.{family}]")
+        data["fit"] = {}
+        _FAMILY_CACHE[k] = Calibration(data=data, path=calib.path, sources=calib.sources)
+    return _FAMILY_CACHE[k]
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
@@ -82,11 +114,12 @@ def _load(p: Path) -> Calibration:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{p}: not valid TOML ({e})") from None
-    data = dict(raw)
-    # A fitted [fit] table (written by `trainperf calibrate`) overrides "section.key" entries.
-    for dotted, v in raw.get("fit", {}).items():
-        sec, _, key = dotted.partition(".")
-        if sec not in data or not key:
-            raise ValueError(f"{p}: [fit] key {dotted!r} must be section.key with an existing section")
-        data[sec] = {**data[sec], key: v}
+    # [fit.<family>] tables (written by `trainperf calibrate`) override "section.key" entries for GPUs of
+    # that family (Calibration.for_family); flat "section.key" entries under [fit] apply to every family.
+    fit = raw.get("fit", {})
+    flat = {k: v for k, v in fit.items() if "." in k}
+    data = apply_fit(raw, flat, f"{p} [fit]")
+    data["fit"] = {k: v for k, v in fit.items() if "." not in k}
+    for fam, table in data["fit"].items():
+        apply_fit(raw, table, f"{p} [fit.{fam}]")  # validate now, not at first use
     return Calibration(data=data, path=str(p), sources=dict(raw.get("sources", {})))
