@@ -26,14 +26,14 @@ class StepModelParams:
     overlap_interference: float = 0.1
     """Compute slowdown per second of communication overlapped with it: NCCL kernels occupy SMs (up to
     32 channels, one SM each) and HBM bandwidth while they run, so hidden comm is not free."""
-    moe_layer_overhead_s: float = 1e-3
+    moe_layer_overhead_s: float = 2e-3
     """Per MoE layer per micro-batch (forward + backward) fixed cost of dropless token dispatch: the
     device-to-host sync for per-expert token counts (all-to-all split sizes, grouped-GEMM shapes) stalls
     the launch queue, and permutation launches many small kernels (Megatron-Core alltoall dispatcher
     without CUDA graphs)."""
     step_overhead_s: float = 0.0
     """Fixed per-step cost (optimizer launch, data loader, logging, clip-grad norm all-reduce)."""
-    layer_overhead_s: float = 0.0
+    layer_overhead_s: float = 2e-4
     """Per micro-batch per layer host/framework cost (hooks, small kernels not in the op table)."""
 
 
