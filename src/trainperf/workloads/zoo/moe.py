@@ -236,7 +236,7 @@ DEEPSEEK_V3 = MoeArch(family="deepseek_v3", vocab=129280, hidden=7168, layers=61
 # Tiny flavors: same family, GQA ratio, experts/top-k ratio, head dims multiples of 16.
 _TINY = {
     "mixtral": MoeArch(family="mixtral", vocab=512, hidden=128, layers=2, heads=8, kv_heads=2, head_dim=16,
-                       experts=4, top_k=2, expert_ffn=64),
+                       experts=8, top_k=2, expert_ffn=64),
     "qwen3_moe": MoeArch(family="qwen3_moe", vocab=512, hidden=128, layers=2, heads=8, kv_heads=1, head_dim=16,
                          experts=16, top_k=4, expert_ffn=32),
     "gpt_oss": MoeArch(family="gpt_oss", vocab=512, hidden=128, layers=2, heads=8, kv_heads=1, head_dim=16,
