@@ -15,7 +15,6 @@ import orjson
 import polars as pl
 
 from trainperf.costs import OpCall, TensorMeta, cost
-from trainperf.trace.analyses.launch import SHORT_KERNEL_NS
 from trainperf.vocab import BoundBy, OpCategory
 
 # Profiler type strings (c10 scalar type names as Kineto prints them) -> torch dtype names.
@@ -28,6 +27,11 @@ KINETO_DTYPES = {
     "c10::Float8_e5m2fnuz": "float8_e5m2fnuz", "c10::Float8_e8m0fnu": "float8_e8m0fnu",
     "unsigned short": "uint16", "unsigned int": "uint32", "unsigned long": "uint64",
 }
+
+# Below this much roofline time per kernel, a kernel's fixed cost dominates: an empty kernel takes about
+# 2-5 us from launch to completion on V100..H100 (NVIDIA CUDA C++ Best Practices Guide, kernel launch
+# overhead; measured with empty kernels in PyTorch's CUDA-graphs blog post, 2021).
+KERNEL_FLOOR_NS = 5_000
 
 
 def _scalar(s: str) -> Any:
@@ -119,7 +123,8 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
     t_memory = pl.col("bytes") / bw  # GB/s = byte/ns
     out = out.with_columns(t_c=t_compute.fill_null(0.0), t_m=t_memory)
     sol = pl.when("covered").then(pl.max_horizontal("t_c", "t_m") * pl.col("calls"))
-    short = pl.col("mean_kernel_ns") < SHORT_KERNEL_NS
+    # Work a kernel could finish in under its fixed cost (launch, ramp-up, tail: a few us) is latency-bound.
+    tiny = sol / pl.col("kernels") < KERNEL_FLOOR_NS
     out = out.with_columns(
         sol_ns=sol,
         sol_frac=sol / pl.col("time_ns"),
@@ -127,7 +132,7 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
         achieved_GBps=pl.col("bytes") * pl.col("calls") / pl.col("time_ns"),
         intensity=pl.col("flops") / pl.col("bytes"),
         bound_by=pl.when(~pl.col("covered")).then(pl.lit(None, pl.String))
-        .when(short & (sol / pl.col("time_ns") < 0.2)).then(pl.lit(BoundBy.LATENCY.value))
+        .when(tiny).then(pl.lit(BoundBy.LATENCY.value))
         .when(pl.col("t_c") >= pl.col("t_m")).then(pl.lit(BoundBy.COMPUTE.value))
         .otherwise(pl.lit(BoundBy.MEMORY.value)),
     ).drop("t_c", "t_m")

@@ -1,0 +1,118 @@
+"""One call from a loaded trace to every analysis: ``analyze(load_trace(path), gpu="H100-SXM")``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from trainperf.trace.analyses.collectives import collectives
+from trainperf.trace.analyses.compare import compare_categories, compare_kernels, compare_temporal
+from trainperf.trace.analyses.imbalance import rank_imbalance
+from trainperf.trace.analyses.kernels import kernel_breakdown, top_kernels
+from trainperf.trace.analyses.launch import launch_stats
+from trainperf.trace.analyses.opportunities import opportunities
+from trainperf.trace.analyses.overlap import comm_overlap
+from trainperf.trace.analyses.sol import op_sol, resolve_gpu, sol_summary
+from trainperf.trace.analyses.temporal import temporal_breakdown
+from trainperf.trace.load import load_trace
+from trainperf.trace.schema import TraceSet
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceAnalysis:
+    """Every analysis of one TraceSet, as tables (docs/analyses/*.md says what each column means)."""
+
+    trace: TraceSet
+    gpu: Any | None
+    temporal: pl.DataFrame
+    kernels: pl.DataFrame
+    top_kernels: pl.DataFrame
+    launch: pl.DataFrame
+    overlap: pl.DataFrame
+    collectives: pl.DataFrame
+    imbalance: pl.DataFrame
+    sol: pl.DataFrame
+    sol_summary: dict[str, float]
+    opportunities: pl.DataFrame
+    notes: tuple[str, ...] = field(default=())
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        return {"temporal": self.temporal, "kernels": self.kernels, "top_kernels": self.top_kernels,
+                "launch": self.launch, "overlap": self.overlap, "collectives": self.collectives,
+                "imbalance": self.imbalance, "sol": self.sol, "opportunities": self.opportunities}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: source, ranks, GPU, warnings, and every table as a list of row dicts."""
+        def clean(v: Any) -> Any:
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        return {
+            "source": self.trace.source,
+            "ranks": [{"rank": r.rank, "path": r.path, "world_size": r.world_size, "device": r.device_name,
+                       "events": r.n_events} for r in self.trace.ranks],
+            "gpu": self.gpu.name if self.gpu is not None else None,
+            "warnings": list(self.trace.warnings) + list(self.notes),
+            "sol_summary": {k: clean(v) for k, v in self.sol_summary.items()},
+            "tables": {k: [{c: clean(v) for c, v in row.items()} for row in t.iter_rows(named=True)]
+                       for k, t in self.tables().items()},
+        }
+
+
+def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: int = 20) -> TraceAnalysis:
+    """Run every analysis. ``gpu`` (a catalog name, alias or GPUSpec) overrides the trace's
+    deviceProperties for speed of light; without either, SOL columns are left out with a note."""
+    ts = trace if isinstance(trace, TraceSet) else load_trace(trace)
+    ev = ts.events
+    notes: list[str] = []
+    if isinstance(gpu, str) or gpu is None:
+        spec, why = resolve_gpu(gpu or ts.device_name)
+        if why and gpu:
+            raise KeyError(why)
+        if why and ev.filter("gpu").height:
+            notes.append(why)
+    else:
+        spec = gpu
+    if ev.filter("gpu").height == 0:
+        notes.append("no GPU events in the trace (CPU-only profile): GPU analyses are empty")
+    temporal = temporal_breakdown(ev)
+    launch = launch_stats(ev)
+    overlap = comm_overlap(ev)
+    coll = collectives(ev)
+    imb = rank_imbalance(temporal) if temporal.height else pl.DataFrame()
+    sol = op_sol(ev, spec)
+    if ev.filter("gpu").height and not ev["shapes"].drop_nulls().len():
+        notes.append("no shapes recorded (profile with record_shapes=True for speed of light per op)")
+    opp = opportunities(ev, temporal, launch, overlap, coll, sol, imb, spec)
+    return TraceAnalysis(trace=ts, gpu=spec, temporal=temporal, kernels=kernel_breakdown(ev),
+                         top_kernels=top_kernels(ev, top), launch=launch, overlap=overlap, collectives=coll,
+                         imbalance=imb, sol=sol, sol_summary=sol_summary(sol), opportunities=opp,
+                         notes=tuple(notes))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceComparison:
+    """Trace B against trace A: per-step time by part, by kernel category and by kernel."""
+
+    a: str
+    b: str
+    temporal: pl.DataFrame
+    categories: pl.DataFrame
+    kernels: pl.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "tables": {
+            k: t.to_dicts() for k, t in (("temporal", self.temporal), ("categories", self.categories),
+                                         ("kernels", self.kernels))}}
+
+
+def compare_traces(a: TraceSet | str | Path, b: TraceSet | str | Path, *, top: int = 20) -> TraceComparison:
+    """Compare two traces (before/after a change, or two ranks' files)."""
+    ta = a if isinstance(a, TraceSet) else load_trace(a)
+    tb = b if isinstance(b, TraceSet) else load_trace(b)
+    return TraceComparison(a=ta.source, b=tb.source, temporal=compare_temporal(ta.events, tb.events),
+                           categories=compare_categories(ta.events, tb.events),
+                           kernels=compare_kernels(ta.events, tb.events, top))
