@@ -95,7 +95,7 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
     if len(gpus) != 1:
         raise ValueError(f"traces come from {sorted(devices) or 'unknown devices'}; calibrate one GPU model at a time")
     gpu = get_gpu(gpus.pop())
-    base = (base or load_calibration()).for_family(gpu.family)
+    base = (base or load_calibration()).for_gpu(gpu.family, gpu.vendor)
     ops = pl.concat([t.ops for t in traces], how="vertical_relaxed").filter(pl.col("measured_s") > 0)
     if ops.height == 0:
         raise ValueError("no measured ops with shapes found; record the trace with record_shapes=True")

@@ -63,6 +63,16 @@ class Calibration:
             return self
         return _family_cached(self, family)
 
+    def for_gpu(self, family: str, vendor: str) -> Calibration:
+        """The fit of the GPU's family, or else of its vendor's reference family ([fit_fallback]): kernel
+        latencies and the slowdowns of PyTorch's memory-bound kernels are properties of the software as
+        much as of the chip, so a measured sibling is a better prior than none."""
+        fits = self.data.get("fit", {})
+        if family in fits:
+            return self.for_family(family)
+        ref = self.data.get("fit_fallback", {}).get(vendor, "")
+        return self.for_family(ref) if ref in fits else self
+
     def get(self, section: str, key: str) -> Any:
         return self.data[section][key]
 

@@ -37,7 +37,7 @@ _ANCHOR_PEAK_DTYPE = "bf16"
 def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
     """(large-GEMM fraction of the bf16/fp16 peak, achievable HBM bytes/s): a measured anchor of this card
     where hardware/data/efficiency.toml has one, else the calibrated per-family fraction."""
-    calib = calib.for_family(gpu.family)
+    calib = calib.for_gpu(gpu.family, gpu.vendor)
     anchors = measured_anchors(gpu.derived_from or gpu.name)
     mm = anchors.get("matmul_tflops")
     if mm is not None and gpu.has_precision(_ANCHOR_PEAK_DTYPE):
@@ -85,7 +85,7 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
     gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
     cfg = cfg or ExecConfig()
-    calib = (calib or load_calibration(cfg.calibration)).for_family(gpu.family)
+    calib = (calib or load_calibration(cfg.calibration)).for_gpu(gpu.family, gpu.vendor)
     n = ops.height
     if n == 0:
         return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in

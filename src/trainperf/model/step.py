@@ -78,7 +78,7 @@ def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = No
     """Predict one training step of `graph` on `gpu` under `cfg` (precision, compile, CUDA graphs)."""
     gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
     cfg = cfg or ExecConfig()
-    calib = load_calibration(cfg.calibration).for_family(gpu.family)
+    calib = load_calibration(cfg.calibration).for_gpu(gpu.family, gpu.vendor)
     ops = op_times(graph.ops, gpu, cfg, calib)
     meta = graph.meta
     host = calib.data["host"]
