@@ -205,6 +205,10 @@ def test_sliding_window_models_count_the_window() -> None:
     assert a.flops_per_token(s) - 6.0 * a.active_matmul_params() == pytest.approx(windowed)
     assert windowed < dense_attn
     assert a.flops_per_token(s) == pytest.approx(26.55e9, rel=1e-3)
+    # what a dense masked kernel executes: the notes' dense-attention counts (gpt-oss <=31.3, ModernBERT 2.8 measured)
+    assert a.executed_flops_per_token(s) == pytest.approx(31.3e9, rel=0.01)
+    assert text.MODERNBERT_LARGE.executed_flops_per_token(1024) == pytest.approx(2.8e9, rel=0.03)
+    assert text.MODERNBERT_LARGE.flops_per_token(1024) < text.MODERNBERT_LARGE.executed_flops_per_token(1024)
 
 
 def test_bad_sizes_raise_with_numbers() -> None:

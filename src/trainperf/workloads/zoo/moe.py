@@ -111,6 +111,11 @@ class MoeArch:
     def flops_per_token(self, seq: int) -> float:
         return 6.0 * self.active_matmul_params() + self.attention_flops_per_token(seq)
 
+    def executed_flops_per_token(self, seq: int) -> float:
+        """What a dense masked attention kernel executes: windowed layers at S keys too."""
+        return 6.0 * self.active_matmul_params() + attention_train_flops_per_token(
+            self.layers, seq, self.heads, self.d_qk, self.d_v)
+
 
 def _config(a: MoeArch, layers: int, seq: int) -> Any:
     import transformers as tf
@@ -262,7 +267,8 @@ for _name, _arch, _seq, _params, _psrc, _desc, _src in [
      "OpenAI gpt-oss model card (arXiv 2508.10925) Table 1: 20.91B total, 3.61B active",
      "gpt-oss-20b: 24 layers, d=2880, GQA 64/8 of 64, attention sinks, sliding window 128 on every other "
      "layer, 32 experts top-4. Model FLOPs count windowed layers at 128 keys; transformers runs them as a "
-     "masked dense S x S attention, so its executed attention FLOPs are the dense count",
+     f"masked dense S x S attention: {GPT_OSS_20B.executed_flops_per_token(8192) / 1e9:.1f} GF/token executed "
+     "at S=8192",
      "OpenAI gpt-oss model card (arXiv 2508.10925); openai/gpt-oss-20b config.json"),
     ("deepseek-v3-671b", DEEPSEEK_V3, 4096, 671.0e9,
      "DeepSeek-V3 technical report (arXiv 2412.19437): 671B total, 37B activated (the 14B MTP module excluded)",

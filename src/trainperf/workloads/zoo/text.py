@@ -54,6 +54,10 @@ class EncoderArch:
                                                    self.heads, dh, dh) for t in self.layer_types(self.layers))
         return 6.0 * mm + attn
 
+    def executed_flops_per_token(self, seq: int) -> float:
+        """What SDPA with a window mask executes: local layers at S keys too."""
+        return EncoderArch(**{**self.__dict__, "window": seq}).flops_per_token(seq)
+
     def reduced(self) -> tuple[list[str], tuple[int, ...]]:
         """Captured layer types and the full->captured map. ModernBERT's layer 0 has no attention norm, so
         its distinct blocks are: layer 0, a local layer, a global layer."""
@@ -136,7 +140,9 @@ register_workload(Workload(
     name="modernbert-large", domain=Domain.ENCODER, library="transformers",
     description="ModernBERT-large masked LM: 28 pre-LN layers, d=1024, 16 heads, GeGLU 2624, RoPE, global "
                 "attention every 3rd layer and 128-token local attention elsewhere (model FLOPs count 128 keys "
-                "there; SDPA with a window mask executes the dense product); padded (not unpadded) inputs",
+                "there; SDPA with a window mask executes the dense product: "
+                f"{MODERNBERT_LARGE.executed_flops_per_token(1024) / 1e9:.2f} GF/token at S=1024); padded inputs "
+                "(the unpadded path needs flash-attention varlen kernels)",
     source="Warner et al. 2024 (arXiv 2412.13663) Table 4; answerdotai/ModernBERT-large config.json",
     build_fn=encoder_builder(MODERNBERT_LARGE, _TINY_MODERNBERT),
     canonical={"full": Size(batch=8, seq=1024), "tiny": Size(batch=2, seq=32)},
