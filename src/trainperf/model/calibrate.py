@@ -133,7 +133,7 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
 
     mm = np.isin(cat, GROUPS["matmul"])
     if mm.any():
-        fitted.update(_grid(ops, gpu, calib, mm, {"matmul.k_half": [16.0, 32.0, 64.0, 96.0, 128.0, 192.0, 256.0],
+        fitted.update(_grid(ops, gpu, calib, mm, {"matmul.k_half": [16.0, 32.0, 64.0, 96.0, 128.0, 192.0, 256.0, 384.0, 512.0, 768.0, 1024.0],
                                                   "matmul.latency_s": list(np.arange(1.0e-6, 8.01e-6, 0.5e-6))}))
         calib = _with(calib, fitted)
 

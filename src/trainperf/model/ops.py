@@ -43,8 +43,9 @@ def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
     if mm is not None and gpu.has_precision(_ANCHOR_PEAK_DTYPE):
         # The anchor GEMM itself has some wave quantization and latency: divide them out so that the
         # model reproduces the measured rate on the measured shape.
-        m, n, k = (float(x) for x in mm.shape.split("x"))
-        shape_eff = float(gemm_efficiency(np.array([m]), np.array([n]), np.array([k]), np.array([1.0]),
+        dims = [float(x) for x in mm.shape.split("x")] if mm.shape else []
+        m, n, k = dims if len(dims) == 3 else (8192.0, 8192.0, 8192.0)  # unknown: a large square shape
+        shape_eff = 1.0 if len(dims) != 3 else float(gemm_efficiency(np.array([m]), np.array([n]), np.array([k]), np.array([1.0]),
                                           sm_count=gpu.sm_count, tiles=calib.get("matmul", "tiles"),
                                           tile_rel=calib.get("matmul", "tile_rel"), k_half=calib.get("matmul", "k_half"))[0])
         # NB: on scaled hardware the anchor keeps its fraction of peak (rate x the scale of the peak).
