@@ -84,13 +84,13 @@ def test_tiny_real_step_on_cpu(name: str) -> None:
     batch = built.make_batch()
     before = {k: p.detach().clone() for k, p in model.named_parameters()}
     best = math.inf
-    for _ in range(2):  # best of two: the first step pays one-off lazy initialisation, the CPU is shared
-        t0 = time.perf_counter()
+    for _ in range(3):  # best of three: the first step pays one-off lazy initialisation
+        t0 = time.process_time()  # CPU time: other jobs on a shared machine do not count
         opt.zero_grad()
         loss = built.loss(model, batch)
         loss.backward()
         opt.step()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     assert torch.isfinite(loss)
     assert float(loss.detach()) > 0
     changed = sum(not torch.equal(before[k], p.detach()) for k, p in model.named_parameters())
