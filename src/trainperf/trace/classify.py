@@ -20,18 +20,18 @@ RULES: tuple[tuple[OpCategory, str], ...] = (
                        r"cross_device_reduce|multimem|c10d|_allreduce|one_?shot|two_?shot"),
     (_C.ATTENTION, r"(?i)flash|fmha|attention|attn|_fwd_kernel|_bwd_kernel|mha_|sdpa|cudnn_sdpa|paged"),
     (_C.CONV, r"(?i)conv(?!ert)|fprop|dgrad|wgrad|implicit|winograd|scudnn|im2col|col2im|nchwToNhwc|nhwcToNchw|"
-              r"miopen|igemm|xmma_.*(fprop|dgrad|wgrad)"),
-    (_C.NORM, r"(?i)norm|bn_fw|bn_bw|cudnn::bn|welford|rms_?norm|batch_norm"),
+              r"miopen|igemm|xmma_.*(fprop|dgrad|wgrad)|cask_cudnn"),
+    (_C.NORM, r"(?i)norm|bn_fw|bn_bw|cudnn::bn|welford|rms_?norm|batch_norm|RowwiseMoments|GammaBeta"),
     (_C.OPTIMIZER, r"(?i)multi_tensor_apply|adam|sgd|lamb(?!da)|lion|_foreach|optimizer|adagrad"),
     (_C.MATMUL, r"(?i)gemm|gemv|cutlass|xmma|nvjet|cublas|Cijk_|matmul|wgmma|hgemm|sgemm|_mm_|triton_tem|"
                 r"triton_mm|bmm|dot_kernel|splitKreduce|hipblaslt|ck_gemm|device_gemm|tensorop"),
     (_C.EMBEDDING, r"(?i)embedding|indexSelect|index_select|EmbeddingBag|embedding_bag"),
     (_C.REDUCTION, r"(?i)reduce|reduction|softmax|cross_entropy|nll_loss|argmax|argmin|topk|cumsum|scan|"
-                   r"triton_red|triton_per|sort|radix|histogram|norm_kernel|sum_kernel|mean_kernel"),
+                   r"triton_red|triton_per|sort|radix|histogram|norm_kernel|sum_kernel|mean_kernel|pool"),
     (_C.ELEMENTWISE, r"(?i)elementwise|vectorized|unrolled|pointwise|triton_poi|functor|fill|copy|cat_?array|"
                      r"catarray|where|masked|dropout|gelu|relu|silu|swish|tanh|sigmoid|activation|index|"
                      r"scatter|gather|clamp|pow|exp|log|add|mul|div|sub|cast|transpose|permute|contiguous|"
-                     r"__amd_rocclr|kernel_func|upsample|pad|roll|flip|tril|triu|arange"),
+                     r"__amd_rocclr|kernel_func|upsample|pad|roll|flip|tril|triu|arange|scale"),
 )
 _COMPILED = tuple((c, re.compile(p)) for c, p in RULES)
 

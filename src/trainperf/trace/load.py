@@ -27,17 +27,19 @@ _NS_EPOCH = 1e17  # ts above this cannot be microseconds of any plausible clock:
 
 
 def _times(df: pl.DataFrame, meta: dict[str, Any], time_unit: str | None) -> tuple[pl.DataFrame, str]:
-    """ts_us/dur_us floats -> ts/dur int ns. Subtracting an integer origin before scaling keeps every bit
-    the float holds (epoch-microsecond floats resolve 0.25 us; a relative clock resolves 1 ns)."""
-    ts_max = df["ts_us"].max()
-    unit = time_unit or ("ns" if isinstance(ts_max, float) and ts_max > _NS_EPOCH else "us")
+    """ts/dur -> integer ns. Integer timestamps stay exact; fractional ones are scaled after subtracting an
+    integer origin, which keeps every bit the float holds (epoch-microsecond floats resolve 0.25 us, a
+    relative clock 1 ns). Events without ts (metadata) keep a null ts."""
+    ts_max = max(float(df["ts_us"].max() or 0), float(df["ts_int"].max() or 0))  # type: ignore[arg-type]
+    unit = time_unit or ("ns" if ts_max > _NS_EPOCH else "us")
     scale = 1 if unit == "ns" else 1000
-    t0 = df["ts_us"].min()
-    t0 = math.floor(t0) if isinstance(t0, float) else 0
+    t0f = df["ts_us"].min()
+    t0 = math.floor(t0f) if isinstance(t0f, float) else 0
     base = int(meta.get("baseTimeNanoseconds") or 0) if unit == "us" else 0
-    ts = ((pl.col("ts_us") - t0) * scale).round().cast(pl.Int64) + (t0 * scale + base)
+    from_float = ((pl.col("ts_us") - t0) * scale).round().cast(pl.Int64) + (t0 * scale)
+    ts = pl.coalesce(pl.col("ts_int") * scale, from_float) + base
     dur = (pl.col("dur_us").fill_null(0.0) * scale).round().cast(pl.Int64).clip(lower_bound=0)
-    return df.with_columns(ts=ts.fill_null(0), dur=dur).drop("ts_us", "dur_us"), unit
+    return df.with_columns(ts=ts, dur=dur).drop("ts_us", "ts_int", "dur_us"), unit
 
 
 def _link(df: pl.DataFrame) -> pl.DataFrame:
@@ -170,7 +172,8 @@ def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], warnings: l
         if e < ref_start or s > ref_end:
             shift = ref_start - s
             warnings.append(f"rank {info.rank} ({Path(info.path).name}): clock skew of {shift / 1e9:+.3f} s "
-                            "against the other ranks; its times are shifted to align the trace starts")
+                            "against the other ranks (or the files come from different runs); its times are shifted to align "
+                            "the trace starts")
             f = f.with_columns(ts=pl.col("ts") + shift,
                                launch_ts=pl.col("launch_ts") + shift)
         out.append(f)

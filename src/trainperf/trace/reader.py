@@ -80,7 +80,12 @@ def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
         if isinstance(meta, dict):
             meta.pop("traceEvents", None)
             return start, end, meta
-    raise TraceError(f"{path}: invalid JSON (the traceEvents array or the document does not close; truncated?)")
+    try:  # only on failure: let the parser name the first error
+        orjson.loads(data)
+        why = "the traceEvents array does not hold event objects"
+    except orjson.JSONDecodeError as e:
+        why = str(e)
+    raise TraceError(f"{path}: invalid JSON ({why})")
 
 
 def _ends_with_event(data: bytes, start: int, end: int) -> bool:
@@ -91,17 +96,18 @@ def _ends_with_event(data: bytes, start: int, end: int) -> bool:
         return True
     if not tail.rstrip().endswith(b"}"):
         return False
-    last = None
-    for last in _BOUNDARY.finditer(tail):
-        pass
-    first = last.end() - 1 if last is not None else (0 if end - start <= len(tail) else -1)
-    if first < 0:
-        return True  # one event larger than the window: let the chunk parse decide
-    try:
-        ev = orjson.loads(b"[" + tail[first:] + b"]")
-    except orjson.JSONDecodeError:
-        return False
-    return len(ev) == 1 and isinstance(ev[0], dict) and "ph" in ev[0]
+    # the last element starts after the last event boundary that yields one valid object (a boundary
+    # inside a string fails to parse: try earlier ones)
+    cands = [m.end() - 1 for m in _BOUNDARY.finditer(tail)][::-1][:_MAX_TRIES]
+    if end - start <= len(tail):
+        cands.append(tail.find(b"{"))
+    for first in cands:
+        try:
+            ev = orjson.loads(b"[" + tail[first:] + b"]")
+        except orjson.JSONDecodeError:
+            continue
+        return len(ev) == 1 and isinstance(ev[0], dict) and "ph" in ev[0]
+    return not cands  # one event larger than the window: let the chunk parse decide
 
 
 def iter_chunks(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[dict[str, Any], Any]:
@@ -163,7 +169,7 @@ def _int(v: Any) -> int | None:
 
 _RAW_SCHEMA: dict[str, Any] = {
     "ph": pl.String, "cat": pl.String, "name": pl.String, "pid": pl.Int64, "tid": pl.Int64,
-    "ts_us": pl.Float64, "dur_us": pl.Float64, "stream": pl.Int64, "device": pl.Int32,
+    "ts_us": pl.Float64, "ts_int": pl.Int64, "dur_us": pl.Float64, "stream": pl.Int64, "device": pl.Int32,
     "correlation": pl.Int64, "external_id": pl.Int64, "flow_id": pl.Int64, "bytes": pl.Int64,
     "collective": pl.String, "in_nelems": pl.Int64, "out_nelems": pl.Int64, "group_size": pl.Int32,
     "coll_dtype": pl.String, "pg_name": pl.String, "shapes": pl.String,
@@ -175,6 +181,7 @@ def columns_of(events: list[Any]) -> pl.DataFrame:
     cols: dict[str, list[Any]] = {k: [] for k in _RAW_SCHEMA}
     ph, cat, name, pid, tid = cols["ph"], cols["cat"], cols["name"], cols["pid"], cols["tid"]
     ts, dur, stream, device, corr = cols["ts_us"], cols["dur_us"], cols["stream"], cols["device"], cols["correlation"]
+    tsi = cols["ts_int"]
     ext, fid, nbytes, coll, inn = cols["external_id"], cols["flow_id"], cols["bytes"], cols["collective"], cols["in_nelems"]
     outn, gsz, cdt, pgn, shp = cols["out_nelems"], cols["group_size"], cols["coll_dtype"], cols["pg_name"], cols["shapes"]
     for e in events:
@@ -188,7 +195,13 @@ def columns_of(events: list[Any]) -> pl.DataFrame:
         pid.append(_int(g("pid")))
         tid.append(_int(g("tid")))
         t = g("ts")
-        ts.append(t if type(t) is float else _num(t))
+        # integers stay exact (epoch nanoseconds exceed float64's 2**53); fractions go through float
+        if type(t) is int:
+            tsi.append(t)
+            ts.append(None)
+        else:
+            tsi.append(None)
+            ts.append(t if type(t) is float else _num(t))
         d = g("dur")
         dur.append(d if type(d) is float else (_num(d) or 0.0))
         fid.append(_int(g("id")))
@@ -228,8 +241,9 @@ def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[pl.DataFrame,
     if not frames or sum(f.height for f in frames) == 0:
         raise TraceError(f"{path}: the trace has no events (traceEvents is empty)")
     df = pl.concat(frames, how="vertical", rechunk=True)
-    bad = df.filter(pl.col("ph").is_null() | (pl.col("ts_us").is_null() & (pl.col("ph") != "M")))
+    no_ts = pl.col("ts_us").is_null() & pl.col("ts_int").is_null()
+    bad = df.filter(pl.col("ph").is_null() | (no_ts & (pl.col("ph") != "M")))
     if bad.height == df.height:
         raise TraceError(f"{path}: no event has 'ph' and 'ts'; not a Chrome-trace event list")
     meta["_dropped"] = bad.height
-    return df.filter(~(pl.col("ph").is_null() | (pl.col("ts_us").is_null() & (pl.col("ph") != "M")))), meta
+    return df.filter(~(pl.col("ph").is_null() | (no_ts & (pl.col("ph") != "M")))), meta

@@ -47,8 +47,10 @@ def temporal_breakdown(events: pl.DataFrame, *, by_step: bool = True) -> pl.Data
     copy, idle, idle_host, idle_sync, idle_other; and each as a fraction of the window (``*_frac``)."""
     w = windows(events, by_step)
     by = ["rank", "step"]
+    cols = ["window", "compute", "communication", "copy", "idle", "idle_host", "idle_sync", "idle_other"]
     if w.height == 0:
-        return pl.DataFrame(schema={"rank": pl.Int32, "step": pl.Int32, "window": pl.Int64})
+        return pl.DataFrame(schema={"rank": pl.Int32, "step": pl.Int32, **{c: pl.Int64 for c in cols},
+                                    **{f"{c}_frac": pl.Float64 for c in cols[1:]}})
     g = _clip(_gpu(events), w)
     comm, copy = OpCategory.COMMUNICATION.value, OpCategory.COPY.value
     is_comp = ~pl.col("category").is_in([comm, copy])
@@ -64,7 +66,6 @@ def temporal_breakdown(events: pl.DataFrame, *, by_step: bool = True) -> pl.Data
     idle = _idle_causes(events, g, w, by)
     out = out.join(idle, on=by, how="left").fill_null(0)
     out = out.with_columns(idle_other=pl.col("idle") - pl.col("idle_host") - pl.col("idle_sync"))
-    cols = ["window", "compute", "communication", "copy", "idle", "idle_host", "idle_sync", "idle_other"]
     out = out.select(*by, *cols).with_columns(
         [(pl.col(c) / pl.col("window")).fill_nan(0.0).alias(f"{c}_frac") for c in cols[1:]])
     return out.sort(by)
