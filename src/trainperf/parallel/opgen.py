@@ -156,8 +156,9 @@ def layer_ops(arch: TransformerArch, shard: Shard, kind: str) -> pl.DataFrame:
         r.elementwise("embed.lookup", t_sp * a.hidden, 1, 1, C.EMBEDDING)
         r.elementwise("head.norm", t_sp * a.hidden, 1, 1, C.NORM)
         r.gemm("head.logits", t, a.vocab // s.tp, a.hidden, "bf16")  # LM head stays 16-bit in fp8 recipes
-        # cross-entropy over fp32 logits: read logits, softmax, write grad (2x the 16-bit element count)
-        r.elementwise("head.loss", t * a.vocab // s.tp, 2, 2, C.REDUCTION, kernels=3)
+        # cross-entropy in fp32: upcast the logits, log-softmax (max, exp-sum), loss; backward writes the
+        # fp32 softmax grad and casts it back: ~4 reads + 4 writes of 16-bit-element size per logit
+        r.elementwise("head.loss", t * a.vocab // s.tp, 4, 4, C.REDUCTION, kernels=4)
         return r.frame()
     _attention_block(r, a, s)
     r.elementwise("mlp.norm", t_sp * a.hidden, 1, 1, C.NORM)

@@ -85,11 +85,17 @@ def source_family(row_id: str) -> str:
 
 
 def proxy_dense(name: str, n_params: float, vocab: int, seq: int) -> TransformerArch:
-    """A GPT-3-shaped dense stand-in with ``n_params`` (non-embedding) parameters."""
-    _, layers, _ = min(_GPT3, key=lambda r: abs(math.log(r[0] / n_params)))
-    d = max(1024, round(math.sqrt(n_params / (12 * layers)) / 1024) * 1024)  # heads a multiple of 8
-    return TransformerArch(name=name, n_layers=layers, hidden=d, ffn_hidden=4 * d, n_heads=d // 128,
-                           n_kv_heads=d // 128, vocab=vocab, gated_mlp=False, tied_embeddings=True)
+    """A GPT-3-shaped dense stand-in with ``n_params`` parameters: the GPT-3 family member itself when
+    one is within 10% (GPT3-125M ... 175B), else the nearest member's depth with the width solved from
+    12 L d^2 = N, rounded to 512 (heads of 128 in multiples of 4, so common tp degrees divide them)."""
+    n_ref, layers, d = min(_GPT3, key=lambda r: abs(math.log(r[0] / n_params)))
+    if abs(n_ref / n_params - 1) > 0.1:
+        d = max(512, round(math.sqrt(n_params / (12 * layers)) / 512) * 512)
+    head = 64 if d < 2048 else 128  # GPT-3 / FlashAttention configs: 64 for small widths, 128 above
+    heads = max(1, d // head)
+    return TransformerArch(name=name, n_layers=layers, hidden=d, ffn_hidden=4 * d, n_heads=heads,
+                           n_kv_heads=heads, vocab=vocab, head_dim=head if d % head else 0, gated_mlp=False,
+                           tied_embeddings=True)
 
 
 def proxy_moe(name: str, total: float, active: float, vocab: int, seq: int) -> TransformerArch:
