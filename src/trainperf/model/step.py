@@ -45,6 +45,8 @@ class StepEstimate:
     uncovered_share_time: float
     ops: pl.DataFrame
     """The per-op table of op_times."""
+    warnings: tuple[str, ...] = ()
+    """Inconsistencies found in the input (e.g. analytic model FLOPs far from the captured op FLOPs)."""
 
     @property
     def fits(self) -> bool:
@@ -64,6 +66,7 @@ class StepEstimate:
                        "total": m.total, "capacity": m.capacity, "fits": m.fits, "model": m.model},
             "uncovered": {"ops": self.uncovered_ops, "share_ops": self.uncovered_share_ops,
                           "share_time": self.uncovered_share_time},
+            "warnings": list(self.warnings),
         }
         if with_ops:
             d["ops"] = self.ops.drop("input_shapes", "output_shapes", "input_dtypes", "output_dtypes").to_dicts()
@@ -97,6 +100,14 @@ def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = No
         mflops, msrc = meta.model_flops, "workload analytic convention (StepMeta.model_flops)"
     else:
         mflops, msrc = float(fwd_bwd["flops"].sum()), "sum of captured fwd+bwd op FLOPs"
+    warnings = []
+    captured = float(fwd_bwd["flops"].sum())
+    # The workload's analytic FLOPs and the captured ops should agree (both count matmuls and unmasked
+    # attention); a large gap means the graph lacks ops (or double counts), and MFU would mislead.
+    if meta.model_flops > 0 and captured > 0 and not 0.5 < meta.model_flops / captured < 1.5:
+        warnings.append(f"model FLOPs by the workload's formula ({meta.model_flops:.3g}) are "
+                        f"{meta.model_flops / captured:.2f}x the captured fwd+bwd op FLOPs ({captured:.3g}): "
+                        "the captured graph may be incomplete; MFU uses the formula")
     prec = _mfu_precision(cfg)
     if not gpu.has_precision(prec):
         prec = "fp16"
@@ -134,4 +145,5 @@ def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = No
         memory=peak_memory(meta, graph.ops, gpu, calib), uncovered_ops=unc.height,
         uncovered_share_ops=unc.height / max(ops.height, 1),
         uncovered_share_time=float(unc["time_s"].sum()) / step if step > 0 and unc.height else 0.0, ops=ops,
+        warnings=tuple(warnings),
     )

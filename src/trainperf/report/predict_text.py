@@ -95,6 +95,8 @@ def render_predict(est: StepEstimate, *, json_out: bool = False, ops: bool = Fal
         con.print(f"[yellow]uncovered ops (no cost formula): {est.uncovered_ops} "
                   f"({pct(est.uncovered_share_ops)} of ops, {pct(est.uncovered_share_time)} of predicted time; "
                   f"timed as latency only)[/yellow]")
+    for w in est.warnings:
+        con.print(f"[yellow]warning: {w}[/yellow]")
     if ops:
         t = Table(title=f"top {top} ops by time", title_justify="left")
         for col in ("idx", "op", "phase", "module", "time", "SOL %", "bound by", "shapes"):

@@ -148,3 +148,13 @@ def test_optimizer_as_it_runs_fused_beats_foreach_beats_per_parameter() -> None:
     t = {k: predict_step(g, "H100-SXM").step_time_s for k, g in (("fused", fused), ("foreach", foreach), ("loop", loop))}
     assert t["fused"] < t["foreach"] < t["loop"]
     assert t["fused"] == pytest.approx(per_elem * numel * n_params / 3.0e12, rel=0.15)  # the copy anchor
+
+
+def test_inconsistent_model_flops_are_flagged(compute_graph: OpGraph) -> None:
+    import dataclasses
+
+    assert predict_step(compute_graph, "H100-SXM").warnings == ()
+    captured = float(compute_graph.ops.filter(compute_graph.ops["phase"] != "optimizer")["flops"].sum())
+    bad = OpGraph(ops=compute_graph.ops, meta=dataclasses.replace(compute_graph.meta, model_flops=11 * captured))
+    e = predict_step(bad, "H100-SXM")
+    assert len(e.warnings) == 1 and "11.00x" in e.warnings[0]
