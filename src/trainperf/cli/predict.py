@@ -25,6 +25,9 @@ def predict_cmd(
     precision: Annotated[str, typer.Option(help="bf16, fp16, fp32, tf32 or fp8 (fp8 linears)")] = "bf16",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile: fused elementwise/norm chains")] = False,
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="CUDA graphs: no per-kernel launch cost")] = False,
+    scale: Annotated[str | None, typer.Option(
+        help="hypothetical hardware: scale the GPU's numbers, e.g. 'hbm_bw=2,bf16=1.5' (keys: hbm_bw, "
+             "hbm_capacity, l2, nvlink_bw, pcie_bw, tdp, sm_count, fp64..fp4, flops)")] = None,
     calibration: Annotated[Path | None, typer.Option(help="calibration TOML from `trainperf calibrate`")] = None,
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(help="rows of the per-op table")] = 25,
@@ -32,14 +35,27 @@ def predict_cmd(
 ) -> None:
     """Predict one training step on a GPU (no GPU needed): step time, throughput, MFU, per-category time
     and speed of light, bound-by, peak memory and whether it fits."""
+    from trainperf.hardware import GPUSpec, get_gpu
     from trainperf.model import ExecConfig, predict_workload
     from trainperf.report.predict_text import render_predict
     from trainperf.report.progress import status
 
     cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs,
                      calibration=str(calibration) if calibration else None)
+    spec: str | GPUSpec = gpu
+    if scale:
+        factors: dict[str, float] = {}
+        for item in scale.split(","):
+            key, sep, val = item.partition("=")
+            try:
+                factors[key.strip()] = float(val)
+            except ValueError:
+                raise ValueError(f"--scale {item!r}: expected KEY=FACTOR, e.g. hbm_bw=2") from None
+            if not sep:
+                raise ValueError(f"--scale {item!r}: expected KEY=FACTOR, e.g. hbm_bw=2")
+        spec = get_gpu(gpu).scaled(**factors)
     with status(f"predicting {workload} on {gpu}"):
-        est = predict_workload(workload, gpu, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
+        est = predict_workload(workload, spec, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
     render_predict(est, json_out=json_out, ops=ops, top=top)
 
 

@@ -137,8 +137,9 @@ class GPUSpec:
     def has_precision(self, dtype: str) -> bool:
         return getattr(self, f"{precision_of(dtype)}_dense_tflops") is not None
 
-    def scaled(self, name: str | None = None, **factors: float) -> GPUSpec:
-        """Hypothetical hardware: multiply fields by factors, e.g. ``scaled(hbm_bw=2.0, bf16=1.5)``.
+    def scaled(self, name: str | None = None, /, **factors: float) -> GPUSpec:
+        """Hypothetical hardware: multiply fields by factors, e.g. ``scaled(hbm_bw=2.0, bf16=1.5)``; an
+        optional first positional argument names the result.
 
         Keys: hbm_bw, hbm_capacity, l2, nvlink_bw, pcie_bw, tdp, sm_count, fp64..fp4, flops (all rates).
         """

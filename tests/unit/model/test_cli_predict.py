@@ -39,6 +39,10 @@ def test_predict_an_opgraph_file(tmp_path: Path) -> None:
     assert {c["category"] for c in d["categories"]} == {"matmul", "elementwise", "attention"}
     r2 = json.loads(runner.invoke(app, ["predict", str(p), "--gpu", "B200", "--json", "--compile", "--cuda-graphs"]).output)
     assert r2["step_time_s"] < d["step_time_s"] and r2["mode"] == "compile+graphs"
+    r3 = json.loads(runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--json", "--scale", "flops=2,hbm_bw=2"]).output)
+    assert r3["gpu"] == "H100-SXM[flops=2,hbm_bw=2]" and r3["step_time_s"] < d["step_time_s"]
+    r = runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--scale", "hbm_bw"])
+    assert r.exit_code != 0 and "KEY=FACTOR" in str(r.exception)
     r = runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--ops", "--top", "3"])
     assert r.exit_code == 0 and "MFU" in r.output and "by category" in r.output
 
