@@ -98,6 +98,8 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     nbytes = (ops["bytes_read"].fill_null(0.0) + ops["bytes_written"].fill_null(0.0)).to_numpy().astype(float)
     kernels = ops["kernels"].fill_null(0).to_numpy().astype(float)
     covered = ops["covered"].fill_null(False).to_numpy().astype(bool)
+    # An uncovered op (no cost formula) still runs: time it as at least one kernel's latency, never zero.
+    kernels = np.where(covered, kernels, np.maximum(kernels, 1.0))
 
     mm_frac, bw = achievable(gpu, calib)
     derate = power_derate(gpu.tdp_W, calib.get("power", "ref_tdp_W").get(gpu.family), calib.get("power", "exponent"))

@@ -111,6 +111,8 @@ def test_uncovered_ops_are_reported_not_zero() -> None:
     e = predict_step(g, "H100-SXM")
     assert e.uncovered_ops == 1 and e.uncovered_share_ops == 0.5 and e.uncovered_share_time > 0
     assert e.ops.filter(~e.ops["covered"])["time_s"][0] > 0
+    g2 = predict_step(g, "H100-SXM", ExecConfig(compile=True, cuda_graphs=True))
+    assert g2.ops.filter(~g2.ops["covered"])["kernel_s"][0] > 0
 
 
 def test_memory_footprint_and_fit(compute_graph: OpGraph) -> None:
