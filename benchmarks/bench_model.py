@@ -238,7 +238,7 @@ def zoo_speed() -> None:
     cap = time.perf_counter() - t0
     t = Table(title=f"3. zoo x {len(GPUS)} GPUs prediction time ({len(graphs)} workloads captured in {cap:.0f} s)",
               title_justify="left")
-    for c in ("workload", "ops", "ms / prediction (mean of GPUs)", "H100 step", "H100 MFU", "uncovered ops"):
+    for c in ("workload", "ops", "ms / prediction (mean of GPUs)", "H100 step", "H100 MFU", "uncovered ops", "warning"):
         t.add_column(c)
     total, n = 0.0, 0
     for name, g in graphs.items():
@@ -254,7 +254,8 @@ def zoo_speed() -> None:
         total += sum(per)
         n += len(per)
         t.add_row(name, str(g.ops.height), f"{1e3 * np.mean(per):.1f}", f"{1e3 * h.step_time_s:.1f} ms",
-                  f"{100 * h.mfu:.1f}%", f"{h.uncovered_ops} ({100 * h.uncovered_share_ops:.2f}%)")
+                  f"{100 * h.mfu:.1f}%", f"{h.uncovered_ops} ({100 * h.uncovered_share_ops:.2f}%)",
+                  "model FLOPs != captured" if h.warnings else "")
     con.print(t)
     con.print(f"zoo x {len(GPUS)} GPUs: {n} predictions in {total:.2f} s ({1e3 * total / max(n, 1):.1f} ms each); "
               f"target <= 30 s for the zoo x all catalog GPUs")
