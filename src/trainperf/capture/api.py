@@ -93,6 +93,11 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
     with ctx:
         if not real:
             model = model.to_empty(device="cpu")
+            # to_empty gives every module a new parameter, untying tied weights (LM head = embedding):
+            # retie them, or parameters, gradients and optimizer work are over-counted.
+            tie = getattr(model, "tie_weights", None)
+            if callable(tie):
+                tie()
         model.train()
         param_keys = {p.untyped_storage()._cdata for p in model.parameters()}
         with _default_dtype(dt):

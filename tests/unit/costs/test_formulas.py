@@ -97,3 +97,22 @@ def test_fused_adamw_bytes() -> None:
     c = cost(OpCall("aten::_fused_adamw_", (ps, ps, ps, ps, (), (T(dtype="float32"),), 1e-3)))
     assert c is not None and c.category == OpCategory.OPTIMIZER
     assert c.bytes_read == 4 * 4000 and c.bytes_written == 3 * 4000
+
+
+def test_every_registered_name_is_a_real_aten_op() -> None:
+    """Catches typos (and Python's silent concatenation of adjacent string literals in name lists)."""
+    import torch
+
+    from trainperf.costs.registry import _FORMULAS, _FREE
+
+    missing = []
+    for name in sorted(set(_FORMULAS) | _FREE):
+        ns, op = name.split("::")
+        if ns != "aten":
+            continue
+        if not hasattr(torch.ops.aten, op):
+            missing.append(op)
+    # named-tensor and legacy names that exist only in some torch builds
+    known_elsewhere = {"align_to", "_cat"}
+    unexpected = [m for m in missing if m not in known_elsewhere]
+    assert not unexpected, f"not aten ops in torch {torch.__version__}: {unexpected}"

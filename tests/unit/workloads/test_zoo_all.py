@@ -10,7 +10,10 @@ from trainperf.workloads import get_workload, list_workloads
 from trainperf.workloads.registry import UnknownWorkloadError
 
 ALL = [w.name for w in list_workloads()]
-WITH_REFERENCE_FLOPS = [w.name for w in list_workloads() if w.train_flops_per_unit and w.fake_ok]
+# Sliding-window models: model FLOPs count windowed layers at the window, but transformers runs them as
+# a masked full-length product, so the captured (executed) FLOPs are larger by design.
+WITH_REFERENCE_FLOPS = [w.name for w in list_workloads()
+                        if w.train_flops_per_unit and w.fake_ok and "sliding-window" not in w.tags]
 
 
 def test_zoo_is_large_and_diverse() -> None:

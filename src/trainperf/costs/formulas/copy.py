@@ -25,13 +25,13 @@ def _copy(call: OpCall) -> OpCost:
 
 register_cost(*(f"aten::{n}" for n in [
     "_to_copy", "copy_", "clone", "cat", "_cat", "stack", "constant_pad_nd", "reflection_pad1d",
-    "reflection_pad2d", "replicate_pad1d", "replicate_pad2d", "repeat", "expand_copy", "roll", "flip",
+    "reflection_pad2d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "repeat", "expand_copy", "roll", "flip",
     "_reshape_copy", "alias_copy", "t_copy", "permute_copy", "transpose_copy", "slice_backward",
     "select_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "diagonal_backward",
     "unfold_backward", "_pad_packed_sequence", "pixel_shuffle", "pixel_unshuffle", "im2col", "col2im",
     "upsample_nearest2d", "upsample_nearest2d_backward", "upsample_bilinear2d", "upsample_bilinear2d_backward",
     "_upsample_nearest_exact2d", "_upsample_nearest_exact2d_backward", "max_pool2d_with_indices",
     "max_pool2d_with_indices_backward", "avg_pool2d", "avg_pool2d_backward", "_adaptive_avg_pool2d",
-    "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward"
+    "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
     "_local_scalar_dense",
 ]))(_copy)

@@ -37,7 +37,9 @@ _POINTWISE = [
     "floor_divide", "true_divide", "logaddexp", "hypot", "bitwise_left_shift", "bitwise_right_shift",
     "heaviside", "copysign", "fmax", "fmin", "lgamma", "digamma", "sinh", "cosh", "atan", "asin", "acos",
     "tan", "exp2_", "softshrink", "hardshrink", "celu", "selu", "prelu", "rrelu_with_noise", "log_sigmoid_forward",
-    "log_sigmoid_backward", "_prelu_kernel", "_prelu_kernel_backward", "logical_not_",
+    "log_sigmoid_backward", "_prelu_kernel", "_prelu_kernel_backward", "logical_not_", "logical_and_",
+    "logical_or_", "logical_xor_", "eq_", "ne_", "gt_", "lt_", "ge_", "le_", "_weight_norm_interface",
+    "_weight_norm_interface_backward",
     *sorted(_COMPARISON),
 ]
 

@@ -76,5 +76,5 @@ register_cost(*(f"aten::{n}" for n in [
     "index_copy_", "index_fill", "index_fill_", "masked_select", "take", "put_", "_unsafe_index",
     "_unsafe_index_put", "index_select_backward", "gather_backward", "nonzero", "masked_scatter_",
     "_unsafe_masked_index", "_unsafe_masked_index_put_accumulate", "searchsorted", "bucketize",
-    "repeat_interleave", "unique", "_unique2", "unique_consecutive", "argsort",
+    "repeat_interleave", "_unique", "unique_dim", "_unique2", "unique_consecutive", "argsort",
 ]))(_index)

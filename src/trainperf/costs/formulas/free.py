@@ -13,9 +13,9 @@ register_free(*(f"aten::{n}" for n in [
     "_nested_tensor_from_tensor_list", "item", "dim", "size", "stride", "is_nonzero", "to", "contiguous", "dropout",
     "_to_dense", "conj", "_conj", "resolve_conj", "resolve_neg", "_neg_view", "real", "imag", "matmul",
     "linear", "_assert_async", "_assert_tensor_metadata", "_functional_assert_async", "_make_dep_token",
-    "_resize_output_", "align_to", "contiguous_format", "_shape_as_tensor", "retain_grad", "requires_grad_",
+    "_resize_output_", "align_to", "_shape_as_tensor", "retain_grad", "requires_grad_",
     "_version", "output_nr", "_fw_primal", "_make_dual", "_unpack_dual", "scaled_dot_product_attention",
     "dropout_", "feature_dropout", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-    "cross_entropy_loss", "nll_loss", "nll_loss_nd", "softmax", "log_softmax", "einsum", "_unsafe_split",
+    "cross_entropy_loss", "nll_loss", "nll_loss_nd", "softmax", "log_softmax", "einsum", "unsafe_split",
 ]), "prim::device", "prim::layout", "prim::dtype", "profiler::_record_function_enter_new",
     "profiler::_record_function_exit", "profiler::_record_function_enter")

@@ -39,5 +39,5 @@ register_cost(*(f"aten::{n}" for n in [
     "mse_loss", "mse_loss_backward", "smooth_l1_loss", "smooth_l1_loss_backward", "huber_loss",
     "huber_loss_backward", "topk", "sort", "kthvalue", "median", "mode", "count_nonzero", "bincount",
     "histc", "_ctc_loss", "_ctc_loss_backward", "ctc_loss", "_cdist_forward", "_cdist_backward",
-    "sum_to_size", "_foreach_norm_placeholder",
+    "sum_to_size",
 ]))(_reduction)
