@@ -22,7 +22,7 @@ from trainperf.parallel.validate import read_rows, summarize, validate_rows
 CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "published" / "published_training_perf.csv"
 GRID = {
     "compute_scale": [1.0, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4],
-    "overlap_interference": [0.0, 0.1, 0.2, 0.3, 0.5],
+    "overlap_interference": [0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0],
     "exposed_a2a_fraction": [0.25, 0.5, 0.75, 1.0],
     "exposed_tp_fraction": [0.2, 0.4, 0.6, 0.8],
     "layer_overhead_s": [0.0, 50e-6, 100e-6, 200e-6],

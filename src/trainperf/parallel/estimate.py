@@ -8,7 +8,6 @@ micro-batch's backward, FSDP gathers under the layer they precede, CP ring excha
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -140,6 +139,17 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     (df, db), (mf, mb) = per_layer(dense), per_layer(moe)
     if moe is not None:  # dropless token dispatch: host sync for per-expert counts, fwd and bwd
         mf, mb = mf + params.moe_layer_overhead_s / 2, mb + params.moe_layer_overhead_s / 2
+    # busiest pipeline rank: ceil(L/p) layers, or floor(L/p) layers plus the LM head and loss on the last
+    # stage, whichever is longer (Megatron balances uneven splits by counting the head as a layer)
+    head_on = 1.0
+    if plan.pp > 1:
+        per = (n_dense * (df + db) + n_moe * (mf + mb)) / max(n_dense + n_moe, 1e-9)
+        lo = arch.n_layers // plan.pp
+        if lo < n_dense + n_moe and lo * per + head.fwd + head.bwd <= (n_dense + n_moe) * per:
+            head_on = 0.0
+        elif lo < n_dense + n_moe:
+            scale = lo / (n_dense + n_moe)
+            n_dense, n_moe = n_dense * scale, n_moe * scale
     t = plan.mbs * plan.seq // plan.cp
     t_sp = t // plan.tp if sp else t
     h = arch.hidden
@@ -203,8 +213,8 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         else:
             fsdp_f, fsdp_b = layers * ag, layers * (ag + rs)
 
-    t_f = n_dense * df + n_moe * mf + head.fwd + tp_f + cp_f + ep_f + fsdp_f
-    t_b = n_dense * db + n_moe * mb + head.bwd + tp_b + cp_b + ep_f + fsdp_b
+    t_f = n_dense * df + n_moe * mf + head_on * head.fwd + tp_f + cp_f + ep_f + fsdp_f
+    t_b = n_dense * db + n_moe * mb + head_on * head.bwd + tp_b + cp_b + ep_f + fsdp_b
     m = plan.n_micro
     step_pipe, bubble = pipeline_time(t_f, t_b, m, plan.pp, plan.vp)
     if plan.tp > 1:
@@ -248,7 +258,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     peak = gpu.peak_tflops(prec)
     model_tflops = arch.model_flops_per_token(plan.seq) * tokens / 1e12
     compute: dict[str, float] = {}
-    for lt, n in ((dense, n_dense), (moe, n_moe), (head, 1.0)):  # type: ignore[assignment]
+    for lt, n in ((dense, n_dense), (moe, n_moe), (head, head_on)):  # type: ignore[assignment]
         if lt is None:
             continue
         for cat, f, b in lt.by_cat:
@@ -267,5 +277,3 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
 def fits(arch: TransformerArch, plan: ParallelPlan, gpu: GPUSpec) -> bool:
     return memory_per_gpu(arch, plan).total <= usable_bytes(gpu.hbm_capacity_GB)
 
-
-_ = math  # reserved for schedule variants

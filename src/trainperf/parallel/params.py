@@ -24,10 +24,10 @@ class StepModelParams:
     exposed_a2a_fraction: float = 0.25
     """Share of MoE dispatch/combine all-to-all not hidden behind expert / shared-expert compute
     (Megatron-Core overlaps a2a with the other micro-batch's compute in 1F1B; DeepEP-style)."""
-    exposed_tp_fraction: float = 0.2
+    exposed_tp_fraction: float = 0.4
     """Share of TP (sequence-parallel) all-gather / reduce-scatter time left exposed when the plan overlaps
     TP communication with GEMMs (tp_comm_overlap: userbuffers / async TP); without overlap it is all exposed."""
-    overlap_interference: float = 0.1
+    overlap_interference: float = 0.5
     """Compute slowdown per second of communication overlapped with it: NCCL kernels occupy SMs (up to
     32 channels, one SM each) and HBM bandwidth while they run, so hidden comm is not free."""
     moe_layer_overhead_s: float = 2e-3
