@@ -32,6 +32,7 @@ from trainperf.capture.schema import OpGraph
 from trainperf.hardware import get_gpu
 from trainperf.model import ExecConfig, load_calibration, predict_step
 from trainperf.model.calibrate import error_table, fit, predict_kernels
+from trainperf.model.dp import dp_throughput
 from trainperf.model.trace_ops import read_trace_ops
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -173,23 +174,15 @@ def published(max_rows: int | None) -> pl.DataFrame:
         except (ValueError, KeyError) as e:
             con.print(f"skip {r['id']}: {e}")
             continue
-        ph = est.ops.group_by("phase").agg(pl.col("time_s").sum())
-        tp = dict(zip(ph["phase"], ph["time_s"], strict=True))
-        t_micro = tp.get("fwd", 0.0) + tp.get("bwd", 0.0) + tp.get("optimizer", 0.0) / (accum * shard)
-        if r["recompute"] == "full":
-            t_micro += tp.get("fwd", 0.0)
-        elif r["recompute"] == "selective":  # recompute the cheap ops, keep matmul/attention outputs
-            cheap = est.ops.filter((pl.col("phase") == "fwd") & ~pl.col("category").is_in(["matmul", "attention"]))
-            t_micro += float(cheap["time_s"].sum())
-        tokens = mb * seq
-        pred_tps = tokens / t_micro
-        flops_per_token = est.model_flops / est.units_per_step
+        dp_ = dp_throughput(est, grad_accum=accum, optimizer_shards=shard,
+                            recompute=r["recompute"] if r["recompute"] in ("full", "selective") else "none")
+        pred_tps, pred_tf = dp_.units_per_s, dp_.model_tflops
         meas_tps = _num(r, "measured_tokens_per_s_per_gpu")
         meas_tf = _num(r, "measured_tflops_per_gpu")
         if meas_tps:
             err, meas, pred, unit = pred_tps / meas_tps - 1, meas_tps, pred_tps, "tok/s/GPU"
         elif meas_tf:
-            err, meas, pred, unit = pred_tps * flops_per_token / 1e12 / meas_tf - 1, meas_tf, pred_tps * flops_per_token / 1e12, "TFLOP/s/GPU"
+            err, meas, pred, unit = pred_tf / meas_tf - 1, meas_tf, pred_tf, "TFLOP/s/GPU"
         else:
             continue
         out.append({"id": r["id"], "model": r["model_name"], "gpu": est.gpu, "prec": prec, "seq": seq, "mb": mb,
