@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainperf.report.units import gib, pct, seconds, si
+from trainperf.report.units import gib, pct, seconds
 
 
 def plan_json(est: Any) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def render_plan(est: Any, *, json_out: bool = False) -> None:
     con.print(f"[bold]{est.arch}[/] on {p.gpus} x {est.gpu} ({est.cluster}): {p.describe()}")
     con.print(f"step time {seconds(est.step_time_s)}   tokens/s/GPU {est.tokens_per_s_per_gpu:,.0f}   "
               f"model TFLOP/s/GPU {est.model_tflops_per_gpu:.0f}   MFU {pct(est.mfu)} "
-              f"(of {est.peak_tflops:.0f} TFLOP/s {p.precision if p.precision != 'fp4' else 'fp4'} peak, "
+              f"(of {est.peak_tflops:.0f} TFLOP/s {p.precision} peak, "
               "non-causal attention FLOPs)")
     mem = Table(title="memory per GPU (busiest pipeline rank)", title_justify="left")
     mem.add_column("part")
@@ -79,4 +79,3 @@ def render_validation(summary: Any, out: str | None) -> None:
             t.add_row(str(r["group"]), str(r["n"]), pct(r["median_abs_err"]), pct(r["p90_abs_err"]),
                       pct(r["median_signed_err"]))
         con.print(t)
-    _ = si
