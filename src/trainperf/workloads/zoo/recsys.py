@@ -17,6 +17,7 @@ The full tables hold 204.2M rows x 128 = 26.1B parameters (97 GiB in fp32): buil
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,7 @@ class DlrmArch:
     def dense_matmul_params(self) -> int:
         """Weights of the bottom MLP, the low-rank cross layers (V: d->r, U: r->d) and the top MLP."""
         def mlp(sizes: tuple[int, ...]) -> int:
-            return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+            return sum(a * b for a, b in itertools.pairwise(sizes))
 
         d = self.interaction_dim
         return mlp((DENSE_FEATURES, *self.bottom)) + self.cross_layers * 2 * d * self.cross_rank + mlp((d, *self.top))
@@ -82,7 +83,7 @@ def _build_model(a: DlrmArch) -> Any:
 
     def mlp(sizes: tuple[int, ...], last_relu: bool) -> nn.Sequential:
         layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(nn.Linear(fan_in, fan_out))
             if last_relu or i < len(sizes) - 2:
                 layers.append(nn.ReLU())
