@@ -8,7 +8,6 @@ process start-up to pay off.
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -23,23 +22,32 @@ from trainperf.trace.reader import read_file
 from trainperf.trace.schema import EVENTS_SCHEMA, GPU_CATS, RUNTIME_CATS, RankInfo, TraceError, TraceSet
 
 _PARALLEL_MIN_BYTES = 16 << 20  # below this a process pool costs more than it saves
-_NS_EPOCH = 1e17  # ts above this cannot be microseconds of any plausible clock: the file wrote ns
+
+
+def _ns(col: str, digits: int) -> pl.Expr:
+    """A decimal number written as text -> integer units of 10**-digits of it, exactly (rounding half up
+    on the next digit); exponent notation goes through float."""
+    s = pl.col(col).str.strip_chars()
+    ip = s.str.extract(r"^([+-]?\d+)", 1).cast(pl.Int64, strict=False)
+    fr = s.str.extract(r"\.(\d*)", 1).fill_null("")
+    sign = pl.when(s.str.starts_with("-")).then(-1).otherwise(1)
+    exact = ip * 10**digits
+    if digits:
+        exact = exact + sign * (fr + "0" * digits).str.slice(0, digits).cast(pl.Int64)
+    exact = exact + sign * (fr.str.slice(digits, 1) >= "5").cast(pl.Int64)
+    via_float = (s.cast(pl.Float64, strict=False) * 10**digits).round().cast(pl.Int64)
+    return pl.when(s.str.contains("[eE]")).then(via_float).otherwise(exact)
 
 
 def _times(df: pl.DataFrame, meta: dict[str, Any], time_unit: str | None) -> tuple[pl.DataFrame, str]:
-    """ts/dur -> integer ns. Integer timestamps stay exact; fractional ones are scaled after subtracting an
-    integer origin, which keeps every bit the float holds (epoch-microsecond floats resolve 0.25 us, a
-    relative clock 1 ns). Events without ts (metadata) keep a null ts."""
-    ts_max = max(float(df["ts_us"].max() or 0), float(df["ts_int"].max() or 0))  # type: ignore[arg-type]
-    unit = time_unit or ("ns" if ts_max > _NS_EPOCH else "us")
-    scale = 1 if unit == "ns" else 1000
-    t0f = df["ts_us"].min()
-    t0 = math.floor(t0f) if isinstance(t0f, float) else 0
+    """ts/dur text -> integer ns, exactly as written (Kineto: microseconds with 3 decimals = ns). Events
+    without ts (metadata) keep a null ts."""
+    biggest = df.select(pl.col("ts").str.extract(r"^[+-]?(\d+)", 1).str.len_chars().max()).item() or 0
+    unit = time_unit or ("ns" if biggest >= 18 else "us")  # >= 1e17: no plausible clock in us
+    digits = 0 if unit == "ns" else 3
     base = int(meta.get("baseTimeNanoseconds") or 0) if unit == "us" else 0
-    from_float = ((pl.col("ts_us") - t0) * scale).round().cast(pl.Int64) + (t0 * scale)
-    ts = pl.coalesce(pl.col("ts_int") * scale, from_float) + base
-    dur = (pl.col("dur_us").fill_null(0.0) * scale).round().cast(pl.Int64).clip(lower_bound=0)
-    return df.with_columns(ts=ts, dur=dur).drop("ts_us", "ts_int", "dur_us"), unit
+    dur = _ns("dur", digits).fill_null(0).clip(lower_bound=0)
+    return df.with_columns(ts=_ns("ts", digits) + base, dur=dur), unit
 
 
 def _link(df: pl.DataFrame) -> pl.DataFrame:

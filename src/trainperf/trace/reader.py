@@ -1,16 +1,19 @@
 """One Kineto / Chrome-trace JSON file (plain or gzip) -> raw Events columns, without holding the whole
 Python object tree of a large trace alive.
 
-Peak memory: the decompressed bytes (1x the JSON size) + the Python objects of one chunk of events
-(``CHUNK_BYTES`` of JSON, about 10x that in objects) + the columnar result (~100 bytes per event). The
-``traceEvents`` array is cut into chunks at event boundaries and each chunk is decoded with orjson and
-turned into columns before the next is decoded; a cut that lands inside a string or nested object makes
-the chunk invalid JSON and the next candidate boundary is tried, so the split never changes the result.
+Peak memory: the decompressed bytes (1x the JSON size) + one chunk being parsed (``CHUNK_BYTES`` of JSON
+and polars' parse buffers for it) + the columnar result (~150 bytes per event). The ``traceEvents`` array
+is cut into chunks at event boundaries and each chunk is parsed by polars' JSON reader straight into
+columns (no Python object per event) before the next; a cut that lands inside a string or nested object
+makes the chunk invalid JSON and the next candidate boundary is tried, so the split never changes the
+result. orjson decodes the small document header and, in traces recorded with shapes, the chunks that
+hold ``Input Dims`` (nested lists polars cannot type).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zlib
 from pathlib import Path
@@ -21,7 +24,7 @@ import polars as pl
 
 from trainperf.trace.schema import TraceError
 
-CHUNK_BYTES = 32 << 20
+CHUNK_BYTES = 16 << 20
 # Where one event object may end and the next begin: "}" , "{" with any whitespace between.
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 _MAX_TRIES = 2000
@@ -106,12 +109,32 @@ def _ends_with_event(data: bytes, start: int, end: int) -> bool:
             ev = orjson.loads(b"[" + tail[first:] + b"]")
         except orjson.JSONDecodeError:
             continue
-        return len(ev) == 1 and isinstance(ev[0], dict) and "ph" in ev[0]
+        return bool(ev) and isinstance(ev[-1], dict) and "ph" in ev[-1]
     return not cands  # one event larger than the window: let the chunk parse decide
 
 
-def iter_chunks(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[dict[str, Any], Any]:
-    """The document's metadata and a generator of lists of event dicts, one chunk at a time."""
+def _parse_chunk(buf: bytes) -> pl.DataFrame | None:
+    """Raw columns of one ``[...]`` chunk of events, or None when ``buf`` is not valid JSON (a cut inside a
+    string). polars' Rust JSON reader builds the columns without Python objects; only events whose args
+    do not fit the typed schema (rare: args that are not objects) go through orjson and a Python loop."""
+    try:
+        df = _frame_polars(buf)
+    except Exception:
+        try:
+            evs = orjson.loads(buf)
+        except orjson.JSONDecodeError:
+            return None
+        return _frame_python(evs)
+    if b'"Input Dims"' in buf:  # nested shape lists have no fixed polars type: take them from orjson
+        evs = orjson.loads(buf)
+        if len(evs) != df.height:
+            return _frame_python(evs)
+        df = df.with_columns(shapes=pl.Series("shapes", [_shapes(e) for e in evs], dtype=pl.String))
+    return df
+
+
+def iter_frames(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[dict[str, Any], Any]:
+    """The document's metadata and a generator of raw-column DataFrames, one chunk of events at a time."""
     start, end, meta = _array_bounds(data, path)
 
     def gen() -> Any:
@@ -119,131 +142,99 @@ def iter_chunks(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES) -> tupl
         while pos < end:
             if data[pos:end].strip() == b"":
                 return
+            df = None
             cut = end
             if end - pos > chunk_bytes:
-                cut = -1
                 m = _BOUNDARY.search(data, pos + chunk_bytes, end)
                 tries = 0
                 while m is not None and tries < _MAX_TRIES:
-                    try:
-                        evs = orjson.loads(b"[" + data[pos : m.start() + 1] + b"]")
+                    df = _parse_chunk(b"[" + data[pos : m.start() + 1] + b"]")
+                    if df is not None:
                         cut = m.start() + 1
                         break
-                    except orjson.JSONDecodeError:
-                        m = _BOUNDARY.search(data, m.start() + 1, end)
-                        tries += 1
-                if cut < 0:
-                    cut = end
-            if cut == end:
-                try:
-                    evs = orjson.loads(b"[" + data[pos:end] + b"]")
-                except orjson.JSONDecodeError as e:
-                    raise TraceError(f"{path}: invalid JSON in traceEvents near byte {pos} ({e})") from None
-            yield evs
-            # skip the comma between this chunk and the next
+                    m = _BOUNDARY.search(data, m.start() + 1, end)
+                    tries += 1
+            if df is None:
+                cut = end
+                df = _parse_chunk(b"[" + data[pos:end] + b"]")
+                if df is None:
+                    try:
+                        orjson.loads(b"[" + data[pos:end] + b"]")
+                    except orjson.JSONDecodeError as e:
+                        raise TraceError(f"{path}: invalid JSON in traceEvents near byte {pos} ({e})") from None
+            yield df
             pos = cut
-            nxt = data.find(b",", pos, end)
+            nxt = data.find(b",", pos, end)  # skip the comma between this chunk and the next
             pos = end if nxt < 0 else nxt + 1
 
     return meta, gen()
 
 
-def _num(v: Any) -> float | None:
-    if type(v) is float or type(v) is int:
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
-
-
-def _int(v: Any) -> int | None:
-    if type(v) is int:
-        return v
-    if isinstance(v, str) and v.isdigit():
-        return int(v)
-    return None
-
-
-_RAW_SCHEMA: dict[str, Any] = {
-    "ph": pl.String, "cat": pl.String, "name": pl.String, "pid": pl.Int64, "tid": pl.Int64,
-    "ts_us": pl.Float64, "ts_int": pl.Int64, "dur_us": pl.Float64, "stream": pl.Int64, "device": pl.Int32,
-    "correlation": pl.Int64, "external_id": pl.Int64, "flow_id": pl.Int64, "bytes": pl.Int64,
-    "collective": pl.String, "in_nelems": pl.Int64, "out_nelems": pl.Int64, "group_size": pl.Int32,
-    "coll_dtype": pl.String, "pg_name": pl.String, "shapes": pl.String,
+_S = pl.String
+# What the reader takes from each event. Everything is read as text (numbers keep their digits, so times
+# convert to integer ns exactly) and cast afterwards; fields absent from the schema are skipped unparsed.
+_ARGS = {"correlation": "correlation", "External id": "external_id", "stream": "stream", "device": "device",
+         "bytes": "bytes", "Collective name": "collective", "In msg nelems": "in_nelems",
+         "Out msg nelems": "out_nelems", "Group size": "group_size", "dtype": "coll_dtype",
+         "Process Group Name": "pg_name"}
+_JSON_SCHEMA = {"ph": _S, "cat": _S, "name": _S, "pid": _S, "tid": _S, "ts": _S, "dur": _S, "id": _S,
+                "args": pl.Struct(dict.fromkeys(_ARGS, _S))}
+RAW_SCHEMA: dict[str, Any] = {
+    "ph": _S, "cat": _S, "name": _S, "pid": pl.Int64, "tid": pl.Int64, "ts": _S, "dur": _S,
+    "stream": pl.Int64, "device": pl.Int32, "correlation": pl.Int64, "external_id": pl.Int64, "flow_id": pl.Int64,
+    "bytes": pl.Int64, "collective": _S, "in_nelems": pl.Int64, "out_nelems": pl.Int64, "group_size": pl.Int32,
+    "coll_dtype": _S, "pg_name": _S, "shapes": _S,
 }
 
 
-def columns_of(events: list[Any]) -> pl.DataFrame:
-    """One pass over a chunk of event dicts -> a DataFrame of the raw columns (times still in us)."""
-    cols: dict[str, list[Any]] = {k: [] for k in _RAW_SCHEMA}
-    ph, cat, name, pid, tid = cols["ph"], cols["cat"], cols["name"], cols["pid"], cols["tid"]
-    ts, dur, stream, device, corr = cols["ts_us"], cols["dur_us"], cols["stream"], cols["device"], cols["correlation"]
-    tsi = cols["ts_int"]
-    ext, fid, nbytes, coll, inn = cols["external_id"], cols["flow_id"], cols["bytes"], cols["collective"], cols["in_nelems"]
-    outn, gsz, cdt, pgn, shp = cols["out_nelems"], cols["group_size"], cols["coll_dtype"], cols["pg_name"], cols["shapes"]
+def _frame_polars(buf: bytes) -> pl.DataFrame:
+    df = pl.read_json(io.BytesIO(buf), schema=_JSON_SCHEMA)
+    a = pl.col("args")
+    return df.select(
+        "ph", "cat", "name", "pid", "tid", "ts", "dur", *(a.struct.field(k).alias(v) for k, v in _ARGS.items()),
+        flow_id="id", shapes=pl.lit(None, _S),
+    ).cast(RAW_SCHEMA, strict=False).select(list(RAW_SCHEMA))  # type: ignore[arg-type]
+
+
+def _shapes(e: Any) -> str | None:
+    a = e.get("args") if type(e) is dict else None
+    if type(a) is not dict or not a.get("Input Dims"):
+        return None
+    return orjson.dumps([a["Input Dims"], a.get("Input type"), a.get("Concrete Inputs")]).decode()
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None or isinstance(v, dict | list | bool) else str(v)
+
+
+def _frame_python(events: list[Any]) -> pl.DataFrame:
+    """The same columns as _frame_polars from decoded events (the fallback path)."""
+    rows = []
     for e in events:
         if type(e) is not dict:
             continue
-        g = e.get
-        ph.append(g("ph"))
-        cat.append(g("cat"))
-        n = g("name")
-        name.append(n if type(n) is str else None)
-        pid.append(_int(g("pid")))
-        tid.append(_int(g("tid")))
-        t = g("ts")
-        # integers stay exact (epoch nanoseconds exceed float64's 2**53); fractions go through float
-        if type(t) is int:
-            tsi.append(t)
-            ts.append(None)
-        else:
-            tsi.append(None)
-            ts.append(t if type(t) is float else _num(t))
-        d = g("dur")
-        dur.append(d if type(d) is float else (_num(d) or 0.0))
-        fid.append(_int(g("id")))
-        a = g("args")
-        if type(a) is dict and a:
-            ga = a.get
-            stream.append(_int(ga("stream")))
-            device.append(_int(ga("device")))
-            corr.append(_int(ga("correlation")))
-            ext.append(_int(ga("External id")))
-            nbytes.append(_int(ga("bytes")))
-            c = ga("Collective name")
-            if c is not None:
-                coll.append(str(c))
-                inn.append(_int(ga("In msg nelems")))
-                outn.append(_int(ga("Out msg nelems")))
-                gsz.append(_int(ga("Group size")))
-                cdt.append(ga("dtype"))
-                pgn.append(ga("Process Group Name"))
-            else:
-                coll.append(None), inn.append(None), outn.append(None), gsz.append(None), cdt.append(None)
-                pgn.append(None)
-            dims = ga("Input Dims")
-            shp.append(orjson.dumps([dims, ga("Input type"), ga("Concrete Inputs")]).decode() if dims else None)
-        else:
-            for col in (stream, device, corr, ext, nbytes, coll, inn, outn, gsz, cdt, pgn, shp):
-                col.append(None)
-    return pl.DataFrame(cols, schema=_RAW_SCHEMA, strict=False)
+        a = e.get("args")
+        a = a if type(a) is dict else {}
+        rows.append({"ph": _text(e.get("ph")), "cat": _text(e.get("cat")), "name": _text(e.get("name")),
+                     "pid": _text(e.get("pid")), "tid": _text(e.get("tid")), "ts": _text(e.get("ts")),
+                     "dur": _text(e.get("dur")), "flow_id": _text(e.get("id")), "shapes": _shapes(e),
+                     **{v: _text(a.get(k)) for k, v in _ARGS.items()}})
+    df = pl.DataFrame(rows, schema=dict.fromkeys(RAW_SCHEMA, _S))
+    return df.cast(RAW_SCHEMA, strict=False)  # type: ignore[arg-type]
 
 
 def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Raw columns of every event in one file, and the document's metadata (deviceProperties, ...)."""
+    """Raw columns of every event in one file (times still text), and the document's metadata."""
     data = read_bytes(path)
-    meta, chunks = iter_chunks(data, path, chunk_bytes)
-    frames = [columns_of(evs) for evs in chunks]
+    meta, frames_gen = iter_frames(data, path, chunk_bytes)
+    frames = list(frames_gen)
     del data
     if not frames or sum(f.height for f in frames) == 0:
         raise TraceError(f"{path}: the trace has no events (traceEvents is empty)")
     df = pl.concat(frames, how="vertical", rechunk=True)
-    no_ts = pl.col("ts_us").is_null() & pl.col("ts_int").is_null()
-    bad = df.filter(pl.col("ph").is_null() | (no_ts & (pl.col("ph") != "M")))
-    if bad.height == df.height:
+    bad = pl.col("ph").is_null() | (pl.col("ts").is_null() & (pl.col("ph") != "M"))
+    n_bad = df.filter(bad).height
+    if n_bad == df.height:
         raise TraceError(f"{path}: no event has 'ph' and 'ts'; not a Chrome-trace event list")
-    meta["_dropped"] = bad.height
-    return df.filter(~(pl.col("ph").is_null() | (no_ts & (pl.col("ph") != "M")))), meta
+    meta["_dropped"] = n_bad
+    return df.filter(~bad), meta

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from trainperf.trace import EVENTS_SCHEMA, TraceError, load_trace
-from trainperf.trace.reader import columns_of, iter_chunks, read_bytes, read_file
+from trainperf.trace.reader import _frame_polars, _frame_python, iter_frames, read_bytes, read_file
 
 
 def test_events_table_schema_and_links(fixtures: Path) -> None:
@@ -68,9 +68,31 @@ def test_chunk_split_inside_strings_is_retried(tmp_path: Path) -> None:
     p = tmp_path / "t.json"
     p.write_text('{"traceEvents": [%s]}' % evs)
     data = read_bytes(p)
-    _, chunks = iter_chunks(data, p, chunk_bytes=100)
-    frames = [columns_of(c) for c in chunks]
+    _, gen = iter_frames(data, p, chunk_bytes=100)
+    frames = list(gen)
     assert len(frames) > 10 and sum(f.height for f in frames) == 200
+    assert set(pl.concat(frames)["name"]) == {"a}, {b"}
+
+
+def test_python_fallback_matches_polars_path(traces: Path) -> None:
+    import gzip
+
+    import orjson
+
+    doc = orjson.loads(gzip.decompress((traces / "amd_trace" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz").read_bytes()))
+    buf = orjson.dumps(doc["traceEvents"])
+    fast, slow = _frame_polars(buf), _frame_python(doc["traceEvents"])
+    assert fast.drop("shapes").equals(slow.drop("shapes"))
+
+
+def test_odd_values_fall_back_without_error(tmp_path: Path) -> None:
+    p = tmp_path / "t.json"
+    p.write_text('{"traceEvents": [{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": "10.5", '
+                 '"dur": 1e-3, "args": [1, 2]}, 5, {"ph": "X", "cat": "cpu_op", "name": "o", "pid": "main", '
+                 '"tid": 1, "ts": 9, "dur": 3, "args": {"External id": "12"}}]}')
+    ev = load_trace(p).events.sort("ts")
+    assert ev["ts"].to_list() == [9_000, 10_500] and ev["dur"].to_list() == [3_000, 1]
+    assert ev["pid"].to_list() == [None, 0] and ev["external_id"].to_list() == [12, None]
 
 
 @pytest.mark.parametrize("name, message", [

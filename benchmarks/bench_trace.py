@@ -1,0 +1,211 @@
+"""Trace analyzer speed, memory and agreement, side by side with Holistic Trace Analysis (HTA).
+
+Each tool runs in its own fresh subprocess per trace, so peak RSS (ru_maxrss) is that process's own and
+wall time includes every import. "analyze" = load + every analysis each tool offers that we compare:
+trainperf `analyze()` (temporal, kernels, launch, overlap, collectives, imbalance, SOL, opportunities);
+HTA TraceAnalysis(...) + temporal breakdown + kernel breakdown + comm/comp overlap + idle-time breakdown.
+Agreement: HTA leaves out GPU work launched in the last ProfilerStep (trace.py
+_filter_irrelevant_gpu_kernels) and counts over [first kernel start, last kernel end]; we apply the same
+filter to our Events table, then compare compute / non-compute (communication + memcpy/memset) / idle and
+the kernel-time sums per HTA kernel type, as a fraction of the mean step time.
+Targets (issue 5): >= 5x faster, <= half the peak memory, agreement within 1% of step time.
+HTA is optional (`pip install holistictraceanalysis`); without it its columns print "skipped".
+Run: python benchmarks/bench_trace.py [--big N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = ROOT.parent / "shared" / "data" / "traces"
+DEFAULT = ["ns_resolution_trace", "nccl_parser_config", "param_dlrm_8rank", "trace_filter", "param_2080ti_resnet",
+           "tracelens_h100_qwen"]
+
+TRAINPERF = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import polars as pl
+from trainperf.trace import analyze, load_trace
+from trainperf.trace.analyses.temporal import temporal_breakdown
+t_import = time.perf_counter() - t0
+a = analyze(load_trace(sys.argv[1]))
+t_all = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+ev = a.trace.events
+steps = ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
+out = {}
+for rank in sorted(ev["rank"].unique().to_list()):
+    e = ev.filter(pl.col("rank") == rank)
+    s = steps.filter(pl.col("rank") == rank)
+    n_steps = max(1, s.height - 1) if s.height > 1 else 1
+    if s.height > 1:  # HTA's filter: GPU work launched before the last ProfilerStep starts
+        e = e.filter(~pl.col("gpu") | (pl.col("launch_ts") < s["ts"].max()))
+    g = e.filter("gpu")
+    if g.height == 0:
+        continue
+    t = temporal_breakdown(e, by_step=False).row(0, named=True)
+    kind = (pl.when(pl.col("category") == "communication").then(pl.lit("COMMUNICATION"))
+            .when(pl.col("category") == "copy").then(pl.lit("MEMORY")).otherwise(pl.lit("COMPUTATION")))
+    k = g.group_by(kind.alias("kind")).agg(pl.col("dur").sum())
+    out[rank] = {"window": t["window"] / 1e3, "compute": t["compute"] / 1e3,
+                 "non_compute": (t["communication"] + t["copy"]) / 1e3, "idle": t["idle"] / 1e3,
+                 "n_steps": n_steps, "kernels": {r[0]: r[1] / 1e3 for r in k.iter_rows()}}
+print(json.dumps({"wall_s": t_all, "import_s": t_import, "rss_mb": rss, "events": ev.height, "ranks": out}))
+"""
+
+HTA = r"""
+import json, logging, resource, sys, time, warnings
+warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
+t0 = time.perf_counter()
+from hta.trace_analysis import TraceAnalysis
+t_import = time.perf_counter() - t0
+a = TraceAnalysis(trace_dir=sys.argv[1])
+tb = a.get_temporal_breakdown(visualize=False)
+kb = a.get_gpu_kernel_breakdown(visualize=False)
+for extra in ("get_comm_comp_overlap", "get_idle_time_breakdown"):
+    try:
+        getattr(a, extra)(visualize=False)
+    except Exception:
+        pass
+t_all = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out = {}
+for r in tb.to_dict("records"):
+    out[int(r["rank"])] = {"window": float(r["kernel_time(us)"]), "compute": float(r["compute_time(us)"]),
+                           "non_compute": float(r["non_compute_time(us)"]), "idle": float(r["idle_time(us)"])}
+per = kb[1].groupby(["rank", "kernel_type"])["sum (us)"].sum()
+for (rank, kind), v in per.items():
+    out.setdefault(int(rank), {}).setdefault("kernels", {})[kind] = float(v)
+print(json.dumps({"wall_s": t_all, "import_s": t_import, "rss_mb": rss, "ranks": out}))
+"""
+
+
+def _prepare(name: str, tmp: Path) -> Path:
+    """A folder for each named trace (HTA reads folders); single files get a folder of their own."""
+    single = {"param_2080ti_resnet": TRACES / "param_2080ti" / "resnet_kineto.json.gz",
+              "tracelens_h100_qwen": TRACES / "tracelens_h100" / "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"}
+    if name in single:
+        d = tmp / name
+        d.mkdir(exist_ok=True)
+        (d / single[name].name).symlink_to(single[name])
+        return d
+    return TRACES / name
+
+
+def _big(n: int, tmp: Path) -> Path:
+    """The V100 trace's events repeated n times back to back (shifted in time): a large single-rank trace."""
+    import gzip
+
+    import orjson
+
+    src = TRACES / "ns_resolution_trace" / "rank-0.Apr_03_18_51_38.1102.pt.trace.json.gz"
+    doc = orjson.loads(gzip.decompress(src.read_bytes()))
+    evs = doc.pop("traceEvents")
+    span = max(e.get("ts", 0) + e.get("dur", 0) for e in evs) - min(e.get("ts", 1e30) for e in evs if "ts" in e)
+    d = tmp / f"big_x{n}"
+    d.mkdir(exist_ok=True)
+    with open(d / "rank-0.json", "wb") as f:
+        f.write(orjson.dumps(doc)[:-1] + b', "traceEvents": [\n')
+        for i in range(n):
+            shift = i * (span + 1000.0)
+            chunk = []
+            for e in evs:
+                e2 = dict(e)
+                if "ts" in e2:
+                    e2["ts"] = e2["ts"] + shift
+                if e2.get("ph") in ("s", "f") and "id" in e2:
+                    e2["id"] = e2["id"] + i * 10_000_000
+                a = e2.get("args")
+                if isinstance(a, dict) and ("correlation" in a or "External id" in a):
+                    a = dict(a)
+                    for key in ("correlation", "External id"):
+                        if isinstance(a.get(key), int):
+                            a[key] += i * 10_000_000
+                    e2["args"] = a
+                if isinstance(e2.get("name"), str) and e2["name"].startswith("ProfilerStep#"):
+                    e2["name"] = f"ProfilerStep#{int(e2['name'][13:]) + i * 100}"
+                chunk.append(orjson.dumps(e2))
+            f.write((b",\n" if i else b"") + b",\n".join(chunk))
+        f.write(b"\n]}")
+    return d
+
+
+def _run(code: str, path: Path) -> dict | None:
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=3600)
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:100]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _agreement(ours: dict, hta: dict) -> tuple[float, float]:
+    """Worst |ours - HTA| over ranks, as a fraction of the step time, for the temporal parts and for the
+    kernel-type sums."""
+    t_err = k_err = 0.0
+    for rank, h in hta["ranks"].items():
+        o = ours["ranks"].get(str(rank)) or ours["ranks"].get(rank)
+        if o is None or "window" not in h:
+            continue
+        step = h["window"] / o["n_steps"]
+        t_err = max(t_err, *(abs(o[c] - h[c]) / step for c in ("window", "compute", "non_compute", "idle")))
+        for kind, v in h.get("kernels", {}).items():
+            k_err = max(k_err, abs(o["kernels"].get(kind, 0.0) - v) / step)
+    return t_err, k_err
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="*", default=DEFAULT)
+    ap.add_argument("--big", type=int, default=0, help="also a synthetic trace of the V100 trace repeated N times")
+    ap.add_argument("--no-hta", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    try:
+        import hta  # noqa: F401
+
+        have_hta = not args.no_hta
+    except ImportError:
+        have_hta = False
+    rows = []
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        paths = [(n, _prepare(n, tmp)) for n in args.only]
+        if args.big:
+            paths.append((f"big_x{args.big}", _big(args.big, tmp)))
+        print(f"{'trace':24} {'MB':>6} {'events':>9} | {'trainperf s':>11} {'MB RSS':>7} | {'HTA s':>7} "
+              f"{'MB RSS':>7} | {'speedup':>7} {'mem':>6} | {'temporal':>8} {'kernels':>8}")
+        for name, p in paths:
+            size = sum(f.stat().st_size for f in p.iterdir()) / 1e6
+            ours = _run(TRAINPERF, p)
+            hta = _run(HTA, p) if have_hta else None
+            row = {"trace": name, "size_MB": size, "trainperf": ours, "hta": hta}
+            rows.append(row)
+            if "error" in ours:
+                print(f"{name:24} trainperf failed: {ours['error']}")
+                continue
+            line = f"{name:24} {size:6.1f} {ours['events']:9,} | {ours['wall_s']:11.2f} {ours['rss_mb']:7.0f} | "
+            if hta is None:
+                line += f"{'skipped':>7} {'':>7} | {'':>7} {'':>6} | {'':>8} {'':>8}"
+            elif "error" in hta:
+                line += f"HTA failed: {hta['error']}"
+            else:
+                te, ke = _agreement(ours, hta)
+                row.update(speedup=hta["wall_s"] / ours["wall_s"], mem_ratio=ours["rss_mb"] / hta["rss_mb"],
+                           temporal_err=te, kernel_err=ke)
+                line += (f"{hta['wall_s']:7.2f} {hta['rss_mb']:7.0f} | {row['speedup']:6.1f}x {row['mem_ratio']:6.2f} | "
+                         f"{te:8.3%} {ke:8.3%}")
+            print(line, flush=True)
+    print("speedup = HTA wall / trainperf wall (fresh process each, imports included); mem = trainperf / HTA "
+          "peak RSS; temporal, kernels = worst |trainperf - HTA| over ranks and parts, in % of step time")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
