@@ -140,8 +140,13 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
 
     # --- compute term ---
     simt_rate = gpu.fp32_dense_tflops * 1e12 * derate * calib.get("memory", "simt_frac")
+    # Degenerate GEMMs (a dimension under 8: depthwise convs, GEMVs, outer products) do not run on
+    # tensor cores: cuDNN/cuBLAS use CUDA-core kernels for them (memory-bound in practice).
+    gn = ops["gemm_n"].fill_null(0).to_numpy().astype(float)
+    gk_ = ops["gemm_k"].fill_null(0).to_numpy().astype(float)
+    degenerate = is_gemm & (np.minimum(np.minimum(gm, gn), gk_) < 8)
     rate = np.where(is_attn, peak * afam * np.maximum(aeff, 1e-6),
-                    np.where(np.isin(cat, _GEMM_CATS), gemm_rate, simt_rate))
+                    np.where(np.isin(cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate))
     compute_s = np.where(work > 0, work / rate, 0.0)
 
     # --- memory term ---

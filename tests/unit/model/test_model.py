@@ -160,3 +160,14 @@ def test_inconsistent_model_flops_are_flagged(compute_graph: OpGraph) -> None:
     bad = OpGraph(ops=compute_graph.ops, meta=dataclasses.replace(compute_graph.meta, model_flops=11 * captured))
     e = predict_step(bad, "H100-SXM")
     assert len(e.warnings) == 1 and "11.00x" in e.warnings[0]
+
+
+def test_degenerate_gemms_run_on_cuda_cores_not_tensor_cores() -> None:
+    # depthwise 3x3 conv as GEMM: per group (channel) m = N*H*W, n = 1, k = 9
+    dw = {**gemm(256 * 112 * 112, 1, 9), "category": "conv", "gemm_batch": 144}
+    dw["flops"] = 2.0 * 144 * 256 * 112 * 112 * 9
+    dw["bytes_read"] = dw["bytes_written"] = 2.0 * 144 * 256 * 112 * 112  # bf16 activations in and out
+    t = op_times(frame([dw]), "H100-SXM")
+    assert t["bound_by"][0] == BoundBy.MEMORY
+    h = get_gpu("H100-SXM")
+    assert float(t["compute_s"][0]) == pytest.approx(dw["flops"] / (h.fp32_dense_tflops * 1e12 * 0.5), rel=1e-6)
