@@ -76,7 +76,7 @@ def _peaks(gpu: GPUSpec, precisions: list[str]) -> dict[str, float]:
     for p in set(precisions):
         if gpu.has_precision(p):
             out[p] = gpu.peak_tflops(p) * 1e12
-        elif p in ("bf16", "tf32", "fp8", "fp4", "fp6") and p != "fp16":
+        elif p in ("bf16", "tf32", "fp8", "fp6", "fp4"):  # no silent fallback to another precision
             raise ValueError(f"{gpu.name} has no {p} tensor cores; choose --precision fp16 or fp32 for it")
     return out
 
@@ -90,8 +90,9 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     n = ops.height
     if n == 0:
         return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in
-                                  ("time_s", "gpu_time_s", "kernel_s", "host_time_s", "sol_time_s", "compute_s", "memory_s")),
-                                pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
+                                  ("time_s", "gpu_time_s", "kernel_s", "host_time_s", "sol_time_s", "compute_s",
+                                   "memory_s", "eff_kernels")),
+                                pl.lit(None, dtype=pl.Utf8).alias("precision"), pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
     cat = ops["category"].to_numpy().astype(str)
     phase = ops["phase"].to_numpy().astype(str)
     flops = ops["flops"].fill_null(0.0).to_numpy().astype(float)

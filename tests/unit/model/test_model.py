@@ -171,3 +171,10 @@ def test_degenerate_gemms_run_on_cuda_cores_not_tensor_cores() -> None:
     assert t["bound_by"][0] == BoundBy.MEMORY
     h = get_gpu("H100-SXM")
     assert float(t["compute_s"][0]) == pytest.approx(dw["flops"] / (h.fp32_dense_tflops * 1e12 * 0.5), rel=1e-6)
+
+
+def test_empty_graph() -> None:
+    from trainperf.capture.schema import empty_opgraph_frame
+
+    out = op_times(empty_opgraph_frame(), "H100-SXM")
+    assert out.height == 0 and {"time_s", "sol_time_s", "bound_by"} <= set(out.columns)
