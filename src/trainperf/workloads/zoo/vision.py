@@ -106,7 +106,7 @@ def vit_builder(full: ViTArch, tiny: ViTArch) -> Any:
             make_model=make_model, make_batch=lambda: image_batch(b, img, a.classes), loss=hf_image_loss,
             make_optimizer=adamw, batch=b, seq=a.tokens(img), samples_per_step=b,
             tokens_per_step=b * a.tokens(img), unit="sample", model_flops=b * a.flops_per_image(img),
-            repeats=(Repeat(module_list="vit.encoder.layer", full_to_captured=(0,) * a.layers),) if reduced else (),
+            repeats=(Repeat(module_list="vit.layers", full_to_captured=(0,) * a.layers),) if reduced else (),
         )
 
     return build
@@ -337,7 +337,7 @@ def siglip_builder(full: ViTArch, tiny: ViTArch) -> Any:
             make_model=make_model, make_batch=lambda: image_batch(b, img, a.classes), loss=loss, make_optimizer=adamw,
             batch=b, seq=a.tokens(img), samples_per_step=b, tokens_per_step=b * a.tokens(img), unit="sample",
             model_flops=b * (a.flops_per_image(img) + map_head),
-            repeats=(Repeat(module_list="vision.vision_model.encoder.layers", full_to_captured=(0,) * a.layers),)
+            repeats=(Repeat(module_list="vision.encoder.layers", full_to_captured=(0,) * a.layers),)
             if reduced else (),
         )
 
