@@ -27,13 +27,15 @@ _PARALLEL_MIN_BYTES = 16 << 20  # below this a process pool costs more than it s
 def _ns(col: str, digits: int) -> pl.Expr:
     """A decimal number written as text -> integer units of 10**-digits of it, exactly (rounding half up
     on the next digit); exponent notation goes through float."""
-    s = pl.col(col).str.strip_chars()
-    ip = s.str.extract(r"^([+-]?\d+)", 1).cast(pl.Int64, strict=False)
-    fr = s.str.extract(r"\.(\d*)", 1).fill_null("")
-    sign = pl.when(s.str.starts_with("-")).then(-1).otherwise(1)
+    s = pl.col(col)
+    parts = s.str.split_exact(".", 1)
+    ip_txt = parts.struct.field("field_0")
+    fr = parts.struct.field("field_1").fill_null("")
+    ip = ip_txt.cast(pl.Int64, strict=False)
+    sign = pl.when(ip_txt.str.starts_with("-")).then(-1).otherwise(1)
     exact = ip * 10**digits
     if digits:
-        exact = exact + sign * (fr + "0" * digits).str.slice(0, digits).cast(pl.Int64)
+        exact = exact + sign * (fr + "0" * digits).str.slice(0, digits).cast(pl.Int64, strict=False)
     exact = exact + sign * (fr.str.slice(digits, 1) >= "5").cast(pl.Int64)
     via_float = (s.cast(pl.Float64, strict=False) * 10**digits).round().cast(pl.Int64)
     return pl.when(s.str.contains("[eE]")).then(via_float).otherwise(exact)

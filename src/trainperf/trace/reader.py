@@ -24,7 +24,7 @@ import polars as pl
 
 from trainperf.trace.schema import TraceError
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 1 << 20
 # Where one event object may end and the next begin: "}" , "{" with any whitespace between.
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 _MAX_TRIES = 2000
