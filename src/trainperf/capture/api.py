@@ -126,6 +126,11 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
     names = [n for n, _ in model.named_modules()]
     types = {n: type(m).__name__ for n, m in model.named_modules()}
     repeats = built.repeats
+    for r in repeats:
+        if r.module_list not in types:
+            lists = [n for n, t in types.items() if t == "ModuleList"]
+            raise ValueError(f"{name}: Repeat.module_list {r.module_list!r} is not a module of the built model; "
+                             f"its ModuleLists are {lists[:8]}")
     stacks = find_stacks(names, [r.module_list for r in repeats])
     ops = rows_to_frame(rec.rows, types, stacks)
     n_params, ratio = param_scale(param_numels, repeats)

@@ -186,6 +186,10 @@ def gpt2_builder(full: GPT2Arch, tiny: GPT2Arch) -> Any:
         cfg = set_attention(GPT2Config(
             vocab_size=a.vocab, n_positions=a.positions, n_embd=a.hidden, n_layer=1 if reduced else a.layers,
             n_head=a.heads, n_inner=None, tie_word_embeddings=True, bos_token_id=a.vocab - 1, eos_token_id=a.vocab - 1,
+            # Pretraining at scale runs without dropout (MPT/llm-foundry yamls: attn_pdrop = resid_pdrop = 0;
+            # Llama 3 has none), which also lets SDPA pick the flash kernel; GELU's tanh form as one fused
+            # kernel (same math as GPT-2's gelu_new, which eager PyTorch runs as ~11 pointwise kernels).
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, activation_function="gelu_pytorch_tanh",
         ))
         dh = a.hidden // a.heads
         tokens = size.batch * size.seq
