@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
 def predict_cmd(
     workload: Annotated[str, typer.Argument(
         help="zoo workload name, an OpGraph .parquet from `trainperf capture -o`, or path/to/file.py:function")],
-    gpu: Annotated[str, typer.Option("--gpu", help="catalog GPU name or alias (`trainperf hw list`), or a .toml")] = "H100-SXM",
+    gpu: Annotated[str | None, typer.Option("--gpu", help="catalog GPU name or alias (`trainperf hw list`), or a .toml "
+                                                   "(default H100-SXM; with --cluster: swap the cluster's GPU)")] = None,
     flavor: Annotated[str, typer.Option(help="full or tiny")] = "full",
     batch: Annotated[int | None, typer.Option(help="micro-batch size (default: the workload's canonical)")] = None,
     seq: Annotated[int | None, typer.Option(help="sequence length in tokens")] = None,
@@ -32,9 +33,32 @@ def predict_cmd(
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    cluster: Annotated[str | None, typer.Option(
+        help="predict on a cluster with a parallel layout instead of one GPU: dgx-a100, dgx-h100, dgx-b200, "
+             "gb200-nvl72, gb300-nvl72, a100-roce-1600, grand-teton-h100 or a cluster .toml "
+             "(same as `trainperf plan`)")] = None,
+    gpus: Annotated[int, typer.Option(help="with --cluster: GPUs in the job")] = 8,
+    tp: Annotated[int, typer.Option(help="with --cluster: tensor parallel (with sequence parallel)")] = 1,
+    pp: Annotated[int, typer.Option(help="with --cluster: pipeline stages")] = 1,
+    cp: Annotated[int, typer.Option(help="with --cluster: context parallel")] = 1,
+    ep: Annotated[int, typer.Option(help="with --cluster: expert parallel")] = 1,
+    vp: Annotated[int, typer.Option(help="with --cluster: virtual pipeline stages per rank")] = 1,
+    mbs: Annotated[int | None, typer.Option(help="with --cluster: micro-batch size (default --batch or 1)")] = None,
+    gbs: Annotated[int | None, typer.Option(help="with --cluster: global batch size in sequences")] = None,
+    zero: Annotated[str, typer.Option(help="with --cluster: ddp | zero1 | zero2 | zero3 (FSDP)")] = "zero1",
+    recompute: Annotated[str, typer.Option(help="with --cluster: none | selective | full | auto")] = "auto",
 ) -> None:
     """Predict one training step on a GPU (no GPU needed): step time, throughput, MFU, per-category time
-    and speed of light, bound-by, peak memory and whether it fits."""
+    and speed of light, bound-by, peak memory and whether it fits. With --cluster and a layout
+    (--gpus --tp --pp --cp --ep --mbs --gbs --zero), predict the step on a cluster instead."""
+    if cluster is not None:
+        from trainperf.cli.validate import plan_cmd
+
+        plan_cmd(model=workload, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=0, vp=vp,
+                 mbs=mbs or batch or 1, gbs=gbs, seq=seq or 8192, zero=zero, shard_group=0, recompute=recompute,
+                 precision=precision, gpu=gpu, tp_overlap=True, json_out=json_out)
+        return
+    gpu = gpu or "H100-SXM"
     from trainperf.hardware import GPUSpec, get_gpu
     from trainperf.model import ExecConfig, predict_workload
     from trainperf.report.predict_text import render_predict
