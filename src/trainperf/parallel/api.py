@@ -30,19 +30,21 @@ def predict_plan(model: str | TransformerArch, plan: ParallelPlan, cluster: str 
 def predict_plan_auto(model: str | TransformerArch, plan: ParallelPlan, cluster: str | ClusterSpec, *,
                       gpu: str | None = None, auto_recompute: bool = False,
                       params: StepModelParams = DEFAULT_PARAMS) -> PlanEstimate | Infeasible:
-    """predict_plan; with ``auto_recompute`` the least recomputation that fits (none, selective, full)."""
-    import dataclasses
-
-    from trainperf.parallel.plan import Recompute
+    """predict_plan; with ``auto_recompute`` the least recomputation that fits (none, selective, full on the
+    fewest layers, full)."""
+    from trainperf.parallel.memory import recompute_candidates
 
     if isinstance(model, str):
         from trainperf.parallel.zoo_arch import arch_from_workload
 
         model = arch_from_workload(model)
-    options = list(Recompute) if auto_recompute else [plan.recompute]
+    spec = get_cluster(cluster) if isinstance(cluster, str) else cluster
+    if gpu:
+        spec = spec.with_gpu(gpu)
+    options = recompute_candidates(model, plan, spec.gpu.hbm_capacity_GB) if auto_recompute else [plan]
     est: PlanEstimate | Infeasible = Infeasible("no plan evaluated")
-    for rc in options:
-        est = predict_plan(model, dataclasses.replace(plan, recompute=rc), cluster, gpu=gpu, params=params)
+    for p in options:
+        est = predict_plan(model, p, spec, params=params)
         if isinstance(est, PlanEstimate):
             return est
     return est

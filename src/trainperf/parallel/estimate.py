@@ -131,7 +131,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:
         if lt is None:
             return 0.0, 0.0
-        re = lt.fwd if plan.recompute is Recompute.FULL else (
+        re = lt.fwd * plan.recomputed_fraction(arch) if plan.recompute is Recompute.FULL else (
             lt.attn_fwd if plan.recompute is Recompute.SELECTIVE else 0.0)
         bwd = lt.bwd - (lt.wgrad if plan.lora else 0.0)  # frozen base weights: no weight gradients
         return lt.fwd + params.layer_overhead_s / 2, bwd + re + params.layer_overhead_s / 2
@@ -264,7 +264,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         for cat, f, b in lt.by_cat:
             compute[cat] = compute.get(cat, 0.0) + m * n * (f + b)
         if plan.recompute is not Recompute.NONE and lt is not head:
-            re = lt.fwd if plan.recompute is Recompute.FULL else lt.attn_fwd
+            re = lt.fwd * plan.recomputed_fraction(arch) if plan.recompute is Recompute.FULL else lt.attn_fwd
             compute["recompute"] = compute.get("recompute", 0.0) + m * n * re
     return PlanEstimate(
         arch=arch.name, plan=plan, cluster=cluster.name, gpu=gpu.name, step_time_s=step,

@@ -9,6 +9,7 @@ to GQA, gated MLPs and MoE, with fused flash attention (no s^2 score tensor is s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -106,8 +107,9 @@ def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown
     drop = (1 - frac_moe) * drop_d + frac_moe * drop_m
     t = plan.mbs * plan.seq // plan.cp
     t_sp = t / plan.tp if plan.sequence_parallel else t
-    if plan.recompute is Recompute.FULL:
-        stage_act = lps * 2 * t_sp * arch.hidden  # layer inputs only
+    if plan.recompute is Recompute.FULL:  # recomputed layers keep their input only (block method: the rest all)
+        k = lps * plan.recomputed_fraction(arch)
+        stage_act = k * 2 * t_sp * arch.hidden + (lps - k) * per_layer
         working = per_layer  # one layer re-materialised during its backward
     elif plan.recompute is Recompute.SELECTIVE:
         stage_act, working = lps * (per_layer - drop), drop / max(lps, 1)
@@ -130,3 +132,25 @@ def usable_bytes(hbm_capacity_GB: float) -> float:
     """Allocatable device memory. NB: datasheet 'GB' of HBM parts are binary (an 80 GB H100 reports
     81559 MiB in nvidia-smi); ~2% goes to the CUDA context and driver."""
     return hbm_capacity_GB * 2**30 * 0.98
+
+
+def recompute_candidates(arch: TransformerArch, plan: ParallelPlan, hbm_capacity_GB: float) -> list[ParallelPlan]:
+    """``plan`` with the least recomputation first: none, selective, then full recompute of the fewest layers
+    per rank that fit in ``hbm_capacity_GB`` (Megatron recompute_method=block; found by bisection, memory is
+    monotone in the count), then full on every layer. Callers evaluate them in order and keep the first
+    feasible one, as a user tuning ``recompute_num_layers`` would."""
+    none = dataclasses.replace(plan, recompute=Recompute.NONE, recompute_layers=0)
+    out = [none, dataclasses.replace(none, recompute=Recompute.SELECTIVE)]
+    full = dataclasses.replace(none, recompute=Recompute.FULL)
+    cap, lps = usable_bytes(hbm_capacity_GB), plan.layers_per_stage(arch)
+    lo, hi = 1, lps
+    if lps > 1 and memory_per_gpu(arch, dataclasses.replace(full, recompute_layers=lps - 1)).total <= cap:
+        while lo < hi:  # smallest k with memory(k) <= cap
+            mid = (lo + hi) // 2
+            if memory_per_gpu(arch, dataclasses.replace(full, recompute_layers=mid)).total <= cap:
+                hi = mid
+            else:
+                lo = mid + 1
+        out.append(dataclasses.replace(full, recompute_layers=lo))
+    out.append(full)
+    return out

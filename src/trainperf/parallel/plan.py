@@ -60,6 +60,9 @@ class ParallelPlan:
     shard_group: int = 0
     """HSDP: ranks that shard the state (the rest replicate); 0 = the whole dp group."""
     recompute: Recompute = Recompute.NONE
+    recompute_layers: int = 0
+    """Full recompute of only this many layers per pipeline rank, the rest keep their activations
+    (Megatron recompute_method=block, recompute_num_layers); 0 = every layer. Only with recompute=full."""
     precision: str = "bf16"
     """Matmul precision: bf16 | fp16 | fp8 | fp4 (attention stays in 16-bit)."""
     grad_reduce_bytes: int = 2
@@ -111,6 +114,8 @@ class ParallelPlan:
         if self.shard_group and (self.dp % self.shard_group or self.sharding is Sharding.DDP):
             raise ValueError(f"plan: shard_group = {self.shard_group} must divide dp = {self.dp} and needs "
                              "sharding zero1..3")
+        if self.recompute_layers < 0 or (self.recompute_layers and self.recompute is not Recompute.FULL):
+            raise ValueError(f"plan: recompute_layers = {self.recompute_layers} must be >= 0 and needs recompute=full")
         if self.grad_reduce_bytes not in (2, 4):
             raise ValueError(f"plan: grad_reduce_bytes = {self.grad_reduce_bytes} must be 2 or 4")
 
@@ -161,6 +166,13 @@ class ParallelPlan:
         """Layers on the busiest pipeline rank (uneven splits put the remainder on some ranks)."""
         return math.ceil(arch.n_layers / self.pp)
 
+    def recomputed_fraction(self, arch: TransformerArch) -> float:
+        """Share of a rank's layers that recompute their forward (full recompute); 0 otherwise."""
+        if self.recompute is not Recompute.FULL:
+            return 0.0
+        lps = self.layers_per_stage(arch)
+        return min(self.recompute_layers, lps) / lps if self.recompute_layers else 1.0
+
     def describe(self) -> str:
         parts = [f"gpus={self.gpus}", f"tp={self.tp}", f"pp={self.pp}", f"cp={self.cp}", f"dp={self.dp}"]
         if self.ep > 1:
@@ -168,5 +180,6 @@ class ParallelPlan:
         if self.vp > 1:
             parts.append(f"vp={self.vp}")
         parts += [f"mbs={self.mbs}", f"gbs={self.gbs}", f"seq={self.seq}", self.sharding.value,
-                  f"recompute={self.recompute.value}", self.precision]
+                  f"recompute={self.recompute.value}"
+                  + (f"({self.recompute_layers} layers)" if self.recompute_layers else ""), self.precision]
         return " ".join(parts)

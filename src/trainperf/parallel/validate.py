@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, evaluate
+from trainperf.parallel.memory import recompute_candidates
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
-from trainperf.parallel.plan import Recompute
 from trainperf.parallel.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
 
 OUTPUT_COLUMNS = ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
@@ -48,7 +48,8 @@ def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS) -
     if isinstance(est, Infeasible):
         mem = est.memory.total / 2**30 if est.memory else None
         return {**out, "predicted_mem_gib": mem, "status": "infeasible", "reason": est.reason, "_arch": setup.arch}
-    note = "; ".join(setup.notes + ([] if setup.recompute_given else [f"recompute={est.plan.recompute.value} (least that fits)"]))
+    rc = est.plan.recompute.value + (f" on {est.plan.recompute_layers} layers/rank" if est.plan.recompute_layers else "")
+    note = "; ".join(setup.notes + ([] if setup.recompute_given else [f"recompute={rc} (least that fits)"]))
     return {**out, "predicted_tokens_per_s_per_gpu": est.tokens_per_s_per_gpu, "predicted_step_time_s": est.step_time_s,
             "predicted_mfu": est.mfu, "predicted_mem_gib": est.memory.total / 2**30, "status": "ok", "reason": note,
             "_arch": setup.arch}
@@ -62,14 +63,14 @@ def _first_feasible(setup: RowSetup, params: StepModelParams) -> PlanEstimate | 
         g = setup.plan.gpus
         plans += [dataclasses.replace(setup.plan, tp=8, pp=pp, gbs=setup.plan.gbs) for pp in range(1, 65)
                   if g % (8 * pp) == 0 and pp <= setup.arch.n_layers]
-    rcs = [setup.plan.recompute] if setup.recompute_given else list(Recompute)
+    cap = setup.cluster.gpu.hbm_capacity_GB
     first: PlanEstimate | Infeasible | None = None
     for plan in plans:
-        for rc in rcs:
-            try:
-                p = dataclasses.replace(plan, recompute=rc)
-            except ValueError:
-                continue
+        try:
+            cands = [plan] if setup.recompute_given else recompute_candidates(setup.arch, plan, cap)
+        except ValueError:
+            continue
+        for p in cands:
             est = evaluate(setup.arch, p, setup.cluster, params)
             if isinstance(est, PlanEstimate):
                 return est
