@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from trainperf.vocab import Domain
 from trainperf.workloads.registry import Built, Size, Workload, register_workload
 from trainperf.workloads.zoo._common import adamw
-from trainperf.workloads.zoo.vision import IMAGENET_CLASSES, hf_image_loss, image_batch
+from trainperf.workloads.zoo.vision import IMAGENET_CLASSES, hf_image_loss, image_batch, labels
 
 if TYPE_CHECKING:
     import torch
@@ -81,8 +81,8 @@ def _resnet(flavor: str, img: int, classes: int) -> Any:
 
     # defaults are ResNet-50: bottleneck blocks 3-4-6-3, stride in the 3x3 conv (v1.5, downsample_in_bottleneck
     # False), widths 256-2048
-    cfg = ResNetConfig(num_labels=classes) if flavor == "full" else ResNetConfig(
-        embedding_size=16, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], num_labels=classes)
+    cfg = ResNetConfig(**labels(classes)) if flavor == "full" else ResNetConfig(
+        embedding_size=16, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1], **labels(classes))
     return ResNetForImageClassification(cfg)
 
 
@@ -92,7 +92,7 @@ def _convnext(flavor: str, img: int, classes: int) -> Any:
     full = flavor == "full"
     cfg = ConvNextConfig(
         depths=[3, 3, 27, 3] if full else [1, 1, 2, 1],
-        hidden_sizes=[128, 256, 512, 1024] if full else [16, 32, 64, 128], image_size=img, num_labels=classes,
+        hidden_sizes=[128, 256, 512, 1024] if full else [16, 32, 64, 128], image_size=img, **labels(classes),
         # the recipe's stochastic depth (0.5 for B) multiplies residuals by random per-sample masks; off here so
         # every step runs the same ops
         drop_path_rate=0.0,
@@ -108,7 +108,7 @@ def _efficientnet(flavor: str, img: int, classes: int) -> Any:
     # dropout 0.4; the tiny flavor scales the same 7-stage MBConv layout down (width 0.25, depth 0.3)
     width, depth, dropout = (1.4, 1.8, 0.4) if flavor == "full" else (0.25, 0.3, 0.2)
     cfg = EfficientNetConfig(width_coefficient=width, depth_coefficient=depth, image_size=img, dropout_rate=dropout,
-                             num_labels=classes)
+                             **labels(classes))
     cfg.hidden_dim = round_filters(cfg, 1280)  # the head conv's width; the config default is B7's 2560
     return EfficientNetForImageClassification(cfg)
 
@@ -116,7 +116,7 @@ def _efficientnet(flavor: str, img: int, classes: int) -> Any:
 def _mobilenet_v2(flavor: str, img: int, classes: int) -> Any:
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
 
-    cfg = MobileNetV2Config(depth_multiplier=1.0 if flavor == "full" else 0.25, image_size=img, num_labels=classes)
+    cfg = MobileNetV2Config(depth_multiplier=1.0 if flavor == "full" else 0.25, image_size=img, **labels(classes))
     return MobileNetV2ForImageClassification(cfg)
 
 

@@ -44,6 +44,11 @@ def like_params(model: Any, x: Any) -> Any:
     return x.to(next(model.parameters()).dtype)
 
 
+def labels(classes: int) -> dict[str, Any]:
+    """``num_labels`` for a transformers config (a generic PreTrainedConfig kwarg the typed signatures omit)."""
+    return {"num_labels": classes}
+
+
 def hf_image_loss(model: Any, batch: dict[str, Any]) -> Any:
     """Cross-entropy computed by a transformers ``*ForImageClassification`` model from ``labels``."""
     return model(pixel_values=like_params(model, batch["pixel_values"]), labels=batch["labels"]).loss
@@ -84,8 +89,8 @@ def _vit_config(a: ViTArch, image_size: int, layers: int) -> Any:
 
     return set_attention(ViTConfig(
         hidden_size=a.hidden, num_hidden_layers=layers, num_attention_heads=a.heads, intermediate_size=a.ffn,
-        image_size=image_size, patch_size=a.patch, num_labels=a.classes, hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+        image_size=image_size, patch_size=a.patch, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, **labels(a.classes),
     ))
 
 
@@ -166,9 +171,9 @@ def swin_builder(full: SwinArch, tiny: SwinArch) -> Any:
         b, img = size.batch, size.image_size
         cfg = set_attention(SwinConfig(
             image_size=img, patch_size=a.patch, embed_dim=a.embed, depths=list(a.depths), num_heads=list(a.heads),
-            window_size=a.window, num_labels=a.classes, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            window_size=a.window, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
             # stochastic depth draws per-sample masks; off so every step runs the same ops
-            drop_path_rate=0.0,
+            drop_path_rate=0.0, **labels(a.classes),
         ))
 
         def make_model() -> Any:
