@@ -10,7 +10,7 @@ filter to our Events table, then compare compute / non-compute (communication + 
 the kernel-time sums per HTA kernel type, as a fraction of the mean step time.
 Targets (issue 5): >= 5x faster, <= half the peak memory, agreement within 1% of step time.
 HTA is optional (`pip install holistictraceanalysis`); without it its columns print "skipped".
-Run: python benchmarks/bench_trace.py [--big N] [--json OUT]
+Run: python benchmarks/bench_trace.py [--big N] [--repeat 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -28,7 +28,12 @@ DEFAULT = ["ns_resolution_trace", "nccl_parser_config", "param_dlrm_8rank", "tra
            "tracelens_h100_qwen"]
 
 TRAINPERF = r"""
-import json, resource, sys, time
+import json, sys, time
+def hwm():
+    # peak RSS of this process image (VmHWM); ru_maxrss would also count the parent's peak before exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 t0 = time.perf_counter()
 import polars as pl
 from trainperf.trace import analyze, load_trace
@@ -36,16 +41,24 @@ from trainperf.trace.analyses.temporal import temporal_breakdown
 t_import = time.perf_counter() - t0
 a = analyze(load_trace(sys.argv[1]))
 t_all = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = hwm()
 ev = a.trace.events
 steps = ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
 out = {}
+floor_us = len(sys.argv) > 2
 for rank in sorted(ev["rank"].unique().to_list()):
     e = ev.filter(pl.col("rank") == rank)
     s = steps.filter(pl.col("rank") == rank)
     n_steps = max(1, s.height - 1) if s.height > 1 else 1
     if s.height > 1:  # HTA's filter: GPU work launched before the last ProfilerStep starts
         e = e.filter(~pl.col("gpu") | (pl.col("launch_ts") < s["ts"].max()))
+    if floor_us:  # HTA's rounding of ns-resolution traces (trace_parser.py round_down_time_stamps): in float64
+        # us, ts = ceil(ts), end = floor(ts + dur); at epoch-scale ts float64 resolves 0.25 us, so this
+        # moves each kernel edge by up to 1.25 us
+        ts_f = pl.col("ts").cast(pl.Float64) / 1000
+        end = (ts_f + pl.col("dur").cast(pl.Float64) / 1000).floor()
+        e = e.with_columns(ts=(ts_f.ceil() * 1000).cast(pl.Int64),
+                           dur=((end - ts_f.ceil()) * 1000).cast(pl.Int64).clip(lower_bound=0))
     g = e.filter("gpu")
     if g.height == 0:
         continue
@@ -60,7 +73,12 @@ print(json.dumps({"wall_s": t_all, "import_s": t_import, "rss_mb": rss, "events"
 """
 
 HTA = r"""
-import json, logging, resource, sys, time, warnings
+import json, logging, sys, time, warnings
+def hwm():
+    # peak RSS of this process image (VmHWM); ru_maxrss would also count the parent's peak before exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 warnings.filterwarnings("ignore")
 logging.disable(logging.WARNING)
 t0 = time.perf_counter()
@@ -75,7 +93,7 @@ for extra in ("get_comm_comp_overlap", "get_idle_time_breakdown"):
     except Exception:
         pass
 t_all = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = hwm()
 out = {}
 for r in tb.to_dict("records"):
     out[int(r["rank"])] = {"window": float(r["kernel_time(us)"]), "compute": float(r["compute_time(us)"]),
@@ -137,11 +155,22 @@ def _big(n: int, tmp: Path) -> Path:
     return d
 
 
-def _run(code: str, path: Path) -> dict | None:
-    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=3600)
-    if r.returncode != 0:
-        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:100]}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def _run(code: str, path: Path, *extra: str, repeat: int = 1) -> dict | None:
+    """The tool's result in a fresh process; with ``repeat`` > 1, the fastest of that many runs (the
+    machine is shared: the minimum is the least disturbed run) and the largest peak RSS."""
+    best: dict | None = None
+    for _ in range(repeat):
+        r = subprocess.run([sys.executable, "-c", code, str(path), *extra], capture_output=True, text=True,
+                           timeout=3600)
+        if r.returncode != 0:
+            return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:100]}
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        if best is not None:
+            res["rss_mb"] = max(res["rss_mb"], best["rss_mb"])
+            if best["wall_s"] < res["wall_s"]:
+                res = {**best, "rss_mb": res["rss_mb"]}
+        best = res
+    return best
 
 
 def _agreement(ours: dict, hta: dict) -> tuple[float, float]:
@@ -164,10 +193,15 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=DEFAULT)
     ap.add_argument("--big", type=int, default=0, help="also a synthetic trace of the V100 trace repeated N times")
     ap.add_argument("--no-hta", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per tool and trace; the fastest is reported")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--make-big", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.make_big:
+        _big(int(args.make_big[0]), Path(args.make_big[1]))
+        return
     try:
-        import hta  # noqa: F401
+        import hta
 
         have_hta = not args.no_hta
     except ImportError:
@@ -176,14 +210,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         paths = [(n, _prepare(n, tmp)) for n in args.only]
-        if args.big:
-            paths.append((f"big_x{args.big}", _big(args.big, tmp)))
+        if args.big:  # built in a child process so this one stays small while the tools run
+            subprocess.run([sys.executable, __file__, "--make-big", str(args.big), str(tmp)], check=True)
+            paths.append((f"big_x{args.big}", tmp / f"big_x{args.big}"))
         print(f"{'trace':24} {'MB':>6} {'events':>9} | {'trainperf s':>11} {'MB RSS':>7} | {'HTA s':>7} "
               f"{'MB RSS':>7} | {'speedup':>7} {'mem':>6} | {'temporal':>8} {'kernels':>8}")
         for name, p in paths:
             size = sum(f.stat().st_size for f in p.iterdir()) / 1e6
-            ours = _run(TRAINPERF, p)
-            hta = _run(HTA, p) if have_hta else None
+            ours = _run(TRAINPERF, p, repeat=args.repeat)
+            hta = _run(HTA, p, repeat=args.repeat) if have_hta else None
+            floored = _run(TRAINPERF, p, "floor") if hta is not None and "error" not in hta else None
             row = {"trace": name, "size_MB": size, "trainperf": ours, "hta": hta}
             rows.append(row)
             if "error" in ours:
@@ -196,13 +232,15 @@ def main() -> None:
                 line += f"HTA failed: {hta['error']}"
             else:
                 te, ke = _agreement(ours, hta)
+                fte, fke = _agreement(floored, hta) if floored and "error" not in floored else (te, ke)
                 row.update(speedup=hta["wall_s"] / ours["wall_s"], mem_ratio=ours["rss_mb"] / hta["rss_mb"],
-                           temporal_err=te, kernel_err=ke)
+                           temporal_err=te, kernel_err=ke, temporal_err_floored=fte, kernel_err_floored=fke)
                 line += (f"{hta['wall_s']:7.2f} {hta['rss_mb']:7.0f} | {row['speedup']:6.1f}x {row['mem_ratio']:6.2f} | "
-                         f"{te:8.3%} {ke:8.3%}")
+                         f"{fte:8.3%} {fke:8.3%} ({te:.2%} {ke:.2%} in ns)")
             print(line, flush=True)
     print("speedup = HTA wall / trainperf wall (fresh process each, imports included); mem = trainperf / HTA "
-          "peak RSS; temporal, kernels = worst |trainperf - HTA| over ranks and parts, in % of step time")
+          "peak RSS (VmHWM); temporal, kernels = worst |trainperf - HTA| over ranks and parts, in % of step "
+          "time, with our times rounded to whole us as HTA does (in parentheses: our ns times as they are)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -100,7 +100,7 @@ def categories_svg(kernels: pl.DataFrame, width: int = 600) -> str:
         "time_ns", descending=True)
     if k.height == 0:
         return ""
-    top = float(k["time_per_step_ns"].max() or 1)
+    top = float(k.select(pl.col("time_per_step_ns").max()).item() or 1)
     parts = [f'<svg width="{width + 250}" height="{k.height * 22 + 10}" xmlns="http://www.w3.org/2000/svg">']
     for i, r in enumerate(k.iter_rows(named=True)):
         y = 5 + i * 22
@@ -122,8 +122,10 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
         return "<p class='dim'>no op with FLOPs and bytes to place on a roofline</p>"
     peaks = [gpu.peak_tflops(d) for d in ("fp32", "bf16", "fp16") if gpu.has_precision(d)]
     ymax = max(peaks) * 2
-    ymin = max(1e-4, float(s["achieved_tflops"].min()) / 2)
-    xmin, xmax = max(1e-3, float(s["intensity"].min()) / 2), max(1e3, float(s["intensity"].max()) * 2)
+    lo_t, lo_i, hi_i, tmax = s.select(pl.col("achieved_tflops").min(), pl.col("intensity").min(),
+                                      pl.col("intensity").max(), pl.col("time_ns").max()).row(0)
+    ymin = max(1e-4, float(lo_t) / 2)
+    xmin, xmax = max(1e-3, float(lo_i) / 2), max(1e3, float(hi_i) * 2)
 
     def X(v: float) -> float:
         return 50 + (math.log10(v) - math.log10(xmin)) / (math.log10(xmax) - math.log10(xmin)) * (width - 60)
@@ -136,13 +138,12 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
              f'<line x1="50" y1="{height - 30}" x2="{width - 10}" y2="{height - 30}" stroke="#999"/>',
              f'<line x1="50" y1="10" x2="50" y2="{height - 30}" stroke="#999"/>',
              f'<text x="{width / 2}" y="{height - 5}">FLOP / byte</text>',
-             f'<text x="5" y="20">TFLOP/s</text>']
+             '<text x="5" y="20">TFLOP/s</text>']
     for p in peaks:
         knee = p / bw_tb
         parts.append(f'<polyline fill="none" stroke="#888" stroke-dasharray="4 3" points="{X(xmin):.1f},'
                      f'{Y(xmin * bw_tb):.1f} {X(knee):.1f},{Y(p):.1f} {X(xmax):.1f},{Y(p):.1f}"/>'
                      f'<text x="{X(xmax) - 4:.1f}" y="{Y(p) - 3:.1f}" text-anchor="end">{p:.0f}</text>')
-    tmax = float(s["time_ns"].max())
     for r in s.iter_rows(named=True):
         rad = 2 + 10 * math.sqrt(r["time_ns"] / tmax)
         c = COLORS.get(r["cost_category"] or "other", "#999")

@@ -122,7 +122,8 @@ def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFr
         warnings.append(f"{p.name}: skipped {meta['_dropped']} events without 'ph' or 'ts'")
     df, unit = _times(raw, meta, time_unit)
     df = _link(df)
-    dist = meta.get("distributedInfo") if isinstance(meta.get("distributedInfo"), dict) else {}
+    raw_dist = meta.get("distributedInfo")
+    dist: dict[str, Any] = raw_dist if isinstance(raw_dist, dict) else {}
     rank = dist.get("rank") if isinstance(dist.get("rank"), int) else None
     ws = dist.get("world_size") if isinstance(dist.get("world_size"), int) else None
     name, props = _device_name(meta, df)
@@ -152,7 +153,7 @@ def _read_all(files: list[Path], time_unit: str | None, parallel: bool | None) -
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
             futs = [ex.submit(read_rank, f, time_unit) for f in files]
             return [_result(f) for f in futs]
-    out = []
+    out: list[Any] = []
     for f in files:
         try:
             out.append(read_rank(f, time_unit))
@@ -173,7 +174,7 @@ def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], warnings: l
     rank's is on a skewed clock: shift it so its first event starts with the median rank's."""
     if len(frames) < 2:
         return frames
-    spans = [(f["ts"].min(), (f["ts"] + f["dur"]).max()) for f in frames]
+    spans = [f.select(s=pl.col("ts").min(), e=(pl.col("ts") + pl.col("dur")).max()).row(0) for f in frames]
     starts = sorted(s for s, _ in spans)
     ref_start = starts[len(starts) // 2]
     ref_end = next(e for s, e in spans if s == ref_start)
@@ -182,8 +183,8 @@ def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], warnings: l
         if e < ref_start or s > ref_end:
             shift = ref_start - s
             warnings.append(f"rank {info.rank} ({Path(info.path).name}): clock skew of {shift / 1e9:+.3f} s "
-                            "against the other ranks (or the files come from different runs); its times are shifted to align "
-                            "the trace starts")
+                            "against the other ranks (or the files come from different runs); its times are "
+                            "shifted to align the trace starts")
             f = f.with_columns(ts=pl.col("ts") + shift,
                                launch_ts=pl.col("launch_ts") + shift)
         out.append(f)

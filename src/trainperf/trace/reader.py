@@ -177,7 +177,7 @@ _ARGS = {"correlation": "correlation", "External id": "external_id", "stream": "
          "bytes": "bytes", "Collective name": "collective", "In msg nelems": "in_nelems",
          "Out msg nelems": "out_nelems", "Group size": "group_size", "dtype": "coll_dtype",
          "Process Group Name": "pg_name"}
-_JSON_SCHEMA = {"ph": _S, "cat": _S, "name": _S, "pid": _S, "tid": _S, "ts": _S, "dur": _S, "id": _S,
+_JSON_SCHEMA: dict[str, Any] = {"ph": _S, "cat": _S, "name": _S, "pid": _S, "tid": _S, "ts": _S, "dur": _S, "id": _S,
                 "args": pl.Struct(dict.fromkeys(_ARGS, _S))}
 RAW_SCHEMA: dict[str, Any] = {
     "ph": _S, "cat": _S, "name": _S, "pid": pl.Int64, "tid": pl.Int64, "ts": _S, "dur": _S,

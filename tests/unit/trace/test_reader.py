@@ -64,9 +64,9 @@ def test_chunked_parse_equals_whole_parse(traces: Path) -> None:
 
 def test_chunk_split_inside_strings_is_retried(tmp_path: Path) -> None:
     # event names holding "}, {" make naive splits invalid; the reader must retry the next boundary
-    evs = ",".join('{"ph": "X", "name": "a}, {b", "ts": %d, "dur": 1}' % i for i in range(200))
+    evs = ",".join(f'{{"ph": "X", "name": "a}}, {{b", "ts": {i}, "dur": 1}}' for i in range(200))
     p = tmp_path / "t.json"
-    p.write_text('{"traceEvents": [%s]}' % evs)
+    p.write_text(f'{{"traceEvents": [{evs}]}}')
     data = read_bytes(p)
     _, gen = iter_frames(data, p, chunk_bytes=100)
     frames = list(gen)
@@ -152,7 +152,7 @@ def test_clock_skew_is_detected_and_aligned(fixtures: Path) -> None:
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_trace(tmp_path / "nope.json")
-    with pytest.raises(TraceError, match="no \\*.json or \\*.json.gz trace files"):
+    with pytest.raises(TraceError, match=r"no \*.json or \*.json.gz trace files"):
         load_trace(tmp_path)
 
 

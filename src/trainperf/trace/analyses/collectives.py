@@ -10,6 +10,8 @@ for broadcast, reduce and send/recv; algbw = bytes / time. docs/analyses/collect
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from trainperf.vocab import OpCategory
@@ -27,7 +29,7 @@ _KINDS = (("allreduce", r"(?i)all_?reduce"), ("allgather", r"(?i)all_?gather"),
 
 
 def _kind_from(col: str) -> pl.Expr:
-    expr = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+    expr: Any = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
     for k, p in _KINDS:
         expr = expr.when(pl.col(col).str.contains(p)).then(pl.lit(k))
     return expr.otherwise(pl.lit("other"))

@@ -107,7 +107,7 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
     _precision(sol, events, gpu, n_steps, n_ranks, add)
     _far_from_sol(sol, n_steps, n_ranks, add)
     if imbalance.height > 1:
-        ex = float(imbalance["compute_ns"].max() - imbalance["compute_ns"].mean())
+        ex = float(imbalance.select(pl.col("compute_ns").max() - pl.col("compute_ns").mean()).item())
         top = imbalance.sort("compute_ns", descending=True).row(0, named=True)
         add("imbalance", "Ranks wait for a straggler", ex,
             f"rank {top['rank']} computes {_ms(float(top['compute_ns']))} per step, "
