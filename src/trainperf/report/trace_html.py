@@ -122,8 +122,8 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
         return "<p class='dim'>no op with FLOPs and bytes to place on a roofline</p>"
     peaks = [gpu.peak_tflops(d) for d in ("fp32", "bf16", "fp16") if gpu.has_precision(d)]
     ymax = max(peaks) * 2
-    lo_t, lo_i, hi_i, tmax = s.select(pl.col("achieved_tflops").min(), pl.col("intensity").min(),
-                                      pl.col("intensity").max(), pl.col("time_ns").max()).row(0)
+    lo_t, lo_i, hi_i, tmax = s.select(a=pl.col("achieved_tflops").min(), b=pl.col("intensity").min(),
+                                      c=pl.col("intensity").max(), d=pl.col("time_ns").max()).row(0)
     ymin = max(1e-4, float(lo_t) / 2)
     xmin, xmax = max(1e-3, float(lo_i) / 2), max(1e3, float(hi_i) * 2)
 

@@ -19,8 +19,8 @@ def rank_imbalance(temporal: pl.DataFrame) -> pl.DataFrame:
     per = t.group_by("rank").agg(
         steps=pl.len(), window_ns=pl.col("window").mean(), compute_ns=pl.col("compute").mean(),
         communication_ns=pl.col("communication").mean(), idle_ns=pl.col("idle").mean())
-    lo, hi, mean = per.select(pl.col("compute_ns").min(), pl.col("compute_ns").max(),
-                              pl.col("compute_ns").mean()).row(0)
+    lo, hi, mean = per.select(lo=pl.col("compute_ns").min(), hi=pl.col("compute_ns").max(),
+                              mean=pl.col("compute_ns").mean()).row(0)
     mean_c = float(mean or 0.0)
     per = per.with_columns(compute_vs_mean=pl.col("compute_ns") / mean_c if mean_c else pl.lit(None))
     spread = (hi - lo) / mean_c if per.height > 1 and mean_c else 0.0
