@@ -26,7 +26,8 @@ GRID = {
     "exposed_a2a_fraction": [0.25, 0.5, 0.75, 1.0],
     "exposed_tp_fraction": [0.2, 0.4, 0.6, 0.8],
     "layer_overhead_s": [0.0, 50e-6, 100e-6, 200e-6],
-    "moe_layer_overhead_s": [0.0, 0.25e-3, 0.5e-3, 1e-3, 2e-3, 4e-3],
+    "moe_layer_overhead_s": [0.0, 0.25e-3, 0.5e-3, 1e-3, 2e-3],
+    "moe_expert_overhead_s": [0.0, 50e-6, 100e-6, 150e-6, 200e-6, 250e-6, 300e-6],
 }
 
 

@@ -138,7 +138,8 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
 
     (df, db), (mf, mb) = per_layer(dense), per_layer(moe)
     if moe is not None:  # dropless token dispatch: host sync for per-expert counts, fwd and bwd
-        mf, mb = mf + params.moe_layer_overhead_s / 2, mb + params.moe_layer_overhead_s / 2
+        fixed = params.moe_layer_overhead_s + params.moe_expert_overhead_s * arch.moe_experts / plan.ep
+        mf, mb = mf + fixed / 3, mb + 2 * fixed / 3  # backward runs two GEMMs (dgrad, wgrad) per forward one
     # busiest pipeline rank: ceil(L/p) layers, or floor(L/p) layers plus the LM head and loss on the last
     # stage, whichever is longer (Megatron balances uneven splits by counting the head as a layer)
     head_on = 1.0

@@ -30,11 +30,16 @@ class StepModelParams:
     overlap_interference: float = 0.5
     """Compute slowdown per second of communication overlapped with it: NCCL kernels occupy SMs (up to
     32 channels, one SM each) and HBM bandwidth while they run, so hidden comm is not free."""
-    moe_layer_overhead_s: float = 2e-3
+    moe_layer_overhead_s: float = 0.0
     """Per MoE layer per micro-batch (forward + backward) fixed cost of dropless token dispatch: the
     device-to-host sync for per-expert token counts (all-to-all split sizes, grouped-GEMM shapes) stalls
     the launch queue, and permutation launches many small kernels (Megatron-Core alltoall dispatcher
     without CUDA graphs)."""
+    moe_expert_overhead_s: float = 2e-4
+    """Per local expert per MoE layer per micro-batch (forward + backward): Transformer Engine's grouped
+    linear runs one GEMM, one input quantize and one gradient quantize per expert, forward, dgrad and wgrad,
+    each a separate kernel launch (and fp8 scale bookkeeping), so a rank holding many experts (small ep)
+    pays launch and tail costs that grow with experts per rank, not with tokens."""
     step_overhead_s: float = 0.0
     """Fixed per-step cost (optimizer launch, data loader, logging, clip-grad norm all-reduce)."""
     layer_overhead_s: float = 0.0
