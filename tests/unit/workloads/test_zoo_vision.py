@@ -17,7 +17,7 @@ from trainperf.workloads.registry import Size
 from trainperf.workloads.zoo import diffusion, gnn, recsys, vision
 
 VISION = ["vit-b16", "vit-l16", "vit-h14", "swin-b", "clip-vit-l14", "siglip-so400m"]
-CNN = ["resnet50", "convnext-base", "efficientnet-b4", "mobilenetv2"]
+CNN = ["resnet50", "convnext-base", "efficientnet-b4", "mobilenetv2", "mobilenetv3-large"]
 DIFFUSION = ["sd2-unet", "dit-xl2", "flux1-transformer"]
 OTHER = ["dlrmv2-dcnv2", "graphsage-products"]
 MINE = VISION + CNN + DIFFUSION + OTHER
@@ -49,7 +49,8 @@ def _count(model: torch.nn.Module) -> int:
 BUILT = {
     "vit-b16": 86_567_656, "vit-l16": 304_326_632, "vit-h14": 632_045_800, "swin-b": 87_768_224,
     "clip-vit-l14": 427_616_513, "siglip-so400m": 428_833_704, "resnet50": 25_557_032, "convnext-base": 88_591_464,
-    "efficientnet-b4": 19_341_616, "mobilenetv2": 3_504_872, "sd2-unet": 865_910_724, "dit-xl2": 749_826_464,
+    "efficientnet-b4": 19_341_616, "mobilenetv2": 3_504_872,
+    "mobilenetv3-large": 5_483_032, "sd2-unet": 865_910_724, "dit-xl2": 749_826_464,
     "flux1-transformer": 11_901_408_320, "dlrmv2-dcnv2": 26_151_671_809, "graphsage-products": 206_895,
 }
 
@@ -179,7 +180,7 @@ REFERENCE_FLOPS = {
     "vit-b16": (6 * 17.58e9, 0.01), "vit-l16": (6 * 61.6e9, 0.01), "vit-h14": (6 * 167.4e9, 0.01),
     "siglip-so400m": (6 * 110.26e9, 0.01), "swin-b": (6 * 15.47e9, 1e-3), "clip-vit-l14": (529e9, 0.01),
     "resnet50": (6 * 4.11e9, 1e-3), "convnext-base": (6 * 15.38e9, 1e-3), "efficientnet-b4": (6 * 4.2e9, 1e-3),
-    "mobilenetv2": (6 * 0.30e9, 1e-3), "sd2-unet": (2472e9, 1e-3), "dit-xl2": (6 * 118.6e9, 5e-3),
+    "mobilenetv2": (6 * 0.30e9, 1e-3), "mobilenetv3-large": (6 * 0.219e9, 1e-3), "sd2-unet": (2472e9, 1e-3), "dit-xl2": (6 * 118.6e9, 5e-3),
     "flux1-transformer": (230.6e12, 0.04), "dlrmv2-dcnv2": (96e6, 0.01), "graphsage-products": (1.04e9, 0.01),
 }
 

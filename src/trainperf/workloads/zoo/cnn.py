@@ -120,6 +120,85 @@ def _mobilenet_v2(flavor: str, img: int, classes: int) -> Any:
     return MobileNetV2ForImageClassification(cfg)
 
 
+# MobileNetV3-Large blocks (Howard et al. 2019, arXiv 1905.02244, Table 1; torchvision mobilenetv3.py):
+# (kernel, expanded, out, squeeze-excite, hard-swish, stride); the stem is a 3x3 stride-2 conv to 16 channels
+_MNV3_LARGE = (
+    (3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
+    (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
+    (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
+    (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
+    (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1),
+)
+
+
+def _divisible(c: float, d: int = 8) -> int:
+    """Round channels to a multiple of 8, never more than 10% down (the MobileNet reference's _make_divisible)."""
+    n = max(d, int(c + d / 2) // d * d)
+    return n + d if n < 0.9 * c else n
+
+
+def _mobilenet_v3(flavor: str, img: int, classes: int) -> Any:
+    """MobileNetV3-Large, written out (transformers has no V3): inverted residuals with optional squeeze-excite
+    (hard-sigmoid gate) and hard-swish, BatchNorm eps 1e-3; head 960 -> 1280 -> classes. The tiny flavor keeps
+    every block at quarter width."""
+    from torch import nn
+
+    width = 1.0 if flavor == "full" else 0.25
+
+    def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, act: Any = None) -> nn.Sequential:
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, k, stride, (k - 1) // 2, groups=groups, bias=False),
+                                   nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01)]
+        return nn.Sequential(*layers, act()) if act else nn.Sequential(*layers)
+
+    class SqueezeExcite(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            squeeze = _divisible(c / 4)
+            self.fc1, self.fc2 = nn.Conv2d(c, squeeze, 1), nn.Conv2d(squeeze, c, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.mean((2, 3), keepdim=True)
+            return x * nn.functional.hardsigmoid(self.fc2(nn.functional.relu(self.fc1(s))))
+
+    class Block(nn.Module):
+        def __init__(self, c_in: int, k: int, exp: int, c_out: int, se: bool, hs: bool, stride: int) -> None:
+            super().__init__()
+            act = nn.Hardswish if hs else nn.ReLU
+            layers: list[nn.Module] = [conv_bn(c_in, exp, 1, act=act)] if exp != c_in else []
+            layers.append(conv_bn(exp, exp, k, stride, groups=exp, act=act))
+            if se:
+                layers.append(SqueezeExcite(exp))
+            layers.append(conv_bn(exp, c_out, 1))
+            self.body = nn.Sequential(*layers)
+            self.residual = stride == 1 and c_in == c_out
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.body(x)
+            return x + y if self.residual else y  # type: ignore[no-any-return]
+
+    class MobileNetV3(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            c = _divisible(16 * width)
+            layers: list[nn.Module] = [conv_bn(3, c, 3, 2, act=nn.Hardswish)]
+            for k, exp, out, se, hs, stride in _MNV3_LARGE:
+                layers.append(Block(c, k, _divisible(exp * width), _divisible(out * width), se, hs, stride))
+                c = _divisible(out * width)
+            layers.append(conv_bn(c, 6 * c, 1, act=nn.Hardswish))
+            self.features = nn.Sequential(*layers)
+            last = _divisible(1280 * width)
+            self.classifier = nn.Sequential(nn.Linear(6 * c, last), nn.Hardswish(), nn.Dropout(0.2),
+                                            nn.Linear(last, classes))
+
+        def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor) -> Any:
+            from types import SimpleNamespace
+
+            logits = self.classifier(self.features(pixel_values).mean((2, 3)))
+            return SimpleNamespace(loss=nn.functional.cross_entropy(logits.float(), labels), logits=logits)
+
+    return MobileNetV3()
+
+
 _SPECS = [
     ("resnet50", "ResNet-50 v1.5 (stride in the 3x3 conv), bottlenecks 3-4-6-3, BatchNorm, 224²; SGD momentum "
                  "(the recipe's optimizer; MLPerf's LARS is not in torch)",
@@ -143,6 +222,12 @@ _SPECS = [
                                                               optimizer=rmsprop),
      224, 256, 3.505e6, "torchvision mobilenet_v2: 3,504,872 (paper Table 4: 3.4M)",
      "Sandler et al. 2018 Table 4: 300M multiply-adds at 224² (torchvision: 0.30 GFLOPS)"),
+    ("mobilenetv3-large", "MobileNetV3-Large 1.0 (written in PyTorch: transformers has no V3): 15 inverted-residual "
+                          "blocks, squeeze-excite, hard-swish, 224²; RMSProp (the paper's recipe)",
+     "Howard et al. 2019 (arXiv 1905.02244) Table 1; torchvision models/mobilenetv3.py",
+     CnnSpec(make=_mobilenet_v3, gmacs=0.219, ref_image=224, optimizer=rmsprop),
+     224, 256, 5.483e6, "torchvision mobilenet_v3_large: 5,483,032 (paper Table 3: 5.4M)",
+     "Howard et al. 2019 Table 3: 219M multiply-adds at 224² (timm mobilenetv3_large_100: 0.23 GMACs)"),
 ]
 
 for _name, _desc, _src, _spec, _img, _batch, _params, _psrc, _fsrc in _SPECS:
