@@ -190,8 +190,12 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         a2a = t_sp * arch.moe_topk * h
         one = 0.5 * (collective_time(Collective.ALL_TO_ALL, a2a * disp, plan.ep, plan.etp_eff, cluster)
                      + collective_time(Collective.ALL_TO_ALL, a2a * 2.0, plan.ep, plan.etp_eff, cluster))
-        ep_f = 2 * one * n_moe * params.exposed_a2a_fraction
-        hidden += plan.n_micro * 4 * one * n_moe * (1 - params.exposed_a2a_fraction)
+        # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
+        # hides up to (1 - exposed fraction) of them, but never more than the layer's own compute time
+        total = 4 * one
+        can_hide = min(total * (1 - params.exposed_a2a_fraction), mf + mb)
+        ep_f = (total - can_hide) / 2 * n_moe
+        hidden += plan.n_micro * can_hide * n_moe
     # --- ZeRO-3 / FSDP: gather weights per layer, reduce-scatter grads, prefetched under compute ---
     dense_p, expert_p = stage_params(arch, plan)
     dgroup, dstride = plan.shard_size * plan.cp, plan.tp

@@ -24,7 +24,7 @@ class StepModelParams:
     exposed_a2a_fraction: float = 0.25
     """Share of MoE dispatch/combine all-to-all not hidden behind expert / shared-expert compute
     (Megatron-Core overlaps a2a with the other micro-batch's compute in 1F1B; DeepEP-style)."""
-    exposed_tp_fraction: float = 0.4
+    exposed_tp_fraction: float = 0.2
     """Share of TP (sequence-parallel) all-gather / reduce-scatter time left exposed when the plan overlaps
     TP communication with GEMMs (tp_comm_overlap: userbuffers / async TP); without overlap it is all exposed."""
     overlap_interference: float = 0.5
