@@ -24,32 +24,11 @@ from trainperf.trace.schema import EVENTS_SCHEMA, GPU_CATS, RUNTIME_CATS, RankIn
 _PARALLEL_MIN_BYTES = 16 << 20  # below this a process pool costs more than it saves
 
 
-def _ns(col: str, digits: int) -> pl.Expr:
-    """A decimal number written as text -> integer units of 10**-digits of it, exactly (rounding half up
-    on the next digit); exponent notation goes through float."""
-    s = pl.col(col)
-    parts = s.str.split_exact(".", 1)
-    ip_txt = parts.struct.field("field_0")
-    fr = parts.struct.field("field_1").fill_null("")
-    ip = ip_txt.cast(pl.Int64, strict=False)
-    sign = pl.when(ip_txt.str.starts_with("-")).then(-1).otherwise(1)
-    exact = ip * 10**digits
-    if digits:
-        exact = exact + sign * (fr + "0" * digits).str.slice(0, digits).cast(pl.Int64, strict=False)
-    exact = exact + sign * (fr.str.slice(digits, 1) >= "5").cast(pl.Int64)
-    via_float = (s.cast(pl.Float64, strict=False) * 10**digits).round().cast(pl.Int64)
-    return pl.when(s.str.contains("[eE]")).then(via_float).otherwise(exact)
-
-
-def _times(df: pl.DataFrame, meta: dict[str, Any], time_unit: str | None) -> tuple[pl.DataFrame, str]:
-    """ts/dur text -> integer ns, exactly as written (Kineto: microseconds with 3 decimals = ns). Events
-    without ts (metadata) keep a null ts."""
-    biggest = df.select(pl.col("ts").str.extract(r"^[+-]?(\d+)", 1).str.len_chars().max()).item() or 0
-    unit = time_unit or ("ns" if biggest >= 18 else "us")  # >= 1e17: no plausible clock in us
-    digits = 0 if unit == "ns" else 3
-    base = int(meta.get("baseTimeNanoseconds") or 0) if unit == "us" else 0
-    dur = _ns("dur", digits).fill_null(0).clip(lower_bound=0)
-    return df.with_columns(ts=_ns("ts", digits) + base, dur=dur), unit
+def _times(df: pl.DataFrame, meta: dict[str, Any]) -> pl.DataFrame:
+    """Shift to the absolute clock when the file gives baseTimeNanoseconds (Kineto >= 2.3 writes ts
+    relative to it), so that ranks share one clock."""
+    base = int(meta.get("baseTimeNanoseconds") or 0) if meta.get("_unit") == "us" else 0
+    return df.with_columns(ts=pl.col("ts") + base) if base else df
 
 
 def _link(df: pl.DataFrame) -> pl.DataFrame:
@@ -73,17 +52,19 @@ def _link(df: pl.DataFrame) -> pl.DataFrame:
              .select(step=pl.col("name").str.extract(r"#(\d+)").cast(pl.Int32), s="ts",
                      e=pl.col("ts") + pl.col("dur"))
              .drop_nulls("step").unique("step").sort("s"))
-    df = df.join(gpu.select("idx", "category", "launch_idx", "launch_ts", "op_idx"), on="idx", how="left")
-    key = pl.when("gpu").then(pl.coalesce("launch_ts", "ts")).otherwise("ts")
-    df = df.with_columns(_key=key)
+    # idx is the row number: scatter the GPU rows' links into full columns instead of joining, which
+    # would copy every column of the table
+    n, at = df.height, gpu["idx"]
+    cols = {c: pl.repeat(None, n, dtype=gpu.schema[c], eager=True).alias(c).scatter(at, gpu[c])
+            for c in ("category", "launch_idx", "launch_ts", "op_idx")}
+    df = df.with_columns(**cols)
     if steps.height:
-        keyed = df.select("idx", "_key").sort("_key").join_asof(steps, left_on="_key", right_on="s",
-                                                                strategy="backward")
-        keyed = keyed.select("idx", step=pl.when(pl.col("_key") < pl.col("e")).then("step"))
-        df = df.join(keyed, on="idx", how="left")
-    else:
-        df = df.with_columns(step=pl.lit(None, pl.Int32))
-    return df.drop("_key").sort("idx")
+        key = pl.when("gpu").then(pl.coalesce("launch_ts", "ts")).otherwise("ts")
+        keyed = (df.select("idx", _key=key).sort("_key")
+                 .join_asof(steps, left_on="_key", right_on="s", strategy="backward")
+                 .select("idx", step=pl.when(pl.col("_key") < pl.col("e")).then("step")).sort("idx"))
+        return df.with_columns(step=keyed["step"])
+    return df.with_columns(step=pl.lit(None, pl.Int32))
 
 
 def _link_by_time(df: pl.DataFrame, gpu: pl.DataFrame) -> pl.DataFrame:
@@ -116,11 +97,11 @@ def _device_name(meta: dict[str, Any], df: pl.DataFrame) -> tuple[str | None, di
 def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
     """One file -> its events (rank column still to be set), its RankInfo and warnings."""
     p = Path(path)
-    raw, meta = read_file(p)
+    raw, meta = read_file(p, time_unit=time_unit)
     warnings: list[str] = []
     if meta.get("_dropped"):
         warnings.append(f"{p.name}: skipped {meta['_dropped']} events without 'ph' or 'ts'")
-    df, unit = _times(raw, meta, time_unit)
+    df, unit = _times(raw, meta), str(meta["_unit"])
     df = _link(df)
     raw_dist = meta.get("distributedInfo")
     dist: dict[str, Any] = raw_dist if isinstance(raw_dist, dict) else {}

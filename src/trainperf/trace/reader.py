@@ -140,7 +140,7 @@ def iter_frames(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES) -> tupl
     def gen() -> Any:
         pos = start
         while pos < end:
-            if data[pos:end].strip() == b"":
+            if end - pos <= chunk_bytes and not data[pos:end].strip():
                 return
             df = None
             cut = end
@@ -223,11 +223,43 @@ def _frame_python(events: list[Any]) -> pl.DataFrame:
     return df.cast(RAW_SCHEMA, strict=False)  # type: ignore[arg-type]
 
 
-def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Raw columns of every event in one file (times still text), and the document's metadata."""
+def _ns(col: str, digits: int) -> pl.Expr:
+    """A decimal number written as text -> integer units of 10**-digits of it, exactly (rounding half up
+    on the next digit); exponent notation goes through float."""
+    s = pl.col(col)
+    parts = s.str.split_exact(".", 1)
+    ip_txt = parts.struct.field("field_0")
+    fr = parts.struct.field("field_1").fill_null("")
+    ip = ip_txt.cast(pl.Int64, strict=False)
+    sign = pl.when(ip_txt.str.starts_with("-")).then(-1).otherwise(1)
+    exact = ip * 10**digits
+    if digits:
+        exact = exact + sign * (fr + "0" * digits).str.slice(0, digits).cast(pl.Int64, strict=False)
+    exact = exact + sign * (fr.str.slice(digits, 1) >= "5").cast(pl.Int64)
+    via_float = (s.cast(pl.Float64, strict=False) * 10**digits).round().cast(pl.Int64)
+    return pl.when(s.str.contains("[eE]")).then(via_float).otherwise(exact)
+
+
+def _unit_of(frame: pl.DataFrame) -> str:
+    """Chrome-trace ts are microseconds; a ts of 18+ integer digits (>= 1e17) cannot be microseconds of
+    any plausible clock: such files wrote nanoseconds."""
+    digits = frame.select(pl.col("ts").str.split_exact(".", 1).struct.field("field_0").str.len_chars().max()).item()
+    return "ns" if (digits or 0) >= 18 else "us"
+
+
+def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None = None,
+              ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Every event of one file as raw columns with integer-ns ts/dur (converted chunk by chunk, so the
+    text never exists for the whole file), and the document's metadata (``_unit``: the ts unit found)."""
     data = read_bytes(path)
     meta, frames_gen = iter_frames(data, path, chunk_bytes)
-    frames = list(frames_gen)
+    frames = []
+    unit = time_unit
+    for f in frames_gen:
+        unit = unit or _unit_of(f)
+        d = 0 if unit == "ns" else 3
+        frames.append(f.with_columns(ts=_ns("ts", d), dur=_ns("dur", d).fill_null(0).clip(lower_bound=0)))
+    meta["_unit"] = unit or "us"
     del data
     if not frames or sum(f.height for f in frames) == 0:
         raise TraceError(f"{path}: the trace has no events (traceEvents is empty)")

@@ -38,7 +38,21 @@ def windows(events: pl.DataFrame, by_step: bool = True) -> pl.DataFrame:
 
 
 def _clip(g: pl.DataFrame, w: pl.DataFrame) -> pl.DataFrame:
-    j = g.drop("step").join(w, on="rank").filter((pl.col("e") > pl.col("w0")) & (pl.col("s") < pl.col("w1")))
+    """Each GPU interval clipped to every window it overlaps. Intervals are sorted by start, so a
+    window's candidates are one slice (starts in [w0 - longest interval, w1)): memory stays linear in
+    the events, unlike a join of events x windows."""
+    parts = []
+    for (rank,), part in g.drop("step").sort("rank", "s").partition_by("rank", as_dict=True).items():
+        starts = part["s"]
+        longest = int(part.select((pl.col("e") - pl.col("s")).max()).item() or 0)
+        for step, w0, w1 in w.filter(pl.col("rank") == rank).select("step", "w0", "w1").iter_rows():
+            lo = int(starts.search_sorted(w0 - longest, "left"))
+            hi = int(starts.search_sorted(w1, "left"))
+            sl = part.slice(lo, hi - lo).filter(pl.col("e") > w0)
+            parts.append(sl.with_columns(step=pl.lit(step, pl.Int32), w0=pl.lit(w0), w1=pl.lit(w1)))
+    if not parts:
+        return g.with_columns(w0=pl.lit(0, pl.Int64), w1=pl.lit(0, pl.Int64)).clear()
+    j = pl.concat(parts)
     return j.with_columns(s=pl.max_horizontal("s", "w0"), e=pl.min_horizontal("e", "w1"))
 
 
