@@ -205,11 +205,13 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         w_layer = 2.0 * dense_p / layers
         e_layer = 2.0 * expert_p / layers
         eg = max(1, plan.edp * plan.shard_size // plan.dp)
-        ag = collective_time(Collective.ALL_GATHER, w_layer, dgroup, dstride, cluster) + collective_time(
-            Collective.ALL_GATHER, e_layer, eg, plan.etp_eff * plan.ep, cluster)
-        rs = 0.0 if plan.lora else (collective_time(Collective.REDUCE_SCATTER, w_layer * plan.grad_reduce_bytes / 2, dgroup, dstride, cluster)
-              + collective_time(Collective.REDUCE_SCATTER, e_layer * plan.grad_reduce_bytes / 2, eg,
-                                plan.etp_eff * plan.ep, cluster))
+        nc = plan.gather_collectives_per_layer  # one per flat buffer, or one per parameter tensor
+        ag = nc * (collective_time(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + collective_time(
+            Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster))
+        gb = plan.grad_reduce_bytes / 2
+        rs = 0.0 if plan.lora else nc * (
+            collective_time(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
+            + collective_time(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
         lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
         if plan.overlap_param_gather:
             fsdp_f = layers * max(0.0, ag - lf) + ag
@@ -217,6 +219,10 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
             hidden += plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb))
         else:
             fsdp_f, fsdp_b = layers * ag, layers * (ag + rs)
+        if nc > 1 and plan.recompute is Recompute.FULL:
+            # per-tensor partitioning releases each tensor after its submodule's forward: the recomputed
+            # forward gathers it again (DeepSpeed ZeRO-3 with activation checkpointing)
+            fsdp_b += layers * plan.recomputed_fraction(arch) * ag
 
     t_f = n_dense * df + n_moe * mf + head_on * head.fwd + tp_f + cp_f + ep_f + fsdp_f
     t_b = n_dense * db + n_moe * mb + head_on * head.bwd + tp_b + cp_b + ep_f + fsdp_b

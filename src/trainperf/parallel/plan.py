@@ -71,6 +71,11 @@ class ParallelPlan:
     """Data-parallel gradient reduce-scatter / all-reduce overlapped with backward (bucketed)."""
     overlap_param_gather: bool = True
     """FSDP / ZeRO-3 parameter all-gather prefetched under the previous layer's compute."""
+    gather_collectives_per_layer: int = 1
+    """ZeRO-3 / FSDP collectives per layer per gather (and per gradient reduce): 1 when the framework
+    flattens a layer's parameters into one buffer (PyTorch FSDP units, FSDP2, Megatron-FSDP); the number
+    of parameter tensors when it partitions and gathers each tensor on its own (DeepSpeed ZeRO-3 of 2021).
+    Each collective pays the ring latency, (n-1) steps, which dominates at hundreds of ranks."""
     tp_comm_overlap: bool = False
     """TP all-gather / reduce-scatter overlapped with GEMMs (userbuffers, async TP)."""
     fused_kernels: bool = False
@@ -116,6 +121,8 @@ class ParallelPlan:
                              "sharding zero1..3")
         if self.recompute_layers < 0 or (self.recompute_layers and self.recompute is not Recompute.FULL):
             raise ValueError(f"plan: recompute_layers = {self.recompute_layers} must be >= 0 and needs recompute=full")
+        if self.gather_collectives_per_layer < 1:
+            raise ValueError(f"plan: gather_collectives_per_layer = {self.gather_collectives_per_layer} must be >= 1")
         if self.grad_reduce_bytes not in (2, 4):
             raise ValueError(f"plan: grad_reduce_bytes = {self.grad_reduce_bytes} must be 2 or 4")
 

@@ -48,6 +48,10 @@ _CLUSTER_BY_FAMILY = {"ampere": "dgx-a100", "hopper": "dgx-h100", "blackwell": "
 _PRECISION = {"bf16": "bf16", "fp16_mixed": "fp16", "fp16": "fp16", "fp8": "fp8", "fp8_cs": "fp8",
               "fp8_blockwise": "fp8", "mxfp8": "fp8", "nvfp4": "fp4"}
 _MEGATRON = ("mbridge", "nemo2407", "nemo2403_longseq", "megatron_h100")
+_DEEPSPEED_TENSORS_PER_LAYER = 12
+"""DeepSpeed ZeRO-3 (v0.3-0.5, SC'21 Table 2) partitions and all-gathers each parameter tensor on its own,
+blocking, at submodule granularity: a GPT layer has 12 (QKV, projection, fc1, fc2 weights and biases; two
+LayerNorms' weight and bias)."""
 
 
 class Unsupported(Exception):
@@ -222,11 +226,14 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
     rc_given = bool(row.get("recompute"))
     rc = recompute or (str(row["recompute"]) if rc_given else "none")
     pure = "precision=bf16" in notes_txt or "MP mode=PURE" in notes_txt
+    deepspeed = "deepspeed" in str(row.get("zero_or_fsdp") or "").lower()
     plan = ParallelPlan(
         gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=1 if arch.is_moe else 0, vp=vp, mbs=mbs, gbs=gbs, seq=seq,
         sequence_parallel=True, sharding=sharding, recompute=Recompute(rc), precision=prec,
         fused_kernels=fam != "foundry",  # every other stack documents fused kernels (TE, compile, Apex)
         grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(), tp_comm_overlap=fam in _MEGATRON or "asynctp" in notes_txt.lower(),
+        gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER if deepspeed else 1,
+        overlap_param_gather=not deepspeed,
     )
     return RowSetup(id=rid, arch=arch, plan=plan, cluster=cluster, recompute_given=rc_given,
                     layout_given=layout_given, notes=notes)
