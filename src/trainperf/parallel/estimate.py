@@ -200,7 +200,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     dense_p, expert_p = stage_params(arch, plan)
     dgroup, dstride = plan.shard_size * plan.cp, plan.tp
     layers = max(n_dense + n_moe, 1.0)
-    fsdp_f = fsdp_b = 0.0
+    fsdp_f = fsdp_b = fsdp_once = 0.0
     if plan.sharding is Sharding.ZERO3:
         w_layer = 2.0 * dense_p / layers
         e_layer = 2.0 * expert_p / layers
@@ -213,7 +213,10 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
             collective_time(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
             + collective_time(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
         lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
-        if plan.overlap_param_gather:
+        if not plan.reshard_per_microbatch:  # once per step: gather before the first forward, reduce after
+            fsdp_once = layers * (max(0.0, ag - lf) + max(0.0, rs - lb)) + ag + rs  # the last backward
+            hidden += layers * (min(ag, lf) + min(rs, lb))
+        elif plan.overlap_param_gather:
             fsdp_f = layers * max(0.0, ag - lf) + ag
             fsdp_b = layers * max(0.0, ag + rs - lb) + rs
             hidden += plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb))
@@ -233,6 +236,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     add("send_recv@cp", m * (cp_f + cp_b))
     add("all_to_all@ep", m * 2 * ep_f)
     add("all_gather+reduce_scatter@fsdp", m * (fsdp_f + fsdp_b))
+    add("all_gather+reduce_scatter@fsdp-step", fsdp_once)
     # --- PP: activation send/recv on the fill/drain path (steady-state transfers overlap) ---
     if plan.pp > 1:
         cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
@@ -261,7 +265,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
     optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
 
-    dp_exposed = sum(v for k, v in comm.items() if k.endswith(("@dp", "@hsdp", "@pp")))
+    dp_exposed = sum(v for k, v in comm.items() if k.endswith(("@dp", "@hsdp", "@pp", "@fsdp-step")))
     interference = params.overlap_interference * hidden
     step = step_pipe + dp_exposed + optimizer + interference + params.step_overhead_s
     tokens = plan.tokens_per_step / plan.gpus / step

@@ -94,6 +94,9 @@ def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown
     shard_w = z is Sharding.ZERO3
     shard_g = z in (Sharding.ZERO2, Sharding.ZERO3)
     shard_o = z is not Sharding.DDP
+    held = shard_w and not plan.reshard_per_microbatch  # stage kept unsharded across micro-batches
+    if held:
+        shard_w = shard_g = False
     params = WEIGHT_BYTES * (dense / (dshard if shard_w else 1) + expert / (eshard if shard_w else 1))
     grads = GRAD_BYTES * (dense / (dshard if shard_g else 1) + expert / (eshard if shard_g else 1))
     opt = OPT_BYTES * (dense / (dshard if shard_o else 1) + expert / (eshard if shard_o else 1))

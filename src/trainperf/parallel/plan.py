@@ -71,6 +71,12 @@ class ParallelPlan:
     """Data-parallel gradient reduce-scatter / all-reduce overlapped with backward (bucketed)."""
     overlap_param_gather: bool = True
     """FSDP / ZeRO-3 parameter all-gather prefetched under the previous layer's compute."""
+    reshard_per_microbatch: bool = True
+    """ZeRO-3 / FSDP: gather parameters and reduce-scatter gradients for every micro-batch (FSDP with
+    gradient accumulation, Megatron-FSDP). False: gather once per step and keep the stage unsharded,
+    accumulate unsharded gradients and reduce them once after the last backward (PyTorch pipelining
+    schedules with FSDP2: reshard_after_forward=False, gradient sync only on the last micro-batch), at
+    the cost of the stage's unsharded weights and gradients in memory."""
     gather_collectives_per_layer: int = 1
     """ZeRO-3 / FSDP collectives per layer per gather (and per gradient reduce): 1 when the framework
     flattens a layer's parameters into one buffer (PyTorch FSDP units, FSDP2, Megatron-FSDP); the number

@@ -20,7 +20,9 @@ from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 
 DEFAULTS = {
     "tp/pp/cp/ep/vp": "1 when empty; when only dp is given, model-parallel size = gpus/(dp*cp) split as tp = min(8, mp), pp = mp/tp",
-    "mbs": "1 when empty (FlashAttention rows: 16384 tokens per micro-batch, capped by the batch)",
+    "mbs": "1 when empty (FlashAttention rows: 16384 tokens per micro-batch, capped by the batch; torchtitan "
+           "pipelines: as many micro-batches as pipeline stages, its pipeline_parallel_microbatches default)",
+    "vp": "1 when empty; 2 when the notes name an interleaved schedule without stages per rank",
     "gbs": "mbs * dp when empty (one micro-batch per step)",
     "etp": "1 for MoE rows (Megatron-Bridge MoE recipes set expert_tensor_parallel_size = 1)",
     "recompute": "empty -> the least recomputation that fits memory: none, then selective, then full",
@@ -202,16 +204,24 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
     dp = gpus // (tp * pp * cp)
     seq = _int(row, "seq_len") or 2048
     mbs = _int(row, "micro_batch")
+    vp = _int(row, "vp", 1) or 1
+    if vp == 1 and pp > 1 and "interleaved" in notes_txt.lower():
+        vp = 2  # interleaved schedule with stages per rank not stated: the least interleaving
+        notes.append("interleaved, stages per rank not stated: vp=2")
+    gbs_given = _int(row, "global_batch_seqs")
+    if mbs is None and fam == "torchtitan" and pp > 1 and gbs_given:
+        # torchtitan pipeline_parallel_microbatches defaults to the number of stages (pp x stages per rank)
+        mbs = max(1, gbs_given // (dp * pp * vp))
+        notes.append(f"micro-batches = pipeline stages {pp * vp} (torchtitan default): mbs={mbs}")
     if mbs is None:
         mbs = max(1, 16384 // seq) if fam.startswith("flashattn") else 1
-    gbs = _int(row, "global_batch_seqs") or mbs * dp
+    gbs = gbs_given or mbs * dp
     mbs = min(mbs, max(1, gbs // dp))
     if gbs % (mbs * dp):
         mbs = math.gcd(mbs, gbs // dp) if gbs % dp == 0 else mbs
         if gbs % (mbs * dp):
             gbs = max(1, round(gbs / (mbs * dp))) * mbs * dp
             notes.append(f"global batch rounded to {gbs} (a multiple of mbs*dp)")
-    vp = _int(row, "vp", 1) or 1
     if vp > 1 and (gbs // (mbs * dp)) % pp:
         vp = 1
         notes.append("interleaving dropped: micro-batches not a multiple of pp")
@@ -234,6 +244,9 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
         grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(), tp_comm_overlap=fam in _MEGATRON or "asynctp" in notes_txt.lower(),
         gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER if deepspeed else 1,
         overlap_param_gather=not deepspeed,
+        # torchtitan + PyTorch pipelining keep FSDP stages unsharded between micro-batches (torchtitan
+        # reshard_after_forward_policy "default" = not pp_enabled; PipelineStage syncs grads on the last one)
+        reshard_per_microbatch=not (fam == "torchtitan" and pp > 1),
     )
     return RowSetup(id=rid, arch=arch, plan=plan, cluster=cluster, recompute_given=rc_given,
                     layout_given=layout_given, notes=notes)
