@@ -46,6 +46,13 @@ ev = a.trace.events
 steps = ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
 out = {}
 floor_us = len(sys.argv) > 2
+bases = {}
+if floor_us:
+    from pathlib import Path
+    from trainperf.trace.reader import _array_bounds, read_bytes
+    for r in a.trace.ranks:
+        p = Path(r.path)
+        bases[r.rank] = int(_array_bounds(read_bytes(p), p)[2].get("baseTimeNanoseconds") or 0)
 for rank in sorted(ev["rank"].unique().to_list()):
     e = ev.filter(pl.col("rank") == rank)
     s = steps.filter(pl.col("rank") == rank)
@@ -53,12 +60,13 @@ for rank in sorted(ev["rank"].unique().to_list()):
     if s.height > 1:  # HTA's filter: GPU work launched before the last ProfilerStep starts
         e = e.filter(~pl.col("gpu") | (pl.col("launch_ts") < s["ts"].max()))
     if floor_us:  # HTA's rounding of ns-resolution traces (trace_parser.py round_down_time_stamps): in float64
-        # us, ts = ceil(ts), end = floor(ts + dur); at epoch-scale ts float64 resolves 0.25 us, so this
-        # moves each kernel edge by up to 1.25 us
-        ts_f = pl.col("ts").cast(pl.Float64) / 1000
-        end = (ts_f + pl.col("dur").cast(pl.Float64) / 1000).floor()
-        e = e.with_columns(ts=(ts_f.ceil() * 1000).cast(pl.Int64),
-                           dur=((end - ts_f.ceil()) * 1000).cast(pl.Int64).clip(lower_bound=0))
+        # us as the file writes them (no baseTimeNanoseconds), ts = ceil(ts), end = floor(ts + dur); at
+        # epoch-scale ts float64 resolves 0.25 us, so this moves each kernel edge by up to 1.25 us
+        rel = pl.col("ts") - bases[rank]
+        ts_f = (rel // 1000).cast(pl.Float64) + (rel % 1000).cast(pl.Float64) / 1000
+        dur_f = (pl.col("dur") // 1000).cast(pl.Float64) + (pl.col("dur") % 1000).cast(pl.Float64) / 1000
+        e = e.with_columns(ts=(ts_f.ceil().cast(pl.Int64) * 1000 + bases[rank]),
+                           dur=((ts_f + dur_f).floor() - ts_f.ceil()).cast(pl.Int64).clip(lower_bound=0) * 1000)
     g = e.filter("gpu")
     if g.height == 0:
         continue
@@ -174,14 +182,15 @@ def _run(code: str, path: Path, *extra: str, repeat: int = 1) -> dict | None:
 
 
 def _agreement(ours: dict, hta: dict) -> tuple[float, float]:
-    """Worst |ours - HTA| over ranks, as a fraction of the step time, for the temporal parts and for the
-    kernel-type sums."""
+    """Worst per-step |ours - HTA| over ranks, as a fraction of the step time, for the temporal parts and
+    for the kernel-type sums. Both tools sum over the same steps, so per step that is the whole-trace
+    difference over the whole window."""
     t_err = k_err = 0.0
     for rank, h in hta["ranks"].items():
         o = ours["ranks"].get(str(rank)) or ours["ranks"].get(rank)
         if o is None or "window" not in h:
             continue
-        step = h["window"] / o["n_steps"]
+        step = h["window"]  # n_steps x the mean step; differences are over the same n_steps
         t_err = max(t_err, *(abs(o[c] - h[c]) / step for c in ("window", "compute", "non_compute", "idle")))
         for kind, v in h.get("kernels", {}).items():
             k_err = max(k_err, abs(o["kernels"].get(kind, 0.0) - v) / step)

@@ -120,7 +120,11 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
     s = sol.filter(pl.col("covered") & (pl.col("flops") > 0) & (pl.col("bytes") > 0) & (pl.col("time_ns") > 0))
     if s.height == 0:
         return "<p class='dim'>no op with FLOPs and bytes to place on a roofline</p>"
-    peaks = [gpu.peak_tflops(d) for d in ("fp32", "bf16", "fp16") if gpu.has_precision(d)]
+    roofs: dict[float, list[str]] = {}
+    for d in ("fp32", "tf32", "bf16", "fp16"):
+        if gpu.has_precision(d):
+            roofs.setdefault(gpu.peak_tflops(d), []).append(d)
+    peaks = sorted(roofs)
     ymax = max(peaks) * 2
     lo_t, lo_i, hi_i, tmax = s.select(a=pl.col("achieved_tflops").min(), b=pl.col("intensity").min(),
                                       c=pl.col("intensity").max(), d=pl.col("time_ns").max()).row(0)
@@ -143,7 +147,8 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
         knee = p / bw_tb
         parts.append(f'<polyline fill="none" stroke="#888" stroke-dasharray="4 3" points="{X(xmin):.1f},'
                      f'{Y(xmin * bw_tb):.1f} {X(knee):.1f},{Y(p):.1f} {X(xmax):.1f},{Y(p):.1f}"/>'
-                     f'<text x="{X(xmax) - 4:.1f}" y="{Y(p) - 3:.1f}" text-anchor="end">{p:.0f}</text>')
+                     f'<text x="{X(xmax) - 4:.1f}" y="{Y(p) - 3:.1f}" text-anchor="end">'
+                     f'{"/".join(roofs[p])} {p:.0f}</text>')
     for r in s.iter_rows(named=True):
         rad = 2 + 10 * math.sqrt(r["time_ns"] / tmax)
         c = COLORS.get(r["cost_category"] or "other", "#999")
