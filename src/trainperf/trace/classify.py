@@ -8,27 +8,28 @@ underneath and often say ``gemm``), norm and optimizer before the generic elemen
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import polars as pl
 
 from trainperf.vocab import OpCategory
 
 _C = OpCategory
-# (category, regex) in priority order; matched case-sensitively on the full kernel name.
+# (category, regex) in priority order, matched on the lower-cased kernel name.
 RULES: tuple[tuple[OpCategory, str], ...] = (
-    (_C.COMMUNICATION, r"(?i)nccl|rccl|all_?reduce|all_?gather|reduce_?scatter|all_?to_?all|"
+    (_C.COMMUNICATION, r"nccl|rccl|all_?reduce|all_?gather|reduce_?scatter|all_?to_?all|"
                        r"cross_device_reduce|multimem|c10d|_allreduce|one_?shot|two_?shot"),
-    (_C.ATTENTION, r"(?i)flash|fmha|attention|attn|_fwd_kernel|_bwd_kernel|mha_|sdpa|cudnn_sdpa|paged"),
-    (_C.CONV, r"(?i)conv(?!ert)|fprop|dgrad|wgrad|implicit|winograd|scudnn|im2col|col2im|nchwToNhwc|nhwcToNchw|"
+    (_C.ATTENTION, r"flash|fmha|attention|attn|_fwd_kernel|_bwd_kernel|mha_|sdpa|cudnn_sdpa|paged"),
+    (_C.CONV, r"conv(?!ert)|fprop|dgrad|wgrad|implicit|winograd|scudnn|im2col|col2im|nchwtonhwc|nhwctonchw|"
               r"miopen|igemm|xmma_.*(fprop|dgrad|wgrad)|cask_cudnn"),
-    (_C.NORM, r"(?i)norm|bn_fw|bn_bw|cudnn::bn|welford|rms_?norm|batch_norm|RowwiseMoments|GammaBeta"),
-    (_C.OPTIMIZER, r"(?i)multi_tensor_apply|adam|sgd|lamb(?!da)|lion|_foreach|optimizer|adagrad"),
-    (_C.MATMUL, r"(?i)gemm|gemv|cutlass|xmma|nvjet|cublas|Cijk_|matmul|wgmma|hgemm|sgemm|_mm_|triton_tem|"
-                r"triton_mm|bmm|dot_kernel|splitKreduce|hipblaslt|ck_gemm|device_gemm|tensorop"),
-    (_C.EMBEDDING, r"(?i)embedding|indexSelect|index_select|EmbeddingBag|embedding_bag"),
-    (_C.REDUCTION, r"(?i)reduce|reduction|softmax|cross_entropy|nll_loss|argmax|argmin|topk|cumsum|scan|"
+    (_C.NORM, r"norm|bn_fw|bn_bw|cudnn::bn|welford|rms_?norm|batch_norm|rowwisemoments|gammabeta"),
+    (_C.OPTIMIZER, r"multi_tensor_apply|adam|sgd|lamb(?!da)|lion|_foreach|optimizer|adagrad"),
+    (_C.MATMUL, r"gemm|gemv|cutlass|xmma|nvjet|cublas|cijk_|matmul|wgmma|hgemm|sgemm|_mm_|triton_tem|"
+                r"triton_mm|bmm|dot_kernel|splitkreduce|hipblaslt|ck_gemm|device_gemm|tensorop"),
+    (_C.EMBEDDING, r"embedding|indexselect|index_select|embeddingbag|embedding_bag"),
+    (_C.REDUCTION, r"reduce|reduction|softmax|cross_entropy|nll_loss|argmax|argmin|topk|cumsum|scan|"
                    r"triton_red|triton_per|sort|radix|histogram|norm_kernel|sum_kernel|mean_kernel|pool"),
-    (_C.ELEMENTWISE, r"(?i)elementwise|vectorized|unrolled|pointwise|triton_poi|functor|fill|copy|cat_?array|"
+    (_C.ELEMENTWISE, r"elementwise|vectorized|unrolled|pointwise|triton_poi|functor|fill|copy|cat_?array|"
                      r"catarray|where|masked|dropout|gelu|relu|silu|swish|tanh|sigmoid|activation|index|"
                      r"scatter|gather|clamp|pow|exp|log|add|mul|div|sub|cast|transpose|permute|contiguous|"
                      r"__amd_rocclr|kernel_func|upsample|pad|roll|flip|tril|triu|arange|scale"),
@@ -36,12 +37,14 @@ RULES: tuple[tuple[OpCategory, str], ...] = (
 _COMPILED = tuple((c, re.compile(p)) for c, p in RULES)
 
 
+@lru_cache(maxsize=1 << 16)
 def kernel_category(name: str, cat: str = "kernel") -> OpCategory:
     """Category of one GPU event (memcpy/memset are COPY whatever their name)."""
     if cat in ("gpu_memcpy", "gpu_memset"):
         return OpCategory.COPY
+    low = name.lower()
     for c, rx in _COMPILED:
-        if rx.search(name):
+        if rx.search(low):
             return c
     return OpCategory.OTHER
 
