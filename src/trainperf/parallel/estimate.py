@@ -118,7 +118,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
 
     sp = plan.sequence_parallel and plan.tp > 1
     shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
-                  precision=plan.precision, fused=plan.fused_kernels)
+                  precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len)
     dense = _layer_times(arch, shard, "dense", gpu) if arch.dense_layers_count() else None
     moe = _layer_times(arch, shard, "moe", gpu) if arch.is_moe else None
     head: _LayerTimes = _layer_times(arch, shard, "head", gpu)

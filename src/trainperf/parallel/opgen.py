@@ -40,6 +40,7 @@ class Shard:
     etp: int
     precision: str
     fused: bool = False
+    doc_len: int = 0  # packed documents: attention span per document (0 = the whole sequence)
 
 
 class _Rows:
@@ -133,7 +134,10 @@ def _attention_block(r: _Rows, a: TransformerArch, s: Shard) -> None:
         r.gemm("attn.qkv", t, (nq + 2 * nkv) * d, h, s.precision)
         kv_heads = nkv
     r.elementwise("attn.rope", t * (nq + kv_heads) * d, 1, 1)
-    r.attention(s.mbs, nq, s.seq // s.cp, s.seq, d, dv)
+    if s.doc_len and s.doc_len < s.seq:  # packed: each document attends only to itself (varlen kernel)
+        r.attention(s.mbs * s.seq // s.doc_len, nq, s.doc_len // s.cp or 1, s.doc_len, d, dv)
+    else:
+        r.attention(s.mbs, nq, s.seq // s.cp, s.seq, d, dv)
     r.gemm("attn.out", t, h, nq * dv, s.precision)
     r.elementwise("attn.residual", t_sp * h, 2, 1)
 

@@ -63,6 +63,10 @@ class ParallelPlan:
     recompute_layers: int = 0
     """Full recompute of only this many layers per pipeline rank, the rest keep their activations
     (Megatron recompute_method=block, recompute_num_layers); 0 = every layer. Only with recompute=full."""
+    packed_doc_len: int = 0
+    """Sequence packing: documents of this mean length (tokens) packed into each sequence, attention masked
+    per document (Transformer Engine THD / flash varlen), so attention work scales with the document, not
+    the sequence; 0 = one document per sequence."""
     precision: str = "bf16"
     """Matmul precision: bf16 | fp16 | fp8 | fp4 (attention stays in 16-bit)."""
     grad_reduce_bytes: int = 2
@@ -127,6 +131,8 @@ class ParallelPlan:
                              "sharding zero1..3")
         if self.recompute_layers < 0 or (self.recompute_layers and self.recompute is not Recompute.FULL):
             raise ValueError(f"plan: recompute_layers = {self.recompute_layers} must be >= 0 and needs recompute=full")
+        if self.packed_doc_len < 0 or self.packed_doc_len > self.seq:
+            raise ValueError(f"plan: packed_doc_len = {self.packed_doc_len} must be in 0..seq = {self.seq}")
         if self.gather_collectives_per_layer < 1:
             raise ValueError(f"plan: gather_collectives_per_layer = {self.gather_collectives_per_layer} must be >= 1")
         if self.grad_reduce_bytes not in (2, 4):

@@ -50,6 +50,10 @@ _CLUSTER_BY_FAMILY = {"ampere": "dgx-a100", "hopper": "dgx-h100", "blackwell": "
 _PRECISION = {"bf16": "bf16", "fp16_mixed": "fp16", "fp16": "fp16", "fp8": "fp8", "fp8_cs": "fp8",
               "fp8_blockwise": "fp8", "mxfp8": "fp8", "nvfp4": "fp4"}
 _MEGATRON = ("mbridge", "nemo2407", "nemo2403_longseq", "megatron_h100")
+SQUAD_DOC_TOKENS = 256
+"""Mean tokens of one SQuAD v1.1 fine-tuning example (context paragraph ~120 words, question ~10, answer
+and prompt template; Rajpurkar et al. 2016 Table 2 statistics, ~1.3 tokens per word), rounded up. Rows that
+pack SQuAD into long sequences attend within each example."""
 _DEEPSPEED_TENSORS_PER_LAYER = 12
 """DeepSpeed ZeRO-3 (v0.3-0.5, SC'21 Table 2) partitions and all-gathers each parameter tensor on its own,
 blocking, at submodule granularity: a GPT layer has 12 (QKV, projection, fc1, fc2 weights and biases; two
@@ -243,6 +247,7 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
         fused_kernels=fam != "foundry",  # every other stack documents fused kernels (TE, compile, Apex)
         grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(), tp_comm_overlap=fam in _MEGATRON or "asynctp" in notes_txt.lower(),
         gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER if deepspeed else 1,
+        packed_doc_len=min(SQUAD_DOC_TOKENS, seq) if re.search(r"squad[^;]*packed", notes_txt, re.I) else 0,
         overlap_param_gather=not deepspeed,
         # torchtitan + PyTorch pipelining keep FSDP stages unsharded between micro-batches (torchtitan
         # reshard_after_forward_policy "default" = not pp_enabled; PipelineStage syncs grads on the last one)
