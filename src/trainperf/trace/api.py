@@ -68,10 +68,12 @@ def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: 
     ts = trace if isinstance(trace, TraceSet) else load_trace(trace)
     ev = ts.events
     notes: list[str] = []
-    if isinstance(gpu, str) or gpu is None:
-        spec, why = resolve_gpu(gpu or ts.device_name)
-        if why and gpu:
-            raise KeyError(why)
+    if isinstance(gpu, str):
+        from trainperf.hardware import get_gpu
+
+        spec = get_gpu(gpu)  # an explicit choice: an unknown name is an error (KeyError with the closest)
+    elif gpu is None:
+        spec, why = resolve_gpu(ts.device_name)
         if why and ev.filter("gpu").height:
             notes.append(why)
     else:

@@ -95,8 +95,18 @@ def _device_name(meta: dict[str, Any], df: pl.DataFrame) -> tuple[str | None, di
 
 
 def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
-    """One file -> its events (rank column still to be set), its RankInfo and warnings."""
+    """One file -> its events (rank column still to be set), its RankInfo and warnings. Any failure is a
+    TraceError naming the file (never a traceback from deep inside the parser)."""
     p = Path(path)
+    try:
+        return _read_rank(p, time_unit)
+    except TraceError:
+        raise
+    except (OSError, ValueError, pl.exceptions.PolarsError) as e:
+        raise TraceError(f"{p}: cannot read this trace ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+
+
+def _read_rank(p: Path, time_unit: str | None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
     raw, meta = read_file(p, time_unit=time_unit)
     warnings: list[str] = []
     if meta.get("_dropped"):
