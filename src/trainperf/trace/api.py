@@ -68,6 +68,7 @@ def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: 
     ts = trace if isinstance(trace, TraceSet) else load_trace(trace)
     ev = ts.events
     notes: list[str] = []
+    spec: Any
     if isinstance(gpu, str):
         from trainperf.hardware import get_gpu
 
