@@ -1,8 +1,9 @@
 """Distributed-model predictions vs the published measurements (shared/data/published), with tolerance bands.
 
 The bands pin the accuracy the model has today (docs/parallel.md gives the numbers), so a change that makes
-it worse fails here. The issue's targets (median <= 10%, p90 <= 25% in every group) are tighter than some
-bands: see the report in docs/parallel.md for the groups that do not meet them yet.
+it worse fails here. The issue's targets (median <= 10%, p90 <= 25% in every group) are met by every median
+and by the A100, B200 and dense p90; the H100, GB200 and MoE p90 bands are looser (see docs/parallel.md,
+known misses).
 """
 
 from pathlib import Path
@@ -14,17 +15,18 @@ from trainperf.parallel.validate import OUTPUT_COLUMNS, validate_csv, write_outp
 
 pytestmark = pytest.mark.validation
 
-# group -> (max median |error|, max p90 |error|)
+# group -> (max median |error|, max p90 |error|): the measured values (docs/parallel.md) plus ~2 points of
+# median / ~3 points of p90 for calibration drift of the single-GPU model
 BANDS = {
-    ("overall", "all"): (0.12, 0.33),
-    ("split", "fit"): (0.12, 0.31),
-    ("split", "holdout"): (0.12, 0.42),
-    ("gpu", "A100"): (0.12, 0.26),
-    ("gpu", "H100"): (0.12, 0.34),
-    ("gpu", "B200"): (0.12, 0.43),
-    ("gpu", "GB200"): (0.12, 0.36),
-    ("arch", "dense"): (0.12, 0.30),
-    ("arch", "moe"): (0.18, 0.43),
+    ("overall", "all"): (0.105, 0.27),   # measured 8.6% / 23.6%
+    ("split", "fit"): (0.105, 0.26),     # 8.6% / 22.9%
+    ("split", "holdout"): (0.105, 0.29),  # 8.6% / 25.1%
+    ("gpu", "A100"): (0.11, 0.23),       # 9.6% / 20.0%
+    ("gpu", "H100"): (0.105, 0.31),      # 8.7% / 27.7%
+    ("gpu", "B200"): (0.10, 0.26),       # 8.2% / 22.9%
+    ("gpu", "GB200"): (0.09, 0.33),      # 6.7% / 29.8%
+    ("arch", "dense"): (0.105, 0.26),    # 8.7% / 22.5%
+    ("arch", "moe"): (0.105, 0.46),      # 8.6% / 43.0%
 }
 
 
@@ -57,3 +59,15 @@ def test_output_file_has_the_fixed_columns(validation: tuple, tmp_path: Path) ->
     assert df.columns == OUTPUT_COLUMNS
     assert set(df["status"].unique()) <= {"ok", "infeasible", "unsupported"}
     assert df.height == 507
+
+
+def test_peak_memory_against_torchtitan(validation: tuple, shared_dir: Path) -> None:
+    """torchtitan's rows are the only published peak memory (README caveat 7): |error| median 14%, p90 21%
+    (FSDP stages held across pipeline micro-batches, PyTorch cross-entropy's loss peak)."""
+    res, _ = validation
+    src = pl.read_csv(shared_dir / "data" / "published" / "published_training_perf.csv", infer_schema_length=0)
+    meas = src.select("id", pl.col("notes").str.extract(r"peak_mem_gib=([\d.]+)").cast(pl.Float64).alias("meas"))
+    d = res.join(meas, on="id").filter(pl.col("meas").is_not_null() & pl.col("predicted_mem_gib").is_not_null())
+    err = ((d["predicted_mem_gib"] - d["meas"]) / d["meas"]).abs()
+    assert d.height >= 15
+    assert err.median() <= 0.17 and err.quantile(0.9) <= 0.25, d.select("id", "meas", "predicted_mem_gib")

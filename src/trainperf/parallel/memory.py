@@ -17,6 +17,8 @@ from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 
 WEIGHT_BYTES, GRAD_BYTES, OPT_BYTES = 2.0, 4.0, 12.0
+LOSS_BYTES_FUSED, LOSS_BYTES_EAGER = 4.0, 10.0
+"""Bytes per logit at the loss's memory peak (start of backward); see memory_per_gpu."""
 WORKSPACE_BYTES = 1.0 * 2**30
 """cuBLAS / cuDNN workspaces, NCCL channel buffers and allocator slack not in tensors (about 1-2 GiB in
 PyTorch memory snapshots of LLM training; 1 GiB assumed, not fitted)."""
@@ -121,7 +123,10 @@ def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown
     in_flight = min(plan.n_micro, plan.pp)
     if plan.vp > 1:
         in_flight = math.ceil(in_flight * (1 + (plan.pp - 1) / (plan.pp * plan.vp)))
-    logits = t * arch.vocab / plan.tp * 4  # fp32 logits kept for the loss backward (last stage)
+    # loss peak on the last stage, bytes per logit: Megatron's vocab-parallel CE keeps the fp32 softmax and
+    # writes its gradient in place (4); PyTorch CE holds bf16 logits, the fp32 upcast / log-softmax and the fp32
+    # gradient at the start of backward (2 + 4 + 4)
+    logits = t * arch.vocab / plan.tp * (LOSS_BYTES_FUSED if plan.fused_cross_entropy else LOSS_BYTES_EAGER)
     acts = stage_act * in_flight + working + logits
 
     layer_w = WEIGHT_BYTES * (arch.layer_params(arch.is_moe) / plan.tp)

@@ -90,6 +90,10 @@ class ParallelPlan:
     """TP all-gather / reduce-scatter overlapped with GEMMs (userbuffers, async TP)."""
     fused_kernels: bool = False
     """Elementwise / norm chains run fused (torch.compile, Transformer Engine, Apex); eager PyTorch otherwise."""
+    fused_cross_entropy: bool = False
+    """Loss as one vocab-parallel fused kernel keeping the fp32 softmax and writing its gradient in place
+    (Megatron-Core); False: PyTorch cross-entropy (bf16 logits, fp32 upcast, fp32 log-softmax saved, fp32
+    gradient at the start of backward). Sets the loss's peak memory on the last stage."""
     lora: bool = False
     """Parameter-efficient fine-tuning: base weights frozen (no weight gradients, optimizer or gradient
     reduction for them); adapter cost is neglected."""

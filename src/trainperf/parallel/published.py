@@ -247,6 +247,9 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
         fused_kernels=fam != "foundry",  # every other stack documents fused kernels (TE, compile, Apex)
         grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(), tp_comm_overlap=fam in _MEGATRON or "asynctp" in notes_txt.lower(),
         gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER if deepspeed else 1,
+        # fused loss: Megatron's vocab-parallel CE; llm-foundry's `loss_fn: fused_crossentropy` and the
+        # FlashAttention training scripts (flash-attn's in-place cross-entropy); torchtitan: torch CE
+        fused_cross_entropy=fam != "torchtitan",
         packed_doc_len=min(SQUAD_DOC_TOKENS, seq) if re.search(r"squad[^;]*packed", notes_txt, re.I) else 0,
         overlap_param_gather=not deepspeed,
         # torchtitan + PyTorch pipelining keep FSDP stages unsharded between micro-batches (torchtitan
