@@ -1,10 +1,10 @@
 """One Kineto / Chrome-trace JSON file (plain or gzip) -> raw Events columns, without holding the whole
 Python object tree of a large trace alive.
 
-Peak memory: the decompressed bytes (1x the JSON size) + one chunk being parsed (``CHUNK_BYTES`` of JSON
-and polars' parse buffers for it) + the columnar result (~150 bytes per event). The ``traceEvents`` array
-is cut into chunks at event boundaries and each chunk is parsed by polars' JSON reader straight into
-columns (no Python object per event) before the next; a cut that lands inside a string or nested object
+Peak memory: one chunk being decompressed and parsed (``CHUNK_BYTES`` of JSON and polars' buffers for
+it) + the columnar result (~130 bytes per event); the file is read as a stream, never whole. The
+``traceEvents`` array is cut into chunks at event boundaries and each chunk is parsed by polars' JSON
+reader straight into columns (no Python object per event) before the next; a cut that lands inside a string or nested object
 makes the chunk invalid JSON and the next candidate boundary is tried, so the split never changes the
 result. orjson decodes the small document header and, in traces recorded with shapes, the chunks that
 hold ``Input Dims`` (nested lists polars cannot type).
@@ -247,26 +247,102 @@ def _unit_of(frame: pl.DataFrame) -> str:
     return "ns" if (digits or 0) >= 18 else "us"
 
 
+_KEY = re.compile(rb'"traceEvents"\s*:\s*\[')
+
+
+def _open(path: Path) -> Any:
+    try:
+        f = path.open("rb")
+    except IsADirectoryError:
+        raise TraceError(f"{path}: is a folder, expected a trace file") from None
+    if f.read(2) == b"\x1f\x8b":
+        f.close()
+        return gzip.open(path, "rb")
+    f.seek(0)
+    return f
+
+
+def stream_frames(path: Path, meta: dict[str, Any], chunk_bytes: int = CHUNK_BYTES) -> Any:
+    """Raw-column frames of the file's events, decompressing and parsing as it reads: memory holds one
+    chunk of JSON text at a time, never the whole file. ``meta`` receives the document's other keys
+    once the generator is exhausted."""
+    with _open(path) as f:
+        buf, eof, offset = b"", False, 0
+
+        def more() -> None:
+            nonlocal buf, eof
+            try:
+                blk = f.read(chunk_bytes)
+            except (EOFError, OSError, zlib.error) as e:
+                raise TraceError(f"{path}: truncated or corrupt gzip ({e}); re-copy or re-export the trace") from None
+            eof = not blk
+            buf += blk
+
+        m = None
+        while not eof and len(buf) < 16 * chunk_bytes:  # the header, up to the opening "[" of traceEvents
+            more()
+            m = _KEY.search(buf, max(0, len(buf) - 2 * chunk_bytes))
+            if m is not None or buf.lstrip()[:1] == b"[":
+                break
+        if m is None:  # bare array or no traceEvents key: small or foreign documents, parsed whole
+            rest = [buf]
+            while not eof:
+                buf = b""
+                more()
+                rest.append(buf)
+            m_all, gen = iter_frames(b"".join(rest), path, chunk_bytes)
+            yield from gen
+            meta.update(m_all)
+            return
+        head, buf = buf[: m.end()], buf[m.end() :]
+        while True:
+            while len(buf) < 2 * chunk_bytes and not eof:
+                more()
+            if eof:
+                break
+            cut = None
+            for tries, b in enumerate(_BOUNDARY.finditer(buf, chunk_bytes)):
+                df = _parse_chunk(b"[" + buf[: b.start() + 1] + b"]")
+                if df is not None:
+                    yield df
+                    cut = b.end() - 1
+                    break
+                if tries >= _MAX_TRIES:
+                    break
+            if cut is None:
+                if len(buf) > 64 * chunk_bytes:
+                    raise TraceError(f"{path}: invalid JSON in traceEvents after byte {offset + len(head)}")
+                more()  # a very large event, or the array's end is in the buffer: read on
+                continue
+            offset += cut
+            buf = buf[cut:]
+        # the last events, the closing "]" and the keys after it: a small document with the header
+        m_all, gen = iter_frames(head + buf, path, chunk_bytes)
+        yield from gen
+        meta.update(m_all)
+
+
 def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None = None,
               ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Every event of one file as raw columns with integer-ns ts/dur (converted chunk by chunk, so the
-    text never exists for the whole file), and the document's metadata (``_unit``: the ts unit found)."""
-    data = read_bytes(path)
-    meta, frames_gen = iter_frames(data, path, chunk_bytes)
+    """Every event of one file as raw columns with integer-ns ts/dur (converted and filtered chunk by
+    chunk, so neither the text nor a second copy of the table exists for the whole file), and the
+    document's metadata (``_unit``: the ts unit found; ``_dropped``: events without ph or ts)."""
+    meta: dict[str, Any] = {}
     frames = []
     unit = time_unit
-    for f in frames_gen:
+    seen = dropped = 0
+    bad = pl.col("ph").is_null() | (pl.col("ts").is_null() & (pl.col("ph") != "M"))
+    for f in stream_frames(path, meta, chunk_bytes):
         unit = unit or _unit_of(f)
         d = 0 if unit == "ns" else 3
-        frames.append(f.with_columns(ts=_ns("ts", d), dur=_ns("dur", d).fill_null(0).clip(lower_bound=0)))
+        f = f.with_columns(ts=_ns("ts", d), dur=_ns("dur", d).fill_null(0).clip(lower_bound=0))
+        keep = f.filter(~bad)
+        seen, dropped = seen + f.height, dropped + f.height - keep.height
+        frames.append(keep)
     meta["_unit"] = unit or "us"
-    del data
-    if not frames or sum(f.height for f in frames) == 0:
+    if seen == 0:
         raise TraceError(f"{path}: the trace has no events (traceEvents is empty)")
-    df = pl.concat(frames, how="vertical", rechunk=True)
-    bad = pl.col("ph").is_null() | (pl.col("ts").is_null() & (pl.col("ph") != "M"))
-    n_bad = df.filter(bad).height
-    if n_bad == df.height:
+    if dropped == seen:
         raise TraceError(f"{path}: no event has 'ph' and 'ts'; not a Chrome-trace event list")
-    meta["_dropped"] = n_bad
-    return df.filter(~bad), meta
+    meta["_dropped"] = dropped
+    return pl.concat(frames, how="vertical", rechunk=False), meta

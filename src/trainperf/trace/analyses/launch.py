@@ -17,7 +17,8 @@ def launch_stats(events: pl.DataFrame, *, short_ns: int = SHORT_KERNEL_NS) -> pl
     kernels (count, share of kernels, share of GPU kernel time), and cpu_launch_ns (CPU time in launch
     calls) vs gpu_busy_ns (sum of kernel time)."""
     g = events.filter("gpu")
-    rt = events.join(g.select("rank", idx="launch_idx").drop_nulls().unique(), on=["rank", "idx"], how="semi")
+    rt = events.select("rank", "idx", "dur").join(g.select("rank", idx="launch_idx").drop_nulls().unique(),
+                                                  on=["rank", "idx"], how="semi")
     steps = g.group_by("rank").agg(n_steps=pl.col("step").drop_nulls().n_unique().clip(lower_bound=1))
     k = g.with_columns(delay=(pl.col("ts") - pl.col("launch_ts")), short=pl.col("dur") < short_ns)
     out = k.group_by("rank").agg(

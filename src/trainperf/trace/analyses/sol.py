@@ -102,7 +102,8 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
                       & (pl.col("category") != OpCategory.COMMUNICATION.value))
     per_op = k.group_by("rank", "op_idx").agg(kernels=pl.len(), time_ns=pl.col("dur").sum(),
                                               mean_kernel_ns=pl.col("dur").mean())
-    ops = events.select("rank", op_idx="idx", op="name", shapes="shapes")
+    ops = (events.select("rank", op_idx="idx", op="name", shapes="shapes", cpu=pl.col("cat") == "cpu_op")
+           .filter("cpu").drop("cpu"))
     per_op = per_op.join(ops, on=["rank", "op_idx"], how="left")
     sig = per_op.group_by("rank", "op", "shapes").agg(
         calls=pl.len(), kernels=pl.col("kernels").sum(), time_ns=pl.col("time_ns").sum(),
