@@ -64,3 +64,25 @@ def test_full_size_flops_match_reference(name: str) -> None:
     assert per_unit == pytest.approx(w.train_flops_per_unit, rel=tol), (
         f"{name}: captured {per_unit:.4g} FLOPs/{g.meta.unit} vs reference {w.train_flops_per_unit:.4g} "
         f"({w.train_flops_source})")
+
+
+# EfficientNet-B4 as transformers builds it has 3.99 G conv+linear multiply-adds at 380² against the
+# paper's 4.2 G (-5%, parameters match to 0.01%): an open discrepancy, pinned so that a fix is noticed.
+_KNOWN_GAP = {"efficientnet-b4": "transformers' EfficientNet-B4 counts 5% fewer MACs than Tan & Le 2019"}
+CNN_WITH_REFERENCE = [
+    pytest.param(w.name, marks=pytest.mark.xfail(strict=True, reason=_KNOWN_GAP[w.name])) if w.name in _KNOWN_GAP
+    else w.name
+    for w in list_workloads() if w.domain == Domain.CNN and w.train_flops_per_unit
+]
+
+
+@pytest.mark.parametrize("name", CNN_WITH_REFERENCE)
+def test_cnn_forward_flops_within_5pct_of_published_macs(name: str) -> None:
+    """Forward conv + linear FLOPs vs published multiply-adds x 2 (MAC counts cover conv and fully
+    connected layers; the workload's reference is MACs x 2 x 3 for fwd+bwd)."""
+    w = get_workload(name)
+    g = capture_workload(name, "full")
+    fwd = g.ops.filter((pl.col("phase") == "fwd") & pl.col("category").is_in(["conv", "matmul"]))
+    per_sample = float(fwd["flops"].sum()) / g.meta.samples_per_step
+    assert w.train_flops_per_unit is not None
+    assert per_sample == pytest.approx(w.train_flops_per_unit / 3, rel=0.05), w.train_flops_source
