@@ -28,6 +28,9 @@ CHUNK_BYTES = 1 << 20
 # Where one event object may end and the next begin: "}" , "{" with any whitespace between.
 _BOUNDARY = re.compile(rb"\}\s*,\s*\{")
 _MAX_TRIES = 2000
+# Boundaries tried when checking a candidate end of the array; a boundary inside a string is rare, so a
+# few tries suffice, and a wrong candidate (the "]" of a later key) fails all of them.
+_TAIL_TRIES = 16
 
 
 def read_bytes(path: Path) -> bytes:
@@ -101,7 +104,7 @@ def _ends_with_event(data: bytes, start: int, end: int) -> bool:
         return False
     # the last element starts after the last event boundary that yields one valid object (a boundary
     # inside a string fails to parse: try earlier ones)
-    cands = [m.end() - 1 for m in _BOUNDARY.finditer(tail)][::-1][:_MAX_TRIES]
+    cands = [m.end() - 1 for m in _BOUNDARY.finditer(tail)][::-1][:_TAIL_TRIES]
     if end - start <= len(tail):
         cands.append(tail.find(b"{"))
     for first in cands:
