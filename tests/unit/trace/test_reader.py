@@ -172,3 +172,17 @@ def test_analyze_never_imports_torch(fixtures: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_streaming_with_tiny_chunks_matches(fixtures: Path, tmp_path: Path) -> None:
+    for name in ("events_first.json", "overlap40.json", "sync.json.gz"):
+        a, ma = read_file(fixtures / name)
+        b, mb = read_file(fixtures / name, chunk_bytes=256)
+        assert b.equals(a) and ma["deviceProperties"] == mb["deviceProperties"]
+    # a syntax error deep inside a long events array is reported with the file's name
+    evs = ",".join(f'{{"ph": "X", "name": "k", "ts": {i}, "dur": 1}}' for i in range(2000))
+    cut = evs.index("},{", 30_000)
+    bad = evs[:cut] + "}}" + evs[cut:]  # an extra closing brace between two events
+    (tmp_path / "t.json").write_text('{"traceEvents": [' + bad + '], "x": 1}')
+    with pytest.raises(TraceError, match=r"t\.json: invalid JSON"):
+        read_file(tmp_path / "t.json", chunk_bytes=1024)
