@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 PRECISIONS = ("bf16", "fp16", "fp32", "tf32", "fp8")
 # Capture dtype for each execution precision: fp8 recipes (torchao float8 linears) keep bf16 elsewhere.
+# Attention kernel families a stack runs (rates per family in model/data/calibration.toml [attention]):
+# flash2: FlashAttention-2 (flash-attn 2.x, PyTorch SDPA's flash backend); cudnn: cuDNN fused attention as
+# Transformer Engine runs it (Megatron, NeMo), FlashAttention-3-class on Hopper/Blackwell.
+ATTENTION_BACKENDS = ("flash2", "cudnn")
 CAPTURE_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "tf32": "float32", "fp8": "bfloat16"}
 
 
@@ -20,12 +24,17 @@ class ExecConfig:
     """torch.compile: elementwise / norm / reduction chains fused into single kernels, no per-op dispatch."""
     cuda_graphs: bool = False
     """CUDA graphs: the step is replayed from a graph, so per-kernel host launch cost is gone."""
+    attention: str = "flash2"
+    """Attention kernel family: flash2 (flash-attn 2, PyTorch SDPA flash) | cudnn (Transformer Engine's
+    cuDNN fused attention; on parts without published cuDNN rates it runs at the flash2 rates)."""
     calibration: str | None = None
     """Path of a calibration TOML (`trainperf calibrate`); None uses the packaged default."""
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.attention not in ATTENTION_BACKENDS:
+            raise ValueError(f"attention {self.attention!r} is not one of {', '.join(ATTENTION_BACKENDS)}")
 
     @property
     def capture_dtype(self) -> str:

@@ -40,7 +40,7 @@ def gemm_efficiency(m: F, n: F, k: F, batch: F, *, sm_count: int, tiles: Sequenc
     return best
 
 
-def attention_efficiency(batch: F, heads: F, q_len: F, head_dim: F, *, sm_count: int, seq_half: float,
+def attention_efficiency(batch: F, heads: F, q_len: F, head_dim: F, *, sm_count: int, seq_half: float | F,
                          dim_half: float, block_q: float = 128.0) -> F:
     """Fraction of the flash-attention rate reached by this shape (before the per-family fwd/bwd fraction).
 
@@ -57,11 +57,14 @@ def attention_efficiency(batch: F, heads: F, q_len: F, head_dim: F, *, sm_count:
     return np.minimum(seq * np.minimum(dim, 1.0) * wave, 1.0)
 
 
-def causal_work_fraction(kv_len: F, causal: npt.NDArray[np.bool_], *, tile: float) -> F:
-    """Share of the full (unmasked) attention work a causal kernel does: (1 + tile / kv) / 2, at most 1;
-    1 for non-causal. NB: FLOP columns do not halve for causal masks (costs/formulas/attention.py)."""
+def causal_work_fraction(kv_len: F, causal: npt.NDArray[np.bool_], *, tile: float, balance: float = 1.0) -> F:
+    """Share of the full (unmasked) attention work a causal kernel does, in time at the non-causal rate:
+    (1 + tile / kv) / 2 / balance, at most 1; 1 for non-causal. `balance` is the causal kernel's rate on
+    its unmasked work relative to the non-causal kernel at long sequence (diagonal-block masking and the
+    uneven work of q-blocks: the last ones run while the SMs of the first are idle). NB: FLOP columns do
+    not halve for causal masks (costs/formulas/attention.py)."""
     kv = np.maximum(kv_len, 1.0)
-    frac = np.minimum((1.0 + tile / kv) / 2.0, 1.0)
+    frac = np.minimum((1.0 + tile / kv) / 2.0 / balance, 1.0)
     return np.where(causal, frac, 1.0)
 
 

@@ -59,6 +59,18 @@ def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
     return frac, bw
 
 
+def attention_fracs(calib: Calibration, family: str, backend: str) -> tuple[float, float]:
+    """(forward, backward) fraction of the dense peak a long flash-attention kernel of `backend` reaches on
+    `family`: [attention] fwd_frac/bwd_frac (FlashAttention-2), or fwd_frac_cudnn/bwd_frac_cudnn where the
+    family has published cuDNN rates (else the flash2 rates)."""
+    fwd, bwd = calib.by_family("attention", "fwd_frac", family), calib.by_family("attention", "bwd_frac", family)
+    if backend != "flash2":
+        att = calib.data["attention"]
+        fwd = float(att.get(f"fwd_frac_{backend}", {}).get(family, fwd))
+        bwd = float(att.get(f"bwd_frac_{backend}", {}).get(family, bwd))
+    return fwd, bwd
+
+
 def _row_precision(math_dtype: str, category: str, module_type: str, cfg: ExecConfig) -> str:
     """Precision whose peak a compute op runs at under `cfg`."""
     p = precision_of(math_dtype) if math_dtype else ("fp32" if cfg.precision in ("fp32", "tf32") else "bf16")
@@ -66,7 +78,7 @@ def _row_precision(math_dtype: str, category: str, module_type: str, cfg: ExecCo
         p = cfg.precision  # same element width: a graph captured in bf16 predicts fp16 runs as well
     if p == "fp32" and cfg.precision == "tf32" and category in (*_GEMM_CATS, OpCategory.ATTENTION.value):
         return "tf32"
-    if cfg.precision == "fp8" and category == OpCategory.MATMUL.value and module_type == "Linear":
+    if cfg.precision == "fp8" and category == OpCategory.MATMUL.value and module_type == "Linear" and p in ("bf16", "fp16"):
         return "fp8"  # torchao float8 converts nn.Linear only
     return p
 
@@ -128,16 +140,18 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     # --- attention (flash kernels) ---
     is_attn = cat == OpCategory.ATTENTION.value
     bwd = ops["attn_backward"].fill_null(False).to_numpy().astype(bool)
-    afam = np.where(bwd, calib.by_family("attention", "bwd_frac", gpu.family),
-                    calib.by_family("attention", "fwd_frac", gpu.family))
+    fwd_frac, bwd_frac = attention_fracs(calib, gpu.family, cfg.attention)
+    afam = np.where(bwd, bwd_frac, fwd_frac)
     aeff = attention_efficiency(ops["attn_batch"].fill_null(0).to_numpy().astype(float),
                                 ops["attn_heads"].fill_null(0).to_numpy().astype(float),
                                 ops["attn_q"].fill_null(0).to_numpy().astype(float),
                                 ops["attn_dim"].fill_null(0).to_numpy().astype(float), sm_count=gpu.sm_count,
-                                seq_half=calib.get("attention", "seq_half"), dim_half=calib.get("attention", "dim_half"))
+                                seq_half=np.where(bwd, float(calib.data["attention"].get("bwd_seq_half", calib.get("attention", "seq_half"))),
+                                                  calib.get("attention", "seq_half")), dim_half=calib.get("attention", "dim_half"))
     work = flops * np.where(is_attn, causal_work_fraction(ops["attn_kv"].fill_null(0).to_numpy().astype(float),
                                                           ops["attn_causal"].fill_null(False).to_numpy().astype(bool),
-                                                          tile=calib.get("attention", "causal_tile")), 1.0)
+                                                          tile=calib.get("attention", "causal_tile"),
+                                                          balance=float(calib.data["attention"].get("causal_balance", 1.0))), 1.0)
 
     # --- compute term ---
     simt_rate = gpu.fp32_dense_tflops * 1e12 * derate * calib.get("memory", "simt_frac")
@@ -161,7 +175,10 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
         gk = ops["gemm_k"].fill_null(0).to_numpy().astype(float)
         gb = np.maximum(ops["gemm_batch"].fill_null(0).to_numpy().astype(float), 1)
         operands = gb * gk * (gm + ops["gemm_n"].fill_null(0).to_numpy().astype(float))
-        cast = (prec == "fp8") * operands * calib.get("matmul", "fp8_cast_bytes") / bw
+        # fp4 (NVFP4) operands: quantized from bf16 too, at their own cost (fp4_cast_bytes)
+        cast_bytes = np.where(prec == "fp8", calib.get("matmul", "fp8_cast_bytes"),
+                              np.where(prec == "fp4", float(calib.data["matmul"].get("fp4_cast_bytes", 0.0)), 0.0))
+        cast = operands * cast_bytes / bw
         extra_s = cast * (0.5 if cfg.compile else 1.0)
 
     lat_tab = calib.data["memory"].get("category_latency_s", {})

@@ -72,7 +72,7 @@ class _LayerTimes:
 @lru_cache(maxsize=8192)
 def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec) -> _LayerTimes:
     ops = layer_ops(arch, shard, kind)
-    t = op_seconds(ops, gpu, shard.precision, compile=shard.fused)
+    t = op_seconds(ops, gpu, shard.precision, compile=shard.fused, attention=shard.attention)
     fwd_mask = (ops["phase"] == "fwd").to_numpy()
     cats = ops["category"].to_numpy()
     attn = (cats == "attention") & fwd_mask
@@ -118,7 +118,8 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
 
     sp = plan.sequence_parallel and plan.tp > 1
     shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
-                  precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len)
+                  precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len,
+                  attention=plan.attention)
     dense = _layer_times(arch, shard, "dense", gpu) if arch.dense_layers_count() else None
     moe = _layer_times(arch, shard, "moe", gpu) if arch.is_moe else None
     head: _LayerTimes = _layer_times(arch, shard, "head", gpu)

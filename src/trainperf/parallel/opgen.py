@@ -41,6 +41,7 @@ class Shard:
     precision: str
     fused: bool = False
     doc_len: int = 0  # packed documents: attention span per document (0 = the whole sequence)
+    attention: str = "flash2"  # attention kernel family (model.ExecConfig.attention)
 
 
 class _Rows:

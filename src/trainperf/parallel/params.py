@@ -17,32 +17,32 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class StepModelParams:
-    compute_scale: float = 1.25
+    compute_scale: float = 1.35
     """Multiplier on the single-GPU model's op times for sustained multi-GPU training: clocks under
     sustained power/thermal load, and framework kernels the analytic op table leaves out (casts, bias and
     dropout kernels, allocator and stream waits)."""
-    exposed_a2a_fraction: float = 0.25
+    exposed_a2a_fraction: float = 0.5
     """Share of MoE dispatch/combine all-to-all not hidden behind expert / shared-expert compute
     (Megatron-Core overlaps a2a with the other micro-batch's compute in 1F1B; DeepEP-style)."""
     exposed_tp_fraction: float = 0.2
     """Share of TP (sequence-parallel) all-gather / reduce-scatter time left exposed when the plan overlaps
     TP communication with GEMMs (tp_comm_overlap: userbuffers / async TP); without overlap it is all exposed."""
-    overlap_interference: float = 0.5
+    overlap_interference: float = 0.1
     """Compute slowdown per second of communication overlapped with it: NCCL kernels occupy SMs (up to
     32 channels, one SM each) and HBM bandwidth while they run, so hidden comm is not free."""
-    moe_layer_overhead_s: float = 0.0
+    moe_layer_overhead_s: float = 1e-3
     """Per MoE layer per micro-batch (forward + backward) fixed cost of dropless token dispatch: the
     device-to-host sync for per-expert token counts (all-to-all split sizes, grouped-GEMM shapes) stalls
     the launch queue, and permutation launches many small kernels (Megatron-Core alltoall dispatcher
     without CUDA graphs)."""
-    moe_expert_overhead_s: float = 2e-4
+    moe_expert_overhead_s: float = 2.5e-4
     """Per local expert per MoE layer per micro-batch (forward + backward): Transformer Engine's grouped
     linear runs one GEMM, one input quantize and one gradient quantize per expert, forward, dgrad and wgrad,
     each a separate kernel launch (and fp8 scale bookkeeping), so a rank holding many experts (small ep)
     pays launch and tail costs that grow with experts per rank, not with tokens."""
     step_overhead_s: float = 0.0
     """Fixed per-step cost (optimizer launch, data loader, logging, clip-grad norm all-reduce)."""
-    layer_overhead_s: float = 0.0
+    layer_overhead_s: float = 1e-4
     """Per micro-batch per layer host/framework cost (hooks, small kernels not in the op table)."""
 
 

@@ -90,6 +90,9 @@ class ParallelPlan:
     """TP all-gather / reduce-scatter overlapped with GEMMs (userbuffers, async TP)."""
     fused_kernels: bool = False
     """Elementwise / norm chains run fused (torch.compile, Transformer Engine, Apex); eager PyTorch otherwise."""
+    attention: str = "flash2"
+    """Attention kernel family (model.ExecConfig.attention): flash2 (flash-attn 2, PyTorch SDPA flash) or
+    cudnn (Transformer Engine's cuDNN fused attention, Megatron / NeMo)."""
     fused_cross_entropy: bool = False
     """Loss as one vocab-parallel fused kernel keeping the fp32 softmax and writing its gradient in place
     (Megatron-Core); False: PyTorch cross-entropy (bf16 logits, fp32 upcast, fp32 log-softmax saved, fp32

@@ -244,6 +244,10 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
     plan = ParallelPlan(
         gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=1 if arch.is_moe else 0, vp=vp, mbs=mbs, gbs=gbs, seq=seq,
         sequence_parallel=True, sharding=sharding, recompute=Recompute(rc), precision=prec,
+        # attention kernels: Transformer Engine's cuDNN fused attention in the Megatron family (NeMo,
+        # Megatron-Bridge, Megatron-LM with TE); flash-attn 2 in llm-foundry and the FlashAttention runs,
+        # PyTorch SDPA's flash backend (FA2) in torchtitan; SC'21 predates both (left at flash2)
+        attention="cudnn" if fam in _MEGATRON else "flash2",
         fused_kernels=fam != "foundry",  # every other stack documents fused kernels (TE, compile, Apex)
         grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(), tp_comm_overlap=fam in _MEGATRON or "asynctp" in notes_txt.lower(),
         gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER if deepspeed else 1,

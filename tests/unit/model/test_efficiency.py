@@ -50,6 +50,9 @@ def test_attention_efficiency_closed_form() -> None:
 def test_causal_fraction() -> None:
     f = causal_work_fraction(np.array([1024.0, 1024.0, 64.0]), np.array([True, False, True]), tile=128)
     assert list(f) == pytest.approx([(1 + 128 / 1024) / 2, 1.0, 1.0])
+    # the causal kernel's imbalance: its unmasked work runs at `balance` of the non-causal rate
+    g = causal_work_fraction(np.array([16384.0]), np.array([True]), tile=128, balance=0.905)
+    assert float(g[0]) == pytest.approx((1 + 128 / 16384) / 2 / 0.905)
 
 
 def test_memory_time_and_power() -> None:

@@ -11,7 +11,7 @@ from trainperf.parallel.collectives import Collective, collective_time
 from trainperf.parallel.memory import recompute_candidates, stage_params, usable_bytes
 from trainperf.parallel.opgen import Shard, layer_ops
 from trainperf.parallel.params import DEFAULT_PARAMS
-from trainperf.parallel.published import row_setup
+from trainperf.parallel.published import Unsupported, row_setup
 from trainperf.parallel.validate import read_rows
 
 L70 = TransformerArch(name="llama70", n_layers=80, hidden=8192, ffn_hidden=28672, n_heads=64, n_kv_heads=8,
@@ -113,3 +113,23 @@ def test_torchtitan_pipeline_defaults_to_one_microbatch_per_stage(shared_dir: Pa
     assert (p13.n_micro, p13.mbs, p13.vp) == (8, 4, 1)
     p14 = row_setup(rows["torchtitan-014"]).plan  # interleaved, stages per rank not stated
     assert (p14.n_micro, p14.mbs, p14.vp) == (16, 2, 2)
+
+
+def test_attention_backend_follows_the_stack(shared_dir: Path) -> None:
+    """Megatron / NeMo rows run Transformer Engine's cuDNN attention (faster on Hopper), the others FA2."""
+    def backends(prefixes: tuple[str, ...]) -> set[str]:
+        out = set()
+        for rid, r in _rows(shared_dir).items():
+            if rid.startswith(prefixes):
+                try:
+                    out.add(row_setup(r).plan.attention)
+                except (Unsupported, ValueError):
+                    continue
+        return out
+
+    assert backends(("mbridge", "nemo2407", "nemo2403")) == {"cudnn"}
+    assert backends(("foundry", "torchtitan", "flashattn")) == {"flash2"}
+    plan = ParallelPlan(gpus=64, tp=8, pp=8, mbs=1, gbs=64, seq=32768, recompute="full")
+    fa2 = _est(L70, plan, "dgx-h100")
+    cudnn = _est(L70, dataclasses.replace(plan, attention="cudnn"), "dgx-h100")
+    assert cudnn.step_time_s < fa2.step_time_s
