@@ -167,7 +167,9 @@ def published(max_rows: int | None) -> pl.DataFrame:
         accum = int(m.group(1)) if m else max(1, round(gb / (mb * dp))) if gb else 1
         shard = dp if re.search(r"fsdp|zero3|zero-3", r["zero_or_fsdp"], re.I) else 1
         compile_, why = _mode(r)
-        cfg = ExecConfig(precision=prec, compile=compile_)
+        # Megatron / NeMo (Transformer Engine) run cuDNN fused attention; the other stacks flash-attn 2 / SDPA flash
+        te = re.search(r"megatron|nemo", r["source"], re.I) is not None
+        cfg = ExecConfig(precision=prec, compile=compile_, attention="cudnn" if te else "flash2")
         try:
             g = _graph(r, mb, seq, cfg.capture_dtype)
             est = predict_step(g, get_gpu(r["gpu_type"]), cfg)
