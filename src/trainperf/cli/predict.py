@@ -26,6 +26,8 @@ def predict_cmd(
     precision: Annotated[str, typer.Option(help="bf16, fp16, fp32, tf32 or fp8 (fp8 linears)")] = "bf16",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile: fused elementwise/norm chains")] = False,
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="CUDA graphs: no per-kernel launch cost")] = False,
+    attention: Annotated[str, typer.Option(help="attention kernel family: flash2 (FlashAttention-2, PyTorch SDPA) "
+                                                "or cudnn (cuDNN / Transformer Engine fused attention)")] = "flash2",
     scale: Annotated[str | None, typer.Option(
         help="hypothetical hardware: scale the GPU's numbers, e.g. 'hbm_bw=2,bf16=1.5' (keys: hbm_bw, "
              "hbm_capacity, l2, nvlink_bw, pcie_bw, tdp, sm_count, fp64..fp4, flops)")] = None,
@@ -64,7 +66,7 @@ def predict_cmd(
     from trainperf.report.predict_text import render_predict
     from trainperf.report.progress import status
 
-    cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs,
+    cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs, attention=attention,
                      calibration=str(calibration) if calibration else None)
     spec: str | GPUSpec = gpu
     if scale:
