@@ -3,6 +3,7 @@ and the full flavor's FLOPs against the workload's published reference)."""
 
 import polars as pl
 import pytest
+from zoo_helpers import check_reduced_map, count_params, meta_model
 
 from trainperf.capture import capture_workload
 from trainperf.vocab import Domain
@@ -28,6 +29,21 @@ def test_zoo_is_large_and_diverse() -> None:
 def test_unknown_name_gets_closest_matches() -> None:
     with pytest.raises(UnknownWorkloadError, match="did you mean"):
         get_workload("llama-3.1-8b")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_full_size_params_match_published(name: str) -> None:
+    w = get_workload(name)
+    _, model = meta_model(name)
+    n = count_params(model)
+    assert w.published_params and w.published_params_source, f"{name}: no published parameter count"
+    assert n == pytest.approx(w.published_params, rel=w.params_tolerance), (
+        f"{name}: built {n:,} vs published {w.published_params:,.0f} ({w.published_params_source})")
+
+
+@pytest.mark.parametrize("name", [w.name for w in list_workloads() if w.supports_reduced])
+def test_reduced_build_expands_to_full_model(name: str) -> None:
+    check_reduced_map(name)
 
 
 @pytest.mark.parametrize("name", ALL)

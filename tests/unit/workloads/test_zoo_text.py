@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from zoo_helpers import count_params, meta_model
 
 from trainperf.workloads import get_workload
 from trainperf.workloads.registry import Size
@@ -23,56 +24,6 @@ MOE = ["mixtral-8x7b", "qwen3-30b-a3b", "gpt-oss-20b", "deepseek-v3-671b"]
 TEXT = ["bert-base", "bert-large", "modernbert-large", "t5-large", "bart-large"]
 SPEECH = ["whisper-large-v3", "wav2vec2-large"]
 MINE = DENSE + MOE + TEXT + SPEECH
-
-
-def _meta_model(name: str, reduced: bool = False) -> tuple[Any, Any]:
-    built = get_workload(name).build("full", reduced=reduced)
-    with torch.device("meta"):
-        return built, built.make_model()
-
-
-def _count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-@pytest.mark.parametrize("name", MINE)
-def test_full_size_params_match_published(name: str) -> None:
-    w = get_workload(name)
-    _, model = _meta_model(name)
-    n = _count(model)
-    assert w.published_params and w.published_params_source
-    assert n == pytest.approx(w.published_params, rel=w.params_tolerance), (
-        f"{name}: built {n:,} vs published {w.published_params:,.0f} ({w.published_params_source})")
-
-
-@pytest.mark.parametrize("name", MINE)
-def test_reduced_build_expands_to_full_model(name: str) -> None:
-    """Every full block has the same parameter names and shapes as the captured block the map points at,
-    everything outside the stacks is identical, and the expanded count equals the full count exactly."""
-    w = get_workload(name)
-    assert w.supports_reduced
-    built, reduced = _meta_model(name, reduced=True)
-    _, full = _meta_model(name)
-    assert built.repeats
-    red = {k: tuple(p.shape) for k, p in reduced.named_parameters()}
-    ful = {k: tuple(p.shape) for k, p in full.named_parameters()}
-    expanded = 0
-    for r in built.repeats:
-        blocks = full.get_submodule(r.module_list)
-        assert len(r.full_to_captured) == len(blocks), f"{name}: map has {len(r.full_to_captured)} of {len(blocks)}"
-        assert sorted(set(r.full_to_captured)) == list(range(len(reduced.get_submodule(r.module_list))))
-        for j, c in enumerate(r.full_to_captured):
-            fp, cp = f"{r.module_list}.{j}.", f"{r.module_list}.{c}."
-            fj = {k[len(fp):]: s for k, s in ful.items() if k.startswith(fp)}
-            cj = {k[len(cp):]: s for k, s in red.items() if k.startswith(cp)}
-            assert fj == cj, f"{name}: full block {j} differs from captured block {c}"
-            expanded += sum(math.prod(s) for s in cj.values())
-    stacks = tuple(r.module_list + "." for r in built.repeats)
-    outside_f = {k: s for k, s in ful.items() if not k.startswith(stacks)}
-    outside_r = {k: s for k, s in red.items() if not k.startswith(stacks)}
-    assert outside_f == outside_r
-    expanded += sum(math.prod(s) for s in outside_r.values())
-    assert expanded == _count(full)
 
 
 @pytest.mark.parametrize("name", MINE)
@@ -126,7 +77,7 @@ def test_tiny_traces_on_fake_tensors_in_bf16(name: str) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     assert all(p.dtype == torch.bfloat16 for p in params)
     assert all(p.grad is not None for p in params), f"{name}: parameters without gradient"
-    assert _count(model) == _count(built.make_model())  # re-tied: same parameters as a real build
+    assert count_params(model) == count_params(built.make_model())  # re-tied: same parameters as a real build
 
 
 def test_wav2vec2_is_real_only_and_says_why() -> None:
@@ -162,8 +113,8 @@ ACTIVE = {
 
 @pytest.mark.parametrize("name", MOE)
 def test_moe_active_params(name: str) -> None:
-    built, model = _meta_model(name)
-    total = _count(model)
+    built, model = meta_model(name)
+    total = count_params(model)
     routed = sum(p.numel() for k, p in model.named_parameters() if ".experts." in k and "shared" not in k)
     arch = {"mixtral-8x7b": moe.MIXTRAL_8X7B, "qwen3-30b-a3b": moe.QWEN3_30B_A3B, "gpt-oss-20b": moe.GPT_OSS_20B,
             "deepseek-v3-671b": moe.DEEPSEEK_V3}[name]

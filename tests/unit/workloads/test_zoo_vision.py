@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from zoo_helpers import count_params, meta_model
 
 from trainperf.workloads import get_workload
 from trainperf.workloads.registry import Size
@@ -34,16 +35,6 @@ def _one_thread() -> Any:
     torch.set_num_threads(n)
 
 
-def _meta_model(name: str, reduced: bool = False, flavor: str = "full") -> tuple[Any, Any]:
-    built = get_workload(name).build(flavor, reduced=reduced)
-    with torch.device("meta"):
-        return built, built.make_model()
-
-
-def _count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 # exact counts of the built modules (transformers 5.23, diffusers 0.42.1, torch_geometric 2.8.1): a library
 # upgrade that changes an architecture shows up here
 BUILT = {
@@ -56,57 +47,25 @@ BUILT = {
 
 
 @pytest.mark.parametrize("name", MINE)
-def test_full_size_params_match_published(name: str) -> None:
+def test_built_counts_are_pinned(name: str) -> None:
     w = get_workload(name)
-    _, model = _meta_model(name)
-    n = _count(model)
-    assert w.published_params and w.published_params_source
-    assert n == pytest.approx(w.published_params, rel=w.params_tolerance), (
-        f"{name}: built {n:,} vs published {w.published_params:,.0f} ({w.published_params_source})")
-    assert n == BUILT[name]
+    _, model = meta_model(name)
+    assert count_params(model) == BUILT[name]
     if w.params_tolerance > 0.02:
         assert name == "dit-xl2"  # the one explained exception (next test)
 
 
 def test_dit_is_the_paper_model_plus_per_block_embedders() -> None:
     """diffusers' DiT repeats the timestep/class embedder in all 28 blocks; the paper (675M) shares one."""
-    _, model = _meta_model("dit-xl2")
+    _, model = meta_model("dit-xl2")
     per_block = [sum(p.numel() for k, p in model.named_parameters() if k.startswith(f"transformer_blocks.{i}.norm1.emb."))
                  for i in range(28)]
     assert set(per_block) == {diffusion.DIT_XL2.per_block_embedder_params()} == {2_777_472}
-    assert _count(model) - 27 * per_block[0] == pytest.approx(675e6, rel=1e-3)
-
-
-@pytest.mark.parametrize("name", REDUCED)
-def test_reduced_build_expands_to_full_model(name: str) -> None:
-    """Every full block has the same parameter names and shapes as the captured block the map points at,
-    everything outside the stacks is identical, and the expanded count equals the full count exactly."""
-    built, reduced = _meta_model(name, reduced=True)
-    _, full = _meta_model(name)
-    assert built.repeats
-    red = {k: tuple(p.shape) for k, p in reduced.named_parameters()}
-    ful = {k: tuple(p.shape) for k, p in full.named_parameters()}
-    expanded = 0
-    for r in built.repeats:
-        blocks = full.get_submodule(r.module_list)
-        assert len(r.full_to_captured) == len(blocks), f"{name}: map has {len(r.full_to_captured)} of {len(blocks)}"
-        assert sorted(set(r.full_to_captured)) == list(range(len(reduced.get_submodule(r.module_list))))
-        for j, c in enumerate(r.full_to_captured):
-            fp, cp = f"{r.module_list}.{j}.", f"{r.module_list}.{c}."
-            fj = {k[len(fp):]: s for k, s in ful.items() if k.startswith(fp)}
-            cj = {k[len(cp):]: s for k, s in red.items() if k.startswith(cp)}
-            assert fj and fj == cj, f"{name}: full block {j} differs from captured block {c}"
-            expanded += sum(math.prod(s) for s in cj.values())
-    stacks = tuple(r.module_list + "." for r in built.repeats)
-    outside_f = {k: s for k, s in ful.items() if not k.startswith(stacks)}
-    outside_r = {k: s for k, s in red.items() if not k.startswith(stacks)}
-    assert outside_f == outside_r
-    expanded += sum(math.prod(s) for s in outside_r.values())
-    assert expanded == _count(full)
+    assert count_params(model) - 27 * per_block[0] == pytest.approx(675e6, rel=1e-3)
 
 
 def test_flux_reduced_map_covers_both_stacks() -> None:
-    built, _ = _meta_model("flux1-transformer", reduced=True)
+    built, _ = meta_model("flux1-transformer", reduced=True)
     assert [(r.module_list, len(r.full_to_captured)) for r in built.repeats] == [
         ("transformer_blocks", 19), ("single_transformer_blocks", 38)]
 
