@@ -18,16 +18,10 @@ import polars as pl
 
 from trainperf.capture.schema import OPGRAPH_SCHEMA
 from trainperf.costs import cost
-from trainperf.costs.types import Arg, OpCall, TensorMeta
+from trainperf.costs.profiler import op_call_from_profiler
+from trainperf.costs.types import OpCall
 from trainperf.vocab import Phase
 
-# Profiler type names -> torch dtype names.
-_TYPES = {
-    "c10::BFloat16": "bfloat16", "c10::Half": "float16", "float": "float32", "double": "float64",
-    "long int": "int64", "int": "int32", "bool": "bool", "unsigned char": "uint8", "signed char": "int8",
-    "short int": "int16", "c10::Float8_e4m3fn": "float8_e4m3fn", "c10::Float8_e5m2": "float8_e5m2",
-    "c10::Float8_e4m3fnuz": "float8_e4m3fnuz", "c10::Float8_e5m2fnuz": "float8_e5m2fnuz",
-}
 _GPU_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
 
 
@@ -43,44 +37,9 @@ class TraceOps:
     free_op_durations_s: list[float]
 
 
-def _scalar(s: str) -> Arg:
-    s = s.strip()
-    if s in ("True", "False"):
-        return s == "True"
-    if s.startswith("[") and s.endswith("]"):
-        inner = [x.strip() for x in s[1:-1].split(",") if x.strip()]
-        try:
-            return tuple(int(x) for x in inner)
-        except ValueError:
-            return None
-    try:
-        return int(s)
-    except ValueError:
-        try:
-            return float(s)
-        except ValueError:
-            return s or None
-
-
 def op_call(name: str, args: dict[str, Any]) -> OpCall:
     """Rebuild an OpCall from a cpu_op's recorded shapes, types and concrete inputs."""
-    dims = args.get("Input Dims", [])
-    types = args.get("Input type", [])
-    concrete = args.get("Concrete Inputs", [""] * len(dims))
-    tensor_dtype = next((_TYPES[t] for t in types if t in _TYPES), "float32")
-    out: list[Arg] = []
-    for i, d in enumerate(dims):
-        t = types[i] if i < len(types) else ""
-        c = concrete[i] if i < len(concrete) else ""
-        if t == "TensorList":
-            out.append(tuple(TensorMeta(tuple(x), tensor_dtype) for x in d))
-        elif t in _TYPES:
-            out.append(TensorMeta(tuple(d), _TYPES[t]))
-        elif t in ("Scalar", "ScalarList", "") and c != "":
-            out.append(_scalar(c))
-        else:
-            out.append(None)
-    return OpCall(op=name, args=tuple(out))
+    return op_call_from_profiler(name, args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"))
 
 
 def _rows(name: str, args: dict[str, Any]) -> dict[str, Any] | None:

@@ -5,12 +5,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from trainperf.costs.profiler import KINETO_DTYPES
 from trainperf.trace import analyze, compare_traces, load_trace
 from trainperf.trace.analyses.collectives import collectives
 from trainperf.trace.analyses.kernels import kernel_breakdown, top_kernels
 from trainperf.trace.analyses.launch import launch_stats
 from trainperf.trace.analyses.overlap import comm_overlap
-from trainperf.trace.analyses.sol import KINETO_DTYPES, op_call, op_sol
+from trainperf.trace.analyses.sol import op_call, op_sol
 from trainperf.trace.analyses.temporal import temporal_breakdown
 from trainperf.trace.classify import kernel_category
 from trainperf.vocab import OpCategory

@@ -14,19 +14,9 @@ from typing import Any
 import orjson
 import polars as pl
 
-from trainperf.costs import OpCall, TensorMeta, cost
+from trainperf.costs import OpCall, cost
+from trainperf.costs.profiler import op_call_from_profiler
 from trainperf.vocab import BoundBy, OpCategory
-
-# Profiler type strings (c10 scalar type names as Kineto prints them) -> torch dtype names.
-KINETO_DTYPES = {
-    "float": "float32", "double": "float64", "c10::Half": "float16", "c10::BFloat16": "bfloat16",
-    "long int": "int64", "long": "int64", "int": "int32", "short int": "int16", "short": "int16",
-    "signed char": "int8", "unsigned char": "uint8", "bool": "bool", "c10::complex<float>": "complex64",
-    "c10::complex<double>": "complex128", "c10::Float8_e4m3fn": "float8_e4m3fn",
-    "c10::Float8_e5m2": "float8_e5m2", "c10::Float8_e4m3fnuz": "float8_e4m3fnuz",
-    "c10::Float8_e5m2fnuz": "float8_e5m2fnuz", "c10::Float8_e8m0fnu": "float8_e8m0fnu",
-    "unsigned short": "uint16", "unsigned int": "uint32", "unsigned long": "uint64",
-}
 
 # Below this much roofline time per kernel, a kernel's fixed cost dominates: an empty kernel takes about
 # 2-5 us from launch to completion on V100..H100 (NVIDIA CUDA C++ Best Practices Guide, kernel launch
@@ -34,42 +24,10 @@ KINETO_DTYPES = {
 KERNEL_FLOOR_NS = 5_000
 
 
-def _scalar(s: str) -> Any:
-    s = s.strip()
-    if s in ("True", "False"):
-        return s == "True"
-    if s.startswith("[") and s.endswith("]"):
-        try:
-            return tuple(int(x) for x in s[1:-1].split(",") if x.strip())
-        except ValueError:
-            return None
-    for conv in (int, float):
-        try:
-            return conv(s)
-        except ValueError:
-            pass
-    return s or None
-
-
 def op_call(name: str, shapes_json: str) -> OpCall:
     """An OpCall from one row's ``shapes`` column (JSON [Input Dims, Input type, Concrete Inputs])."""
     dims, types, concrete = orjson.loads(shapes_json)
-    types = types or []
-    concrete = concrete or []
-    first = next((KINETO_DTYPES[t] for t in types if t in KINETO_DTYPES), "float32")
-    args: list[Any] = []
-    for i, d in enumerate(dims or []):
-        t = types[i] if i < len(types) else ""
-        c = concrete[i] if i < len(concrete) else ""
-        if t == "TensorList" and isinstance(d, list):
-            args.append(tuple(TensorMeta(tuple(x), first) if isinstance(x, list) else None for x in d))
-        elif t in KINETO_DTYPES and isinstance(d, list):
-            args.append(TensorMeta(tuple(int(x) for x in d), KINETO_DTYPES[t]))
-        elif isinstance(c, str) and c != "":
-            args.append(_scalar(c))
-        else:
-            args.append(None)
-    return OpCall(op=name, args=tuple(args))
+    return op_call_from_profiler(name, dims, types, concrete)
 
 
 def _price(name: str, shapes: str) -> tuple[Any, ...]:
