@@ -82,7 +82,11 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such CSV")
-    df = pl.read_csv(p, infer_schema_length=0)
+    try:
+        df = pl.read_csv(p, infer_schema_length=0)
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{p}: not a CSV in the published_training_perf.csv format ({first})") from None
     missing = [c for c in ("id", "gpu_type", "n_gpus", "seq_len", "model_name") if c not in df.columns]
     if missing:
         raise ValueError(f"{p}: missing columns {missing}; expected the columns of published_training_perf.csv")
