@@ -47,6 +47,10 @@ def capture_cmd(
             graph = capture_workload(workload, flavor, size, dtype, real=real, replicate=not no_replicate)
     if output is not None:
         tmp = output.with_name(output.name + ".tmp")
-        graph.write_parquet(tmp)
-        tmp.replace(output)  # atomic: an interrupted write never leaves a half file under the user's name
+        try:
+            graph.write_parquet(tmp)
+            tmp.replace(output)  # atomic: an interrupted write never leaves a half file under the user's name
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise ValueError(f"--output {output}: cannot write there ({e.strerror or e})") from None
     render_capture(graph, summarize(graph, top), json_out=json_out, output=output)

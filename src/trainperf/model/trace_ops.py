@@ -65,8 +65,13 @@ def _rows(name: str, args: dict[str, Any]) -> dict[str, Any] | None:
 def read_trace_ops(path: str | Path) -> TraceOps:
     """Measured kernel time per leaf cpu_op of a trace recorded with shapes."""
     p = Path(path)
-    raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
-    doc = orjson.loads(raw)
+    try:
+        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+        doc = orjson.loads(raw)
+    except (OSError, EOFError, orjson.JSONDecodeError) as err:
+        raise ValueError(f"{p}: not a readable profiler trace ({err}); expected Kineto JSON, plain or .gz") from None
+    if not (isinstance(doc, list) or (isinstance(doc, dict) and "traceEvents" in doc)):
+        raise ValueError(f"{p}: JSON without 'traceEvents'; expected a PyTorch profiler (Kineto) trace")
     events = doc["traceEvents"] if isinstance(doc, dict) else doc
     props = doc.get("deviceProperties", []) if isinstance(doc, dict) else []
     device = props[0].get("name", "") if props else ""
