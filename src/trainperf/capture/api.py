@@ -79,6 +79,7 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
     from trainperf.vocab import Phase
 
     dt = getattr(torch, normalize_dtype(dtype))
+    _quiet_model_libraries()
     t0 = time.perf_counter()
     if real:
         with _default_dtype(dt):
@@ -157,6 +158,18 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
         extra={"build_s": t1 - t0, "run_s": t2 - t1, "table_s": t3 - t2, "free_ops": float(rec.free_ops)},
     )
     return OpGraph(ops=ops, meta=meta)
+
+
+def _quiet_model_libraries() -> None:
+    """transformers logs config notices (e.g. GPT-2's unset ``loss_type``) that say nothing about the
+    step; keep its errors only. Users who want its warnings back set TRANSFORMERS_VERBOSITY=warning."""
+    import os
+    import sys
+
+    if "transformers" in sys.modules and "TRANSFORMERS_VERBOSITY" not in os.environ:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
 
 
 def _init_optimizer_state(model: Any, opt: Any) -> None:
