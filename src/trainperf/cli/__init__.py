@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from trainperf.cli import analyze, capture, hw, predict, profile, validate, zoo
+from trainperf.cli import analyze, capture, fleet, hw, predict, profile, validate, zoo
 
 app = typer.Typer(
     name="trainperf",
@@ -27,7 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (zoo, capture, profile, hw, predict, validate, analyze):
+for _module in (zoo, capture, profile, hw, predict, fleet, validate, analyze):
     _module.register(app)
 
 

@@ -32,7 +32,7 @@ def sgd_momentum(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     ratio to the same update (You et al. 2017, arXiv 1708.03888); torch has no LARS."""
     import torch
 
-    return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+    return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4, foreach=True)
 
 
 def rmsprop(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -40,7 +40,7 @@ def rmsprop(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     2018, 6.1) recipes; weight decay 1e-5 (EfficientNet)."""
     import torch
 
-    return torch.optim.RMSprop(params, lr=0.016, alpha=0.9, momentum=0.9, eps=1e-3, weight_decay=1e-5)
+    return torch.optim.RMSprop(params, lr=0.016, alpha=0.9, momentum=0.9, eps=1e-3, weight_decay=1e-5, foreach=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -127,7 +127,7 @@ def adagrad(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     data-dependent coalesce), so the captured optimizer bytes are an upper bound."""
     import torch
 
-    return torch.optim.Adagrad(params, lr=0.005)
+    return torch.optim.Adagrad(params, lr=0.005, foreach=True)  # foreach: what PyTorch runs on CUDA by default
 
 
 def dlrm_builder(full: DlrmArch, tiny: DlrmArch) -> Any:

@@ -1,0 +1,40 @@
+import polars as pl
+import pytest
+
+from trainperf.fleet import FLEET_SCHEMA, sweep
+
+
+@pytest.fixture(scope="module")
+def fleet() -> pl.DataFrame:
+    return sweep(["llama3.1-8b", "resnet50", "wav2vec2-large"], ["H100-SXM", "A100-SXM-80GB"], flavor="tiny")
+
+
+def test_one_row_per_workload_and_gpu(fleet: pl.DataFrame) -> None:
+    assert dict(fleet.schema) == FLEET_SCHEMA
+    assert fleet.height == 6
+    assert set(fleet["gpu"]) == {"H100-SXM", "A100-SXM-80GB"}
+
+
+def test_untraceable_workload_is_reported_not_dropped(fleet: pl.DataFrame) -> None:
+    w = fleet.filter(pl.col("workload") == "wav2vec2-large")
+    assert w.height == 2 and (w["status"] == "unsupported").all() and w["reason"].str.len_chars().min() > 0
+
+
+def test_sorted_worst_mfu_first_and_in_range(fleet: pl.DataFrame) -> None:
+    ok = fleet.filter(pl.col("status") == "ok")
+    assert ok.height == 4
+    mfu = ok["mfu"].to_list()
+    assert mfu == sorted(mfu)
+    assert all(0 < m <= 1 for m in mfu)
+    assert fleet["status"].to_list()[-2:] == ["unsupported", "unsupported"]
+
+
+def test_tiny_steps_are_host_bound_on_a_big_gpu(fleet: pl.DataFrame) -> None:
+    """A 2 x 32-token step cannot feed an H100: the launch/host side must dominate."""
+    row = fleet.filter((pl.col("workload") == "llama3.1-8b") & (pl.col("gpu") == "H100-SXM")).row(0, named=True)
+    assert row["host_bound"] and row["mfu"] < 0.01
+
+
+def test_unknown_gpu_fails_before_any_capture() -> None:
+    with pytest.raises(KeyError, match="unknown GPU"):
+        sweep(["llama3.1-8b"], ["H900"])
