@@ -70,9 +70,10 @@ class StepMeta:
     activation_bytes: float
     """Bytes of tensors saved for backward at the end of the forward pass (parameters excluded)."""
     tokens_per_step: int
-    """Units of work per step for throughput: tokens for sequence models, samples otherwise."""
+    """Tokens processed per step (all sequences, encoder and decoder; image patches for vision models)."""
     samples_per_step: int
     unit: str = "token"
+    """What throughput counts: "token" (tokens_per_step) or "sample" (samples_per_step)."""
     model_flops: float = 0.0
     """Model FLOPs of the step by the workload's analytic convention (glossary); 0 if it has none."""
     captured_layers: int = 0
@@ -80,6 +81,11 @@ class StepMeta:
     fake: bool = True
     optimizer: str = "adamw"
     extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def units_per_step(self) -> int:
+        """Units of throughput per step: tokens when ``unit`` is "token", samples otherwise."""
+        return self.tokens_per_step if self.unit == "token" else self.samples_per_step
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

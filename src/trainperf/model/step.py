@@ -138,8 +138,8 @@ def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = No
     unc = ops.filter(~pl.col("covered").fill_null(False))
     return StepEstimate(
         workload=f"{meta.workload}/{meta.flavor}", gpu=gpu.name, config=cfg, step_time_s=step,
-        throughput=meta.tokens_per_step / step if step > 0 else 0.0, unit=meta.unit,
-        units_per_step=meta.tokens_per_step, model_flops=mflops, model_flops_source=msrc, mfu=mfu,
+        throughput=meta.units_per_step / step if step > 0 else 0.0, unit=meta.unit,
+        units_per_step=meta.units_per_step, model_flops=mflops, model_flops_source=msrc, mfu=mfu,
         peak_tflops=peak, peak_name=f"{gpu.name} {prec} dense {peak:g} TFLOP/s", gpu_busy_s=gpu_busy,
         host_s=host_s, host_bound=host_s > 0.8 * step, categories=cats,
         memory=peak_memory(meta, graph.ops, gpu, calib), uncovered_ops=unc.height,

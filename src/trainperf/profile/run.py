@@ -47,6 +47,7 @@ class ProfileResult:
     step_times_s: list[float]
     trace_path: Path | None
     tokens_per_step: int
+    """Units of throughput per step (tokens or samples, as ``unit`` says)."""
     unit: str
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -144,7 +145,7 @@ def profile_built(built: Built, *, name: str, cfg: ProfileConfig, trace_path: Pa
         prof.export_chrome_trace(str(tmp))
         tmp.replace(trace_path)
     return ProfileResult(workload=name, device=str(device), step_times_s=times, trace_path=trace_path,
-                         tokens_per_step=built.tokens_per_step, unit=built.unit,
+                         tokens_per_step=built.units_per_step, unit=built.unit,
                          extra={"torch": torch.__version__, "dtype": cfg.dtype})
 
 

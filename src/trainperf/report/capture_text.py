@@ -48,7 +48,7 @@ def render_capture(graph: OpGraph, s: CaptureSummary, *, json_out: bool = False,
     rep = f", {m.replicated_layers} blocks from {m.captured_layers} captured" if m.replicated_layers else ""
     con.print(f"[bold]{m.workload}[/bold] ({m.flavor}) batch={m.batch}" + (f" seq={m.seq}" if m.seq else "")
               + f" {m.dtype}: {m.n_params / 1e9:.3f} B params, {s.n_ops} ops, {s.n_kernels} kernels{rep}")
-    per_unit = s.total_flops / max(m.tokens_per_step, 1)
+    per_unit = s.total_flops / max(m.units_per_step, 1)
     con.print(f"step FLOPs {si(s.total_flops)} ({si(per_unit)}/{m.unit}); model FLOPs (analytic) "
               f"{si(m.model_flops)}; bytes moved {si(s.total_bytes, 'B')}")
     con.print(_table("by category", s.by_category, "category"))

@@ -64,8 +64,9 @@ class Built:
     seq: int | None
     samples_per_step: int
     tokens_per_step: int
-    """Units of work per step for throughput: tokens for sequence models, samples (images) otherwise."""
+    """Tokens processed per step (all sequences, encoder and decoder; image patches for vision models)."""
     unit: str = "token"
+    """What throughput counts: "token" (tokens_per_step) or "sample" (samples_per_step)."""
     model_flops: float = 0.0
     """Analytic model FLOPs of one step (fwd+bwd) by the workload's convention; 0 if it has none."""
     repeats: tuple[Repeat, ...] = ()
@@ -74,6 +75,10 @@ class Built:
     n_params_active: int | None = None
     """Parameters touched per token (MoE); None means all."""
     extra_buffers_note: str = ""
+
+    @property
+    def units_per_step(self) -> int:
+        return self.tokens_per_step if self.unit == "token" else self.samples_per_step
 
 
 @dataclass(frozen=True, kw_only=True)

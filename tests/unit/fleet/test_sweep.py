@@ -38,3 +38,14 @@ def test_tiny_steps_are_host_bound_on_a_big_gpu(fleet: pl.DataFrame) -> None:
 def test_unknown_gpu_fails_before_any_capture() -> None:
     with pytest.raises(KeyError, match="unknown GPU"):
         sweep(["llama3.1-8b"], ["H900"])
+
+
+def test_throughput_counts_the_workloads_unit(fleet: pl.DataFrame) -> None:
+    """Vision throughput is samples per second even though the step also records its patch tokens."""
+    from trainperf.workloads import get_workload
+
+    for name in ("resnet50", "llama3.1-8b"):
+        built = get_workload(name).build("tiny")
+        row = fleet.filter((pl.col("workload") == name) & (pl.col("gpu") == "H100-SXM")).row(0, named=True)
+        assert row["unit"] == built.unit
+        assert row["throughput"] * row["step_time_s"] == pytest.approx(built.units_per_step, rel=1e-9)
