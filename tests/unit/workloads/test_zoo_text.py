@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import pytest
 import torch
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
-from zoo_helpers import count_params, meta_model
+from torch._subclasses.fake_tensor import FakeTensor
+from zoo_helpers import count_params, fake_step, meta_model
 
 from trainperf.workloads import get_workload
 from trainperf.workloads.registry import Size
@@ -49,30 +48,10 @@ def test_tiny_real_step_on_cpu(name: str) -> None:
     assert best < 1.0, f"{name}: tiny step took {best:.2f} s"
 
 
-def _fake_step(built: Any, dtype: torch.dtype) -> Any:
-    """The capture recipe: build on meta in ``dtype``, materialize and run one step under FakeTensorMode.
-    ``to_empty`` unties shared parameters (a new Parameter per module), so tied models are re-tied."""
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("meta"):
-            model = built.make_model()
-    finally:
-        torch.set_default_dtype(torch.float32)
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        model = model.to_empty(device="cpu")
-        if hasattr(model, "tie_weights"):
-            model.tie_weights()
-        batch = built.make_batch()
-        loss = built.loss(model, batch)
-        loss.backward()
-        built.make_optimizer(model.parameters()).step()
-    return model, loss
-
-
 @pytest.mark.parametrize("name", [n for n in MINE if get_workload(n).fake_ok])
 def test_tiny_traces_on_fake_tensors_in_bf16(name: str) -> None:
     built = get_workload(name).build("tiny")
-    model, loss = _fake_step(built, torch.bfloat16)
+    model, loss = fake_step(built, torch.bfloat16)
     assert isinstance(loss, FakeTensor)
     params = [p for p in model.parameters() if p.requires_grad]
     assert all(p.dtype == torch.bfloat16 for p in params)
@@ -84,12 +63,12 @@ def test_wav2vec2_is_real_only_and_says_why() -> None:
     w = get_workload("wav2vec2-large")
     assert not w.fake_ok and "ctc" in w.fake_note.lower()
     with pytest.raises(Exception, match=r"local_scalar_dense|ctc_loss"):
-        _fake_step(w.build("tiny"), torch.bfloat16)
+        fake_step(w.build("tiny"), torch.bfloat16)
 
 
 def test_moe_fp32_fake_trace_uses_batched_mm() -> None:
     """grouped_mm's fake kernel takes only bf16: in fp32 the recipe switches to batched_mm and traces."""
-    _, loss = _fake_step(get_workload("mixtral-8x7b").build("tiny"), torch.float32)
+    _, loss = fake_step(get_workload("mixtral-8x7b").build("tiny"), torch.float32)
     assert isinstance(loss, FakeTensor)
     with torch.device("meta"):
         assert experts_implementation() == "batched_mm"

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import pytest
 import torch
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
-from zoo_helpers import count_params, meta_model
+from torch._subclasses.fake_tensor import FakeTensor
+from zoo_helpers import count_params, fake_step, meta_model
 
 from trainperf.workloads import get_workload
 from trainperf.workloads.registry import Size
@@ -23,16 +22,6 @@ DIFFUSION = ["sd2-unet", "dit-xl2", "flux1-transformer"]
 OTHER = ["dlrmv2-dcnv2", "graphsage-products"]
 MINE = VISION + CNN + DIFFUSION + OTHER
 REDUCED = [n for n in MINE if get_workload(n).supports_reduced]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine spinning threads make step
-    times erratic; restore the setting for other test modules."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # exact counts of the built modules (transformers 5.23, diffusers 0.42.1, torch_geometric 2.8.1): a library
@@ -95,29 +84,11 @@ def test_tiny_real_step_on_cpu(name: str) -> None:
     assert best < 1.0, f"{name}: tiny step took {best:.2f} s"
 
 
-def _fake_step(built: Any, dtype: torch.dtype) -> Any:
-    """The capture recipe: build on meta in ``dtype``, materialize and run one step under FakeTensorMode, with the
-    batch made in fp32 (so the recipes' own casts are exercised)."""
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("meta"):
-            model = built.make_model()
-    finally:
-        torch.set_default_dtype(torch.float32)
-    with FakeTensorMode(allow_non_fake_inputs=True):
-        model = model.to_empty(device="cpu")
-        batch = built.make_batch()
-        loss = built.loss(model, batch)
-        loss.backward()
-        built.make_optimizer(model.parameters()).step()
-    return model, loss
-
-
 @pytest.mark.parametrize("name", MINE)
 def test_tiny_traces_on_fake_tensors_in_bf16(name: str) -> None:
     w = get_workload(name)
     assert w.fake_ok  # every workload here traces; a data-dependent one would set fake_ok=False and say why
-    model, loss = _fake_step(w.build("tiny"), torch.bfloat16)
+    model, loss = fake_step(w.build("tiny"), torch.bfloat16)
     assert isinstance(loss, FakeTensor)
     params = [p for p in model.parameters() if p.requires_grad]
     assert all(p.dtype == torch.bfloat16 for p in params)
@@ -129,7 +100,7 @@ def test_tiny_traces_on_fake_tensors_in_bf16(name: str) -> None:
 def test_full_size_traces_on_fake_tensors_in_bf16(name: str) -> None:
     """Full width (reduced depth where supported) at the canonical batch, the way capture runs it."""
     w = get_workload(name)
-    _, loss = _fake_step(w.build("full", reduced=True), torch.bfloat16)
+    _, loss = fake_step(w.build("full", reduced=True), torch.bfloat16)
     assert isinstance(loss, FakeTensor)
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
 
 from trainperf.workloads import get_workload
 
@@ -46,3 +47,23 @@ def check_reduced_map(name: str) -> None:
     assert outside_f == outside_r
     expanded += sum(math.prod(s) for s in outside_r.values())
     assert expanded == count_params(full)
+
+
+def fake_step(built: Any, dtype: torch.dtype) -> tuple[Any, Any]:
+    """The capture recipe: build on meta in ``dtype``, materialize and run one step under FakeTensorMode.
+    ``to_empty`` unties shared parameters (a new Parameter per module), so tied models are re-tied."""
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("meta"):
+            model = built.make_model()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = model.to_empty(device="cpu")
+        if hasattr(model, "tie_weights"):
+            model.tie_weights()
+        batch = built.make_batch()
+        loss = built.loss(model, batch)
+        loss.backward()
+        built.make_optimizer(model.parameters()).step()
+    return model, loss
