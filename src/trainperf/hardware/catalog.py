@@ -40,16 +40,20 @@ def _norm(s: str) -> str:
     return re.sub(r"[^a-z0-9]", "", s)
 
 
-def load_gpu(path: str | Path) -> GPUSpec:
-    """Load one GPU TOML file; errors name the file, the field and the value."""
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A spec file's TOML table; a missing file or bad TOML is an error naming the file."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no such GPU spec file")
+        raise FileNotFoundError(f"{p}: no such {what} file")
     try:
-        raw = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{p}: not valid TOML ({e})") from None
-    return _from_dict(raw, where=str(p))
+
+
+def load_gpu(path: str | Path) -> GPUSpec:
+    """Load one GPU TOML file; errors name the file, the field and the value."""
+    return _from_dict(read_toml(path, "GPU spec"), where=str(path))
 
 
 def _from_dict(raw: dict[str, Any], *, where: str) -> GPUSpec:

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from trainperf.hardware.catalog import get_gpu
+from trainperf.hardware.catalog import get_gpu, read_toml
 from trainperf.hardware.spec import GPUSpec
 
 CLUSTER_DIR = Path(__file__).parent / "data" / "clusters"
@@ -165,14 +165,7 @@ def cluster_from_dict(raw: dict[str, Any], *, where: str = "<dict>") -> ClusterS
 
 def load_cluster(path: str | Path) -> ClusterSpec:
     """Load one cluster TOML file (a user's own, or one of the bundled ones)."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such cluster spec file")
-    try:
-        raw = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{p}: not valid TOML ({e})") from None
-    return cluster_from_dict(raw, where=str(p))
+    return cluster_from_dict(read_toml(path, "cluster spec"), where=str(path))
 
 
 @lru_cache(maxsize=1)
