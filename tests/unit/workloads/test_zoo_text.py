@@ -54,7 +54,14 @@ def test_tiny_traces_on_fake_tensors_in_bf16(name: str) -> None:
     model, loss = fake_step(built, torch.bfloat16)
     assert isinstance(loss, FakeTensor)
     params = [p for p in model.parameters() if p.requires_grad]
-    assert all(p.dtype == torch.bfloat16 for p in params)
+    # Libraries may pin numerically sensitive parameters to fp32 (transformers >= 5.24 keeps DeepSeek-V3's
+    # router `gate.weight` in fp32, as the reference implementation does); everything else follows the
+    # capture dtype.
+    kept = tuple(getattr(model, "_keep_in_fp32_modules_strict", None) or ())
+    kept += tuple(getattr(model, "_keep_in_fp32_modules", None) or ())
+    wrong = [n for n, p in model.named_parameters()
+             if p.requires_grad and p.dtype != torch.bfloat16 and not any(k in n for k in kept)]
+    assert not wrong, f"{name}: not bf16: {wrong[:5]}"
     assert all(p.grad is not None for p in params), f"{name}: parameters without gradient"
     assert count_params(model) == count_params(built.make_model())  # re-tied: same parameters as a real build
 
