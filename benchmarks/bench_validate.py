@@ -21,12 +21,12 @@ from trainperf.parallel.validate import read_rows, summarize, validate_rows
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "published" / "published_training_perf.csv"
 GRID = {
-    "compute_scale": [1.0, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4],
+    "compute_scale": [1.0, 1.04, 1.08, 1.12, 1.16, 1.2, 1.25, 1.3],
     "overlap_interference": [0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0],
     "exposed_a2a_fraction": [0.25, 0.5, 0.75, 1.0],
     "exposed_tp_fraction": [0.2, 0.4, 0.6, 0.8],
     "layer_overhead_s": [0.0, 50e-6, 100e-6, 200e-6],
-    "moe_layer_overhead_s": [0.0, 0.25e-3, 0.5e-3, 1e-3, 2e-3],
+    "moe_layer_overhead_s": [0.0, 0.25e-3, 0.5e-3, 1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3],
     "moe_expert_overhead_s": [0.0, 50e-6, 100e-6, 150e-6, 200e-6, 250e-6, 300e-6],
 }
 

@@ -51,7 +51,7 @@ def _with(calib: Calibration, fit: dict[str, Any]) -> Calibration:
 
 def predict_kernels(ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration) -> np.ndarray:
     """Predicted kernel time (no gaps, no host) of each measured op."""
-    return op_times(ops, gpu, ExecConfig(), calib)["kernel_s"].to_numpy()
+    return op_times(ops, gpu, ExecConfig(sustained=False), calib)["kernel_s"].to_numpy()  # traces: burst clocks
 
 
 def error_table(ops: pl.DataFrame, pred: np.ndarray) -> pl.DataFrame:

@@ -21,7 +21,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "host": ("eager_op_s", "eager_bwd_op_s", "free_op_s", "launch_s", "compiled_kernel_s", "graph_kernel_s", "gpu_gap_s",
              "graph_gpu_gap_s"),
     "compile": ("fused_bytes_frac",),
-    "power": ("exponent", "ref_tdp_W"),
+    "power": ("exponent", "ref_tdp_W", "sustained_frac"),
     "footprint": ("workspace_bytes", "reserved_bytes", "transient_factor"),
 }
 
@@ -46,7 +46,7 @@ class Calibration:
                 for x in vals:
                     if not isinstance(x, int | float) or x < 0:
                         raise ValueError(f"calibration {self.path}: [{sec}] {k} has value {x!r}; must be a number >= 0")
-        fr = self.data["matmul"]["peak_frac"], self.data["memory"]["bw_frac"]
+        fr = self.data["matmul"]["peak_frac"], self.data["memory"]["bw_frac"], self.data["power"]["sustained_frac"]
         for table in fr:
             for fam, x in table.items():
                 if not 0 < x <= 1:

@@ -27,6 +27,10 @@ class ExecConfig:
     attention: str = "flash2"
     """Attention kernel family: flash2 (flash-attn 2, PyTorch SDPA flash) | cudnn (Transformer Engine's
     cuDNN fused attention; on parts without published cuDNN rates it runs at the flash2 rates)."""
+    sustained: bool = True
+    """Price compute at the rate a GPU sustains through a long training run (clocks held down by power and
+    thermal limits: calibration [power] sustained_frac) rather than the burst rate of short profiler traces
+    and microbenchmarks. Kernel-level comparisons with traces (`trainperf calibrate`) use False."""
     calibration: str | None = None
     """Path of a calibration TOML (`trainperf calibrate`); None uses the packaged default."""
 

@@ -116,6 +116,8 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
 
     mm_frac, bw = achievable(gpu, calib)
     derate = power_derate(gpu.tdp_W, calib.get("power", "ref_tdp_W").get(gpu.family), calib.get("power", "exponent"))
+    if cfg.sustained:  # long runs hold lower clocks than a trace's or a microbenchmark's bursts
+        derate *= calib.by_family("power", "sustained_frac", gpu.family)
 
     # Peak rate per row for compute ops (precision from math_dtype and cfg).
     keys = list(zip(ops["math_dtype"].fill_null("").to_list(), cat.tolist(),

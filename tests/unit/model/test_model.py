@@ -11,15 +11,19 @@ from trainperf.model import ExecConfig, op_times, predict_step
 from trainperf.vocab import BoundBy
 
 
+BURST = ExecConfig(sustained=False)
+"""Kernel rates as microbenchmarks and short traces measure them (no sustained-clock derate)."""
+
+
 def test_reproduces_the_measured_h100_and_h200_anchors() -> None:
     big = frame([gemm(8192, 8192, 8192)])
     for name, lo, hi in (("H100-SXM", 770, 810), ("H200", 750, 800)):
-        t = float(op_times(big, name)["kernel_s"][0])
+        t = float(op_times(big, name, BURST)["kernel_s"][0])
         assert lo < 2 * 8192**3 / t / 1e12 < hi, name
     copy = frame([eltwise(2**29, category="copy")])
     copy = copy.with_columns(bytes_read=copy["bytes_written"])  # a copy reads and writes the same bytes
     # 2 GiB moved: the copy rate is the anchor, / the fitted copy slowdown
-    t = float(op_times(copy, "H100-SXM")["kernel_s"][0])
+    t = float(op_times(copy, "H100-SXM", BURST)["kernel_s"][0])
     rate = float(copy["bytes_read"][0] + copy["bytes_written"][0]) / t / 1e9
     assert 1500 < rate <= 3000
 
@@ -112,10 +116,10 @@ def test_attention_backend_rates_follow_the_flashattention3_paper() -> None:
     fwd = frame([attn(1, 16, 16384, 128, causal=True)])
     bwd = frame([attn(1, 16, 16384, 128, causal=False, backward=True)])
     half_flops = fwd["flops"][0] / 2
-    rate = {b: half_flops / op_times(fwd, "H100-SXM", ExecConfig(attention=b))["kernel_s"][0] / 1e12 for b in ("flash2", "cudnn")}
+    rate = {b: half_flops / op_times(fwd, "H100-SXM", ExecConfig(attention=b, sustained=False))["kernel_s"][0] / 1e12 for b in ("flash2", "cudnn")}
     assert rate["flash2"] == pytest.approx(335, rel=0.06) and rate["cudnn"] == pytest.approx(539, rel=0.06)
     fa_bwd = 1.25 * bwd["flops"][0]  # the papers' 2.5x convention
-    rate_b = {b: fa_bwd / op_times(bwd, "H100-SXM", ExecConfig(attention=b))["kernel_s"][0] / 1e12 for b in ("flash2", "cudnn")}
+    rate_b = {b: fa_bwd / op_times(bwd, "H100-SXM", ExecConfig(attention=b, sustained=False))["kernel_s"][0] / 1e12 for b in ("flash2", "cudnn")}
     assert rate_b["flash2"] == pytest.approx(322, rel=0.06) and rate_b["cudnn"] == pytest.approx(516, rel=0.06)
     # no published cuDNN rate for A100: the cudnn backend runs at the flash2 rates there
     a100 = [op_times(fwd, "A100-SXM-80GB", ExecConfig(attention=b))["kernel_s"][0] for b in ("flash2", "cudnn")]
@@ -194,10 +198,19 @@ def test_degenerate_gemms_run_on_cuda_cores_not_tensor_cores() -> None:
     dw = {**gemm(256 * 112 * 112, 1, 9), "category": "conv", "gemm_batch": 144}
     dw["flops"] = 2.0 * 144 * 256 * 112 * 112 * 9
     dw["bytes_read"] = dw["bytes_written"] = 2.0 * 144 * 256 * 112 * 112  # bf16 activations in and out
-    t = op_times(frame([dw]), "H100-SXM")
+    t = op_times(frame([dw]), "H100-SXM", BURST)
     assert t["bound_by"][0] == BoundBy.MEMORY
     h = get_gpu("H100-SXM")
     assert float(t["compute_s"][0]) == pytest.approx(dw["flops"] / (h.fp32_dense_tflops * 1e12 * 0.5), rel=1e-6)
+
+
+def test_sustained_training_runs_compute_at_the_sustained_fraction_and_memory_at_full_rate() -> None:
+    big, copy = frame([gemm(8192, 8192, 8192)]), frame([eltwise(2**30)])
+    for name in ("A100-SXM-80GB", "H100-SXM", "B200"):
+        burst, sus = (float(op_times(big, name, ExecConfig(sustained=s))["compute_s"][0]) for s in (False, True))
+        assert sus / burst == pytest.approx(1 / 0.80, rel=1e-6), name
+        mem = [float(op_times(copy, name, ExecConfig(sustained=s))["kernel_s"][0]) for s in (False, True)]
+        assert mem[0] == pytest.approx(mem[1]), name  # HBM bandwidth is not a core clock
 
 
 def test_empty_graph() -> None:
