@@ -32,6 +32,9 @@ def predict_cmd(
         help="hypothetical hardware: scale the GPU's numbers, e.g. 'hbm_bw=2,bf16=1.5' (keys: hbm_bw, "
              "hbm_capacity, l2, nvlink_bw, pcie_bw, tdp, sm_count, fp64..fp4, flops)")] = None,
     calibration: Annotated[Path | None, typer.Option(help="calibration TOML from `trainperf calibrate`")] = None,
+    burst: Annotated[bool, typer.Option("--burst", help="price compute at burst clocks, as a short profiler "
+                                        "trace or a microbenchmark runs (default: clocks sustained through a "
+                                        "long training run)")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -67,7 +70,7 @@ def predict_cmd(
     from trainperf.report.progress import status
 
     cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs, attention=attention,
-                     calibration=str(calibration) if calibration else None)
+                     sustained=not burst, calibration=str(calibration) if calibration else None)
     spec: str | GPUSpec = gpu
     if scale:
         factors: dict[str, float] = {}

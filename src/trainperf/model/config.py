@@ -46,6 +46,6 @@ class ExecConfig:
 
     @property
     def mode(self) -> str:
-        """Short label: eager, compile, eager+graphs, compile+graphs."""
+        """Short label: eager, compile, eager+graphs, compile+graphs (", burst clocks" when not sustained)."""
         base = "compile" if self.compile else "eager"
-        return base + ("+graphs" if self.cuda_graphs else "")
+        return base + ("+graphs" if self.cuda_graphs else "") + ("" if self.sustained else ", burst clocks")

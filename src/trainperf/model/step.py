@@ -55,7 +55,7 @@ class StepEstimate:
     def to_dict(self, with_ops: bool = False) -> dict[str, object]:
         m = self.memory
         d: dict[str, object] = {
-            "workload": self.workload, "gpu": self.gpu, "precision": self.config.precision, "mode": self.config.mode,
+            "workload": self.workload, "gpu": self.gpu, "precision": self.config.precision, "mode": self.config.mode, "sustained": self.config.sustained,
             "step_time_s": self.step_time_s, "throughput": self.throughput, "unit": self.unit,
             "units_per_step": self.units_per_step, "model_flops": self.model_flops,
             "model_flops_source": self.model_flops_source, "mfu": self.mfu, "mfu_peak": self.peak_name,

@@ -41,6 +41,9 @@ def test_predict_an_opgraph_file(tmp_path: Path) -> None:
     assert r2["step_time_s"] < d["step_time_s"] and r2["mode"] == "compile+graphs"
     r3 = json.loads(runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--json", "--scale", "flops=2,hbm_bw=2"]).output)
     assert r3["gpu"] == "H100-SXM[flops=2,hbm_bw=2]" and r3["step_time_s"] < d["step_time_s"]
+    r4 = json.loads(runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--json", "--burst"]).output)
+    assert d["sustained"] and not r4["sustained"] and r4["step_time_s"] < d["step_time_s"]
+    assert r4["mode"] == "eager, burst clocks"
     r = runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--scale", "hbm_bw"])
     assert r.exit_code != 0 and "KEY=FACTOR" in str(r.exception)
     r = runner.invoke(app, ["predict", str(p), "--gpu", "H100-SXM", "--ops", "--top", "3"])
