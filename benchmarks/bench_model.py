@@ -8,8 +8,13 @@
    assumed overlapped). Per GPU: fwd+bwd of one micro-batch (+ a forward for full recompute) + the optimizer
    step / (gradient-accumulation steps x the ZeRO-3/FSDP shard count).
 3. Zoo x 10 GPUs prediction time (captures excluded, done once).
+4. Convolution kernels, predicted vs measured per op: the RTX 2080 Ti ResNet-18 training trace (param_2080ti,
+   fp32, batch 128; recorded without shapes, so the conv shapes are torchvision resnet18's and the batch the
+   input copy's bytes), the A100 AlexNet forward (critical_path/alexnet, TF32, batch 128 from its ReLU
+   kernels' bytes) and the ViT patch embedding of the TraceLens H100/MI300X traces (recorded with shapes);
+   the plain-GEMM conv model ([conv] passes = false) against the pass model; ResNet-18 and ResNet-50 steps.
 
-Run: python benchmarks/bench_model.py [--skip-published] [--skip-zoo] [--max-rows N]
+Run: python benchmarks/bench_model.py [--skip-published] [--skip-zoo] [--skip-conv] [--max-rows N]
 Error statistic everywhere: median and p90 of |predicted - measured| / measured.
 """
 
@@ -28,12 +33,13 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from trainperf.capture.schema import OpGraph
+from trainperf.capture.schema import OPGRAPH_SCHEMA, OpGraph
 from trainperf.hardware import get_gpu
-from trainperf.model import ExecConfig, load_calibration, predict_step
+from trainperf.model import ExecConfig, load_calibration, op_times, predict_step
 from trainperf.model.calibrate import error_table, fit, predict_kernels
+from trainperf.model.calibration import Calibration
 from trainperf.model.dp import dp_throughput
-from trainperf.model.trace_ops import read_trace_ops
+from trainperf.model.trace_ops import kernel_time_by_span, op_row, read_trace_ops
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CACHE = Path("/tmp/trainperf-bench-model")
@@ -256,15 +262,188 @@ def zoo_speed() -> None:
               f"target <= 30 s for the zoo x all catalog GPUs")
 
 
+# ---------------------------------------------------------------- convolutions on real traces
+
+# torchvision resnet18 / alexnet convs in forward order: (c_in, c_out, kernel, stride, padding, input size)
+RESNET18 = [(3, 64, 7, 2, 3, 224), *[(64, 64, 3, 1, 1, 56)] * 4,
+            *[c for cin, co, hw in ((64, 128, 56), (128, 256, 28), (256, 512, 14))
+              for c in ((cin, co, 3, 2, 1, hw), (co, co, 3, 1, 1, hw // 2), (cin, co, 1, 2, 0, hw),
+                        (co, co, 3, 1, 1, hw // 2), (co, co, 3, 1, 1, hw // 2))]]
+ALEXNET = [(3, 64, 11, 4, 2, 224), (64, 192, 5, 1, 2, 27), (192, 384, 3, 1, 1, 13), (384, 256, 3, 1, 1, 13),
+           (256, 256, 3, 1, 1, 13)]
+_FWD, _BWD = "aten::cudnn_convolution", "aten::convolution_backward"
+
+
+def conv_rows(layers: list[tuple[int, ...]], batch: int, measured: dict[tuple[str, int], float],
+              backward: bool) -> pl.DataFrame:
+    """OpGraph rows (cost registry) of a network's convs, fp32, with the measured kernel time of each."""
+    from trainperf.costs.types import OpCall, TensorMeta
+
+    out = []
+    for i, (cin, cout, k, s, p, hw) in enumerate(layers):
+        ho = (hw + 2 * p - k) // s + 1
+        x, w = TensorMeta((batch, cin, hw, hw), "float32"), TensorMeta((cout, cin, k, k), "float32")
+        calls = [(OpCall(_FWD, (x, w, (p, p), (s, s), (1, 1), 1, False, False, True)), "fwd")]
+        if backward:  # the first layer's input needs no gradient
+            go = TensorMeta((batch, cout, ho, ho), "float32")
+            calls.append((OpCall(_BWD, (go, x, w, (0,), (s, s), (p, p), (1, 1), False, (0, 0), 1, (i > 0, True, False))), "bwd"))
+        for call, phase in calls:
+            r = op_row(call)
+            assert r is not None
+            r.update(phase=phase, layer=i, measured_s=measured[(call.op, i)])
+            out.append(r)
+    return pl.DataFrame(out, schema={**OPGRAPH_SCHEMA, "measured_s": pl.Float64}, strict=False)
+
+
+def traced_convs(path: Path, n_layers: int, skip_first: int) -> dict[tuple[str, int], float]:
+    """Median kernel time per (op, layer) of a trace without shapes: forward convs in network order, backward
+    in reverse, each step's ops numbered by their position (the first `skip_first` steps left out)."""
+    from trainperf.trace import load_trace
+
+    d = kernel_time_by_span(load_trace(path).events, (_FWD, _BWD))
+    out: dict[tuple[str, int], float] = {}
+    for name in (_FWD, _BWD):
+        x = d.filter(pl.col("name") == name).with_row_index("i")
+        x = x.with_columns(step=pl.col("i") // n_layers,
+                           layer=pl.col("i") % n_layers if name == _FWD else n_layers - 1 - pl.col("i") % n_layers)
+        for r in (x.filter(pl.col("step") >= skip_first).group_by("layer").agg(pl.col("kernel_s").median())
+                  .iter_rows(named=True)):
+            out[(name, r["layer"])] = r["kernel_s"]
+    return out
+
+
+def _conv_calib(gpu: Any, **conv: Any) -> Calibration:
+    base = load_calibration().for_gpu(gpu.family, gpu.vendor)
+    return Calibration(data={**base.data, "conv": {**base.data.get("conv", {}), **conv}}, path=base.path,
+                       sources=base.sources)
+
+
+def _conv_cfg(precision: str, **conv: Any) -> ExecConfig:
+    """ExecConfig whose calibration file is the packaged one plus a [conv] section with these overrides."""
+    def val(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
+        return str(v).lower() if isinstance(v, bool) else repr(v)
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"calibration-conv-{abs(hash(repr(sorted(conv.items()))))}.toml"
+    base = load_calibration()
+    path.write_text(Path(base.path).read_text() + "\n[conv]\n" + "".join(f"{k} = {val(v)}\n" for k, v in conv.items()))
+    return ExecConfig(precision=precision, sustained=False, calibration=str(path))
+
+
+# the pass model with its structure only: SIMT rate 0.89 of peak everywhere, Winograd at the tile expansion's
+# 5.5x bytes, no fitted gradient-pass rates
+UNFITTED = {"simt_frac": {"default": 0.89}, "winograd_frac": 1.0, "winograd_bytes": 5.5, "strided_dgrad_frac": 1.0,
+            "simt_wgrad_frac": 1.0}
+
+
+def conv_accuracy() -> None:
+    traces = SHARED / "data/traces"
+    sets = []
+    r18 = traces / "param_2080ti/resnet_kineto.json.gz"
+    if r18.exists():
+        sets.append(("RTX 2080 Ti ResNet-18 fp32 b128", "RTX-2080-Ti", "fp32",
+                     conv_rows(RESNET18, 128, traced_convs(r18, len(RESNET18), 1), backward=True)))
+    alex = next(iter(sorted((traces / "critical_path/alexnet").glob("*.json.gz"))), None)
+    if alex is not None:
+        sets.append(("A100 AlexNet forward fp32 (TF32) b128", "A100-SXM-40GB", "fp32",
+                     conv_rows(ALEXNET, 128, traced_convs(alex, len(ALEXNET), 0), backward=False)))
+    for folder, gname in (("tracelens_h100", "H100-SXM"), ("tracelens_mi300", "MI300X")):
+        f = traces / folder / "Falconsai_nsfw_image_detection__1016002.json.gz"
+        if f.exists():
+            ops = read_trace_ops(f).ops.filter(pl.col("category") == "conv")
+            sets.append((f"{gname} ViT patch embedding bf16 b4", gname, "bf16", ops))
+    t = Table(title="4. conv kernels per op |error|: median / p90 (n ops); predicted / measured sum", title_justify="left")
+    for c in ("set", "plain GEMM (before)", "pass model, unfitted", "pass model (packaged)"):
+        t.add_column(c)
+    for name, gname, prec, ops in sets:
+        gpu = get_gpu(gname)
+        meas = ops["measured_s"].to_numpy()
+        cells = []
+        for conv in ({"passes": False, "tf32_default": False}, UNFITTED, {}):
+            pred = op_times(ops, gpu, ExecConfig(precision=prec, sustained=False), _conv_calib(gpu, **conv))["kernel_s"].to_numpy()
+            err = np.abs(pred - meas) / meas
+            cells.append(f"{_stats(err)} ({len(err)}); {pred.sum() / meas.sum():.2f}x")
+        t.add_row(name, *cells)
+    con.print(t)
+    steps()
+
+
+def _resnet18() -> OpGraph:
+    from trainperf.capture.api import capture_built
+    from trainperf.workloads import Size
+    from trainperf.workloads.zoo.cnn import CnnSpec, cnn_builder, sgd_momentum
+
+    path = CACHE / "resnet18-b128-fp32.parquet"
+    if path.exists():
+        return OpGraph.read_parquet(path)
+
+    def make(flavor: str, img: int, classes: int) -> Any:
+        from transformers import ResNetConfig, ResNetForImageClassification
+
+        return ResNetForImageClassification(ResNetConfig(layer_type="basic", depths=[2, 2, 2, 2], embedding_size=64,
+                                                         hidden_sizes=[64, 128, 256, 512], num_labels=classes))
+
+    # torchvision resnet18: 1.82 GMACs at 224 (torchvision model docs)
+    built = cnn_builder(CnnSpec(make=make, gmacs=1.82, ref_image=224, optimizer=sgd_momentum), "resnet18")(
+        "full", Size(batch=128, image_size=224), False)
+    g = capture_built(built, name="resnet18", flavor="full", dtype="float32")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    g.write_parquet(path)
+    return g
+
+
+def steps() -> None:
+    """ResNet-18 on the 2080 Ti against the trace's kernel time per step; ResNet-50 on data-center GPUs."""
+    from trainperf.capture import capture_workload
+    from trainperf.trace import load_trace
+    from trainperf.workloads import Size
+
+    t = Table(title="conv-heavy steps, eager, burst clocks: predicted step (conv part), plain GEMM -> pass model",
+              title_justify="left")
+    for c in ("workload", "GPU", "plain GEMM", "pass model", "reference"):
+        t.add_column(c)
+    r18 = SHARED / "data/traces/param_2080ti/resnet_kineto.json.gz"
+    if r18.exists():
+        ev = load_trace(r18).events
+        # kernel time per step: GPU events launched between two Optimizer.zero_grad annotations (data-loader
+        # copies excluded), median over the 28 complete steps after the first
+        marks = ev.filter(pl.col("name").str.starts_with("Optimizer.zero_grad")).sort("ts")["ts"].to_numpy()
+        k = (ev.filter(pl.col("gpu") & (pl.col("cat") == "kernel"))
+             .join(ev.select(launch_idx="idx", lt="ts"), on="launch_idx", how="left"))
+        step = np.searchsorted(marks, k["lt"].fill_null(k["ts"]).to_numpy(), side="right")
+        per = k.with_columns(step=pl.Series(step)).group_by("step").agg(s=pl.col("dur").sum() / 1e9)
+        meas = float(per.filter((pl.col("step") >= 2) & (pl.col("step") < len(marks)))["s"].median())
+        gpu = get_gpu("RTX-2080-Ti")
+        g = _resnet18()
+        e = [predict_step(g, gpu, _conv_cfg("fp32", **c)) for c in ({"passes": False}, {})]
+        t.add_row("resnet18 b128 fp32", gpu.name, *(_step(x) for x in e), f"trace: {1e3 * meas:.1f} ms of kernels per step")
+    g50 = capture_workload("resnet50", "full", Size(batch=256, image_size=224), "bfloat16")
+    for gname in ("A100-SXM-80GB", "H100-SXM", "MI300X"):
+        gpu = get_gpu(gname)
+        e = [predict_step(g50, gpu, _conv_cfg("bf16", **c)) for c in ({"passes": False, "tf32_default": False}, {})]
+        t.add_row("resnet50 b256 bf16 NCHW", gname, *(_step(x) for x in e), "none in shared data")
+    con.print(t)
+
+
+def _step(e: Any) -> str:
+    conv = e.categories.filter(pl.col("category") == "conv")["time_s"].sum()
+    return f"{1e3 * e.step_time_s:.1f} ms ({1e3 * conv:.1f})"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--skip-published", action="store_true")
     ap.add_argument("--skip-zoo", action="store_true")
+    ap.add_argument("--skip-conv", action="store_true")
     ap.add_argument("--max-rows", type=int, default=None)
     a = ap.parse_args(argv)
     per_op()
     if not a.skip_published:
         published(a.max_rows)
+    if not a.skip_conv:
+        conv_accuracy()
     if not a.skip_zoo:
         zoo_speed()
 

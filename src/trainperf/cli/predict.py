@@ -32,6 +32,8 @@ def predict_cmd(
         help="hypothetical hardware: scale the GPU's numbers, e.g. 'hbm_bw=2,bf16=1.5' (keys: hbm_bw, "
              "hbm_capacity, l2, nvlink_bw, pcie_bw, tdp, sm_count, fp64..fp4, flops)")] = None,
     calibration: Annotated[Path | None, typer.Option(help="calibration TOML from `trainperf calibrate`")] = None,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="convolutions on channels-last (NHWC) "
+                                                "tensors: no NCHW<->NHWC transposes around tensor-core convs")] = False,
     burst: Annotated[bool, typer.Option("--burst", help="price compute at burst clocks, as a short profiler "
                                         "trace or a microbenchmark runs (default: clocks sustained through a "
                                         "long training run)")] = False,
@@ -70,7 +72,7 @@ def predict_cmd(
     from trainperf.report.progress import status
 
     cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs, attention=attention,
-                     sustained=not burst, calibration=str(calibration) if calibration else None)
+                     channels_last=channels_last, sustained=not burst, calibration=str(calibration) if calibration else None)
     spec: str | GPUSpec = gpu
     if scale:
         factors: dict[str, float] = {}

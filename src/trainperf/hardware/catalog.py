@@ -14,6 +14,10 @@ File layout (see docs/hardware.md)::
     ...
     [sources]                    # field -> citation, overriding `source`
     sm_count = "NVIDIA Hopper architecture whitepaper, Table 1"
+    [device_match]               # optional: a trace's deviceProperties that identify the part when the
+    names = ["AMD Radeon Graphics"]   # device name is shared by several parts (ROCm's generic names)
+    numSms = 104                 # exact; also computeMajor, computeMinor
+    totalGlobalMem_GiB = 64      # within 5% (the runtime reports a little less than the stacks hold)
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,8 +35,10 @@ from trainperf.hardware.spec import NUMERIC_FIELDS, GPUSpec
 
 GPU_DIR = Path(__file__).parent / "data" / "gpus"
 _TOP_KEYS = {"name", "vendor", "family", "memory_type", "form_factor", "aliases", "source", "notes",
-             "specs", "sources"}
+             "specs", "sources", "device_match"}
 _INT_FIELDS = {"sm_count"}
+_MATCH_INTS = ("numSms", "computeMajor", "computeMinor")  # deviceProperties keys compared exactly
+_MEM_TOL = 0.05
 
 
 def _norm(s: str) -> str:
@@ -51,9 +59,68 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         raise ValueError(f"{p}: not valid TOML ({e})") from None
 
 
+@dataclass(frozen=True)
+class DeviceMatch:
+    """deviceProperties (as a PyTorch profiler trace writes them) that identify one catalog GPU when its
+    device name is shared by several parts: ROCm writes "AMD Radeon Graphics" for every gfx90a device in
+    some versions, and "AMD Instinct MI250X / MI250" for both parts' GCDs in others."""
+
+    gpu: str
+    names: frozenset[str]
+    """Normalized (_norm) device names this rule applies to."""
+    ints: Mapping[str, int]
+    """numSms / computeMajor / computeMinor: equal when the trace gives them; numSms is required."""
+    mem_GiB: float | None
+    """totalGlobalMem within 5% when given."""
+
+    def matches(self, props: Mapping[str, Any]) -> bool:
+        if "numSms" not in props:
+            return False
+        for k, v in self.ints.items():
+            if k in props and props[k] != v:
+                return False
+        mem = props.get("totalGlobalMem")
+        if self.mem_GiB is not None and isinstance(mem, int | float):
+            return abs(mem / 2**30 - self.mem_GiB) <= _MEM_TOL * self.mem_GiB
+        return True
+
+
 def load_gpu(path: str | Path) -> GPUSpec:
     """Load one GPU TOML file; errors name the file, the field and the value."""
-    return _from_dict(read_toml(path, "GPU spec"), where=str(path))
+    return _load(path)[0]
+
+
+def _load(path: str | Path) -> tuple[GPUSpec, DeviceMatch | None]:
+    raw = read_toml(path, "GPU spec")
+    spec = _from_dict(raw, where=str(path))
+    return spec, _device_match(raw.get("device_match"), spec.name, where=str(path))
+
+
+def _device_match(raw: Any, gpu: str, *, where: str) -> DeviceMatch | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: [device_match] must be a table")
+    allowed = {"names", *_MATCH_INTS, "totalGlobalMem_GiB"}
+    bad = set(raw) - allowed
+    if bad:
+        raise ValueError(f"{where}: unknown [device_match] keys {sorted(bad)}; allowed: {sorted(allowed)}")
+    names = raw.get("names")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"{where}: [device_match] names = {names!r} must be a non-empty list of device names")
+    if not isinstance(raw.get("numSms"), int) or isinstance(raw.get("numSms"), bool):
+        raise ValueError(f"{where}: [device_match] needs numSms (an integer): a shared name alone identifies nothing")
+    ints: dict[str, int] = {}
+    for k in _MATCH_INTS:
+        if k in raw:
+            if not isinstance(raw[k], int) or isinstance(raw[k], bool):
+                raise ValueError(f"{where}: [device_match] {k} = {raw[k]!r} is not an integer")
+            ints[k] = raw[k]
+    mem = raw.get("totalGlobalMem_GiB")
+    if mem is not None and (isinstance(mem, bool) or not isinstance(mem, int | float) or mem <= 0):
+        raise ValueError(f"{where}: [device_match] totalGlobalMem_GiB = {mem!r} must be a number > 0")
+    return DeviceMatch(gpu=gpu, names=frozenset(_norm(n) for n in names), ints=ints,
+                       mem_GiB=float(mem) if mem is not None else None)
 
 
 def _from_dict(raw: dict[str, Any], *, where: str) -> GPUSpec:
@@ -93,13 +160,29 @@ def _from_dict(raw: dict[str, Any], *, where: str) -> GPUSpec:
 
 @lru_cache(maxsize=1)
 def _catalog() -> dict[str, GPUSpec]:
-    out: dict[str, GPUSpec] = {}
+    return {name: spec for name, (spec, _) in _catalog_files().items()}
+
+
+@lru_cache(maxsize=1)
+def _catalog_files() -> dict[str, tuple[GPUSpec, DeviceMatch | None]]:
+    out: dict[str, tuple[GPUSpec, DeviceMatch | None]] = {}
     for f in sorted(GPU_DIR.glob("*.toml")):
-        spec = load_gpu(f)
+        spec, match = _load(f)
         if spec.name in out:
             raise ValueError(f"{f}: GPU name {spec.name!r} is defined twice in the catalog")
-        out[spec.name] = spec
+        out[spec.name] = (spec, match)
     return out
+
+
+@lru_cache(maxsize=1)
+def device_matches() -> tuple[DeviceMatch, ...]:
+    """The catalog's [device_match] rules (parts whose device name is shared with other parts)."""
+    rules = tuple(m for _, m in _catalog_files().values() if m is not None)
+    for i, a in enumerate(rules):  # two parts one trace could not tell apart
+        for b in rules[i + 1:]:
+            if a.names & b.names and a.ints == b.ints and a.mem_GiB == b.mem_GiB:
+                raise ValueError(f"[device_match] of {a.gpu} and {b.gpu} are identical: a trace could not tell them apart")
+    return rules
 
 
 @lru_cache(maxsize=1)
@@ -119,11 +202,17 @@ def list_gpus() -> list[GPUSpec]:
     return list(_catalog().values())
 
 
-def get_gpu(name: str | Path | GPUSpec) -> GPUSpec:
+def get_gpu(name: str | Path | GPUSpec | Mapping[str, Any]) -> GPUSpec:
     """A catalog GPU by canonical name, alias or device string ("NVIDIA H100 80GB HBM3",
-    "H100-SXM5-80GB (DGX-H100)"), or a user's TOML file path. KeyError with the closest names if unknown."""
+    "H100-SXM5-80GB (DGX-H100)"), a user's TOML file path, or one deviceProperties entry of a profiler
+    trace (a dict with "name", "numSms", "totalGlobalMem", ...). KeyError with the closest names if unknown.
+
+    A device name that several parts share ("AMD Radeon Graphics") never resolves by itself: only
+    deviceProperties that match one part's [device_match] do (CU count, memory, compute capability)."""
     if isinstance(name, GPUSpec):
         return name
+    if isinstance(name, Mapping):
+        return _from_device(name)
     s = str(name)
     if s.endswith(".toml") or Path(s).suffix == ".toml":
         return load_gpu(s)
@@ -142,7 +231,31 @@ def get_gpu(name: str | Path | GPUSpec) -> GPUSpec:
     for suffix in ("vf",):
         if key.endswith(suffix) and key[: -len(suffix)] in idx:
             return cat[idx[key[: -len(suffix)]]]
+    shared = sorted(m.gpu for m in device_matches() if key in m.names)
+    if shared:
+        raise KeyError(f"{s!r} is a device name several parts share (catalog: {', '.join(shared)}, and others): "
+                       "only deviceProperties (CU count, memory) tell which, get_gpu(device_props)")
     close = difflib.get_close_matches(key, list(idx), n=4, cutoff=0.5)
     names = sorted({idx[c] for c in close}) or sorted(cat)[:6]
     raise KeyError(f"unknown GPU {s!r}; closest: {', '.join(names)} (see `trainperf hw list`, or pass a .toml file)")
 
+
+
+def _from_device(props: Mapping[str, Any]) -> GPUSpec:
+    """The GPU of one deviceProperties entry: a [device_match] rule where the name is shared by several parts
+    (the match wins over a plain alias of the same name), else the name as get_gpu resolves it."""
+    dev = str(props.get("name") or "")
+    key = _norm(dev)
+    rules = [m for m in device_matches() if key in m.names]
+    hits = [m for m in rules if m.matches(props)]
+    if len(hits) == 1:
+        return _catalog()[hits[0].gpu]
+    seen = ", ".join(f"{k}={props[k]}" for k in ("numSms", "computeMajor", "computeMinor") if k in props)
+    if "totalGlobalMem" in props and isinstance(props["totalGlobalMem"], int | float):
+        seen += f", totalGlobalMem={props['totalGlobalMem'] / 2**30:.1f} GiB"
+    if len(hits) > 1:
+        raise KeyError(f"device {dev!r} ({seen}) matches {', '.join(m.gpu for m in hits)}; pass --gpu NAME")
+    if rules and key not in _alias_index():
+        raise KeyError(f"device {dev!r} ({seen or 'no deviceProperties'}) matches no catalog part that uses this "
+                       f"name ({', '.join(sorted(m.gpu for m in rules))}); pass --gpu NAME or a .toml file")
+    return get_gpu(dev)

@@ -1,6 +1,6 @@
 """`trainperf calibrate`: fit the model's efficiency parameters to measured per-op kernel times.
 
-Input: Kineto traces recorded with shapes (model/trace_ops.py). Fitted, by small grid searches that
+Input: Kineto traces recorded with shapes (model/trace_ops.py, on trainperf.trace.load_trace). Fitted, by small grid searches that
 minimize the median |log(predicted / measured)| of per-op kernel time:
   matmul.k_half, matmul.latency_s          on GEMM ops
   attention.seq_half, latency_s            on flash-attention ops (the large-shape rates stay published values)
@@ -91,7 +91,8 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
     if not traces:
         raise ValueError("calibrate needs at least one trace recorded with shapes (record_shapes=True)")
     devices = {t.device for t in traces}
-    gpus = {get_gpu(d).name for d in devices if d}
+    # deviceProperties identify parts whose device name is shared (ROCm's "AMD Radeon Graphics")
+    gpus = {get_gpu(t.device_props or t.device).name for t in traces if t.device}
     if len(gpus) != 1:
         raise ValueError(f"traces come from {sorted(devices) or 'unknown devices'}; calibrate one GPU model at a time")
     gpu = get_gpu(gpus.pop())

@@ -27,6 +27,10 @@ class ExecConfig:
     attention: str = "flash2"
     """Attention kernel family: flash2 (flash-attn 2, PyTorch SDPA flash) | cudnn (Transformer Engine's
     cuDNN fused attention; on parts without published cuDNN rates it runs at the flash2 rates)."""
+    channels_last: bool = False
+    """Convolutions on channels-last (NHWC) tensors (`model.to(memory_format=torch.channels_last)`): no
+    NCHW<->NHWC transpose kernels around each tensor-core conv. The capture does not record strides, so this
+    is declared, not detected."""
     sustained: bool = True
     """Price compute at the rate a GPU sustains through a long training run (clocks held down by power and
     thermal limits: calibration [power] sustained_frac) rather than the burst rate of short profiler traces
@@ -48,4 +52,5 @@ class ExecConfig:
     def mode(self) -> str:
         """Short label: eager, compile, eager+graphs, compile+graphs (", burst clocks" when not sustained)."""
         base = "compile" if self.compile else "eager"
-        return base + ("+graphs" if self.cuda_graphs else "") + ("" if self.sustained else ", burst clocks")
+        return (base + ("+graphs" if self.cuda_graphs else "") + (", channels-last" if self.channels_last else "")
+                + ("" if self.sustained else ", burst clocks"))

@@ -91,3 +91,27 @@ def gpu_timeline(host_s: F, gpu_s: F) -> F:
     D = np.cumsum(gpu_s)
     start_slack = np.maximum.accumulate(H - (D - gpu_s))
     return D + np.maximum(start_slack, 0.0)
+
+
+def conv_passes(n_img: F, p_out: F, hw_in: F, c_out_g: F, c_in_g: F, kk: F) -> dict[str, tuple[F, F, F]]:
+    """The implicit GEMMs (m, n, k) of a convolution's three passes, per group, as cuDNN/MIOpen run them
+    (NVIDIA Deep Learning Performance Guide, 'Convolutional Layers', convolution-to-GEMM mapping):
+    forward M = N·P, N = C_out, K = C_in·R·S; data gradient M = N·H·W, N = C_in, K = C_out·R·S·P/(H·W)
+    (a strided conv's input positions see 1/s² of the taps, so M·N·K equals the forward's); weight gradient
+    M = C_out, N = C_in·R·S, K = N·P (a long reduction, run split-K)."""
+    return {"fprop": (n_img * p_out, c_out_g, c_in_g * kk),
+            "dgrad": (n_img * hw_in, c_in_g, c_out_g * kk * p_out / np.maximum(hw_in, 1.0)),
+            "wgrad": (c_out_g, c_in_g * kk, n_img * p_out)}
+
+
+def pad_up(x: F, multiple: float | F) -> F:
+    """x rounded up to a multiple (channel padding of tensor-core kernels)."""
+    return np.ceil(x / multiple) * multiple
+
+
+def winograd_gemm_fraction(h: F, w: F) -> F:
+    """Multiplies of Winograd F(4x4, 3x3) per direct-convolution multiply: each 4x4 output tile costs 36
+    element-wise products per channel pair instead of 16 x 9 (Lavin & Gray 2016, arXiv 1509.09308), and
+    partial tiles at the border cost a full tile: 36 ceil(H/4) ceil(W/4) / (9 H W), 1/4 at multiples of 4."""
+    h, w = np.maximum(h, 1.0), np.maximum(w, 1.0)
+    return 36.0 * np.ceil(h / 4.0) * np.ceil(w / 4.0) / (9.0 * h * w)

@@ -1,15 +1,17 @@
 """Measured per-op kernel times from a Kineto trace recorded with shapes, as OpGraph-schema rows.
 
-Small and self-contained (orjson only) so calibration does not depend on the trace package: a kernel is
-linked to its launching runtime call by `correlation`, the runtime call to the innermost cpu_op by
-`External id`; the cpu_op's "Input Dims" / "Input type" / "Concrete Inputs" rebuild the OpCall that the
-cost registry prices (trainperf.costs), as the PyTorch profiler documents them (record_shapes=True).
+Reads the trace with the project's one trace reader (`trainperf.trace.load_trace`): its Events table links
+each kernel to its launching runtime call (`correlation`) and that call to the innermost cpu_op (`External
+id`; older Kineto, which writes the correlation as the call's External id, by the op whose span holds the
+call). The cpu_op's "Input Dims" / "Input type" / "Concrete Inputs" (the Events `shapes` column) rebuild the
+OpCall that the cost registry prices (trainperf.costs), as the PyTorch profiler records them
+(record_shapes=True).
 """
 
 from __future__ import annotations
 
-import gzip
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +22,43 @@ from trainperf.capture.schema import OPGRAPH_SCHEMA
 from trainperf.costs import cost
 from trainperf.costs.profiler import op_call_from_profiler
 from trainperf.costs.types import OpCall
+from trainperf.trace import load_trace
+from trainperf.trace.schema import RUNTIME_CATS
 from trainperf.vocab import Phase
 
-_GPU_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
+# View / metadata ops: no kernel; their cpu_op durations price eager mode's per-view host cost.
+_FREE_OPS = ("aten::view", "aten::as_strided", "aten::transpose", "aten::t", "aten::reshape", "aten::unsqueeze",
+             "aten::slice", "aten::expand")
+_US = 1e-6
+
+
+def _s(ns: int) -> float:
+    return ns / 1000.0 * _US
+
+
+def _seconds(ns: pl.Series) -> list[float]:
+    """Integer ns -> s as the trace's microsecond text gives them (us x 1e-6): the same floats as reading the
+    JSON directly, so that fits on the shipped traces do not move with the reader. (numpy divides exactly;
+    polars multiplies by the reciprocal, one ulp off.)"""
+    return (ns.fill_null(0).to_numpy() / 1000.0 * _US).tolist()  # type: ignore[no-any-return]
+
+
+_EXTRA = {"measured_s": pl.Float64, "measured_kernels": pl.Int64, "cpu_s": pl.Float64, "launch_s": pl.Float64,
+          "ts": pl.Float64}
 
 
 @dataclass(frozen=True)
 class TraceOps:
     """Per-op measurements of one trace: OpGraph rows plus measured_s (sum of kernel durations),
-    measured_kernels, cpu_s (the cpu_op's duration) and launch_s (its runtime launch calls)."""
+    measured_kernels, cpu_s (the cpu_op's duration), launch_s (its runtime launch calls) and ts (the op's
+    start, us); `device` is the traced GPU's name and `device_props` its deviceProperties entry."""
 
     path: str
     device: str
     ops: pl.DataFrame
     launch_durations_s: list[float]
     free_op_durations_s: list[float]
+    device_props: Mapping[str, Any] = field(default_factory=dict)
 
 
 def op_call(name: str, args: dict[str, Any]) -> OpCall:
@@ -42,16 +66,16 @@ def op_call(name: str, args: dict[str, Any]) -> OpCall:
     return op_call_from_profiler(name, args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"))
 
 
-def _rows(name: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    call = op_call(name, args)
+def op_row(call: OpCall) -> dict[str, Any] | None:
+    """One OpGraph-schema row (phase fwd, no module) for an op call, or None when no cost formula covers it."""
     c = cost(call)
-    row: dict[str, Any] = {k: None for k in OPGRAPH_SCHEMA}
-    tensors = call.tensors()
-    row.update(op=name, overload="", phase=Phase.FWD.value, module="", module_type="", layer=-1,
-               input_shapes=[list(t.shape) for t in tensors], input_dtypes=[t.dtype for t in tensors],
-               output_shapes=[], output_dtypes=[])
     if c is None:
         return None
+    row: dict[str, Any] = {k: None for k in OPGRAPH_SCHEMA}
+    tensors = call.tensors()
+    row.update(op=call.op, overload="", phase=Phase.FWD.value, module="", module_type="", layer=-1,
+               input_shapes=[list(t.shape) for t in tensors], input_dtypes=[t.dtype for t in tensors],
+               output_shapes=[], output_dtypes=[])
     g, a = c.gemm, c.attention
     row.update(category=c.category.value, flops=c.flops, bytes_read=c.bytes_read, bytes_written=c.bytes_written,
                kernels=c.kernels, math_dtype=c.math_dtype or "", covered=True,
@@ -62,60 +86,70 @@ def _rows(name: str, args: dict[str, Any]) -> dict[str, Any] | None:
     return row
 
 
+def _shape_args(shapes: str | None) -> dict[str, Any]:
+    """The Events `shapes` JSON ([Input Dims, Input type, Concrete Inputs]) as the profiler's args keys."""
+    if not shapes:
+        return {}
+    dims, types, concrete = orjson.loads(shapes)
+    return {"Input Dims": dims, "Input type": types, "Concrete Inputs": concrete}
+
+
 def read_trace_ops(path: str | Path) -> TraceOps:
-    """Measured kernel time per leaf cpu_op of a trace recorded with shapes."""
+    """Measured kernel time per leaf cpu_op of a trace recorded with shapes (one file; a folder of per-rank
+    files is read as one set, the first rank naming the device)."""
     p = Path(path)
-    try:
-        raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
-        doc = orjson.loads(raw)
-    except (OSError, EOFError, orjson.JSONDecodeError) as err:
-        raise ValueError(f"{p}: not a readable profiler trace ({err}); expected Kineto JSON, plain or .gz") from None
-    if not (isinstance(doc, list) or (isinstance(doc, dict) and "traceEvents" in doc)):
-        raise ValueError(f"{p}: JSON without 'traceEvents'; expected a PyTorch profiler (Kineto) trace")
-    events = doc["traceEvents"] if isinstance(doc, dict) else doc
-    props = doc.get("deviceProperties", []) if isinstance(doc, dict) else []
-    device = props[0].get("name", "") if props else ""
-    ops_by_ext: dict[int, dict[str, Any]] = {}
-    runtime: dict[int, dict[str, Any]] = {}
-    kernels: list[dict[str, Any]] = []
-    launches: list[float] = []
-    free: list[float] = []
-    for e in events:
-        cat = e.get("cat")
-        a = e.get("args") or {}
-        if cat == "cpu_op" and "External id" in a:
-            ops_by_ext[a["External id"]] = e
-        elif cat in ("cuda_runtime", "cuda_driver") and "correlation" in a:
-            runtime[a["correlation"]] = e
-            if "Launch" in e.get("name", ""):
-                launches.append(e.get("dur", 0.0) * 1e-6)
-        elif cat in _GPU_CATS:
-            kernels.append(e)
-    per_op: dict[int, list[float]] = {}
-    launch_of: dict[int, float] = {}
-    for k in kernels:
-        r = runtime.get(int((k.get("args") or {}).get("correlation", -1)))
-        if r is None:
-            continue
-        ext = (r.get("args") or {}).get("External id")
-        if ext in ops_by_ext:
-            per_op.setdefault(ext, []).append(k.get("dur", 0.0) * 1e-6)
-            launch_of[ext] = launch_of.get(ext, 0.0) + r.get("dur", 0.0) * 1e-6
-    launched = set(per_op)
-    for ext, e in ops_by_ext.items():
-        if ext not in launched and e.get("name") in ("aten::view", "aten::as_strided", "aten::transpose", "aten::t",
-                                                      "aten::reshape", "aten::unsqueeze", "aten::slice", "aten::expand"):
-            free.append(e.get("dur", 0.0) * 1e-6)
+    ts = load_trace(p)  # a TraceError (ValueError) naming the file when it cannot be read
+    ev = ts.events
+    rank = ts.ranks[0] if ts.ranks else None
+    key = ["rank", "op_idx"]
+    # Kernels (and memcpy/memset) with the launching call's duration, summed per cpu_op.
+    gpu = ev.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()).select("rank", "idx", "op_idx", "launch_idx", "dur")
+    calls = ev.select("rank", launch_idx="idx", call_dur="dur")
+    gpu = gpu.join(calls, on=["rank", "launch_idx"], how="left").sort("rank", "idx")
+    per_op = gpu.group_by(key, maintain_order=True).agg(k_ns=pl.col("dur"), call_ns=pl.col("call_dur").fill_null(0))
+    ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", op_idx="idx", name="name", cpu_ns="dur", ts="ts",
+                                                      shapes="shapes")
+    measured = per_op.join(ops, on=key, how="inner").sort("rank", "ts", "op_idx")
     rows = []
-    for ext, durs in per_op.items():
-        e = ops_by_ext[ext]
-        row = _rows(e["name"], e.get("args") or {})
+    for r in measured.iter_rows(named=True):
+        if not r["shapes"]:
+            continue  # recorded without shapes (record_shapes=False): nothing to price it by
+        row = op_row(op_call(r["name"], _shape_args(r["shapes"])))
         if row is None:
             continue
-        row.update(measured_s=sum(durs), measured_kernels=len(durs), cpu_s=e.get("dur", 0.0) * 1e-6,
-                   launch_s=launch_of.get(ext, 0.0), ts=e.get("ts", 0.0))
+        # sequential sums in kernel order, as the measurements were always added
+        row.update(measured_s=sum(_s(x) for x in r["k_ns"]), measured_kernels=len(r["k_ns"]),
+                   cpu_s=_s(r["cpu_ns"] or 0), launch_s=sum(_s(x) for x in r["call_ns"]), ts=r["ts"] * 1e-3)
         rows.append(row)
-    schema = {**OPGRAPH_SCHEMA, "measured_s": pl.Float64, "measured_kernels": pl.Int64, "cpu_s": pl.Float64,
-              "launch_s": pl.Float64, "ts": pl.Float64}
-    df = pl.DataFrame(rows, schema=schema).sort("ts").with_row_index("i").with_columns(pl.col("i").cast(pl.Int64).alias("idx")).drop("i")
-    return TraceOps(path=str(p), device=device, ops=df, launch_durations_s=launches, free_op_durations_s=free)
+    df = pl.DataFrame(rows, schema={**OPGRAPH_SCHEMA, **_EXTRA}).with_row_index("i")
+    df = df.with_columns(pl.col("i").cast(pl.Int64).alias("idx")).drop("i")
+
+    runtime = ev.filter(pl.col("cat").is_in(RUNTIME_CATS) & pl.col("correlation").is_not_null())
+    launches = _seconds(runtime.filter(pl.col("name").str.contains("Launch", literal=True))["dur"])
+    # View ops that launched nothing (one per External id, as the profiler links them)
+    free = (ev.filter((pl.col("cat") == "cpu_op") & pl.col("external_id").is_not_null())
+            .unique(["rank", "external_id"], keep="last", maintain_order=True)
+            .join(per_op.select(key), left_on=["rank", "idx"], right_on=key, how="anti")
+            .filter(pl.col("name").is_in(_FREE_OPS)))
+    return TraceOps(path=str(p), device=(rank.device_name or "") if rank else "", ops=df,
+                    launch_durations_s=launches, free_op_durations_s=_seconds(free["dur"]),
+                    device_props=dict(rank.device_props) if rank else {})
+
+
+def kernel_time_by_span(events: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+    """GPU time launched inside each cpu_op named in `names`: the kernels (and memcpy/memset) whose runtime
+    launch call falls in the op's span on the same thread. For traces recorded without shapes or by older
+    Kineto (External ids of runtime calls that are correlation ids), where `op_idx` cannot name the op.
+    Columns: rank, op_idx, name, ts (ns), kernel_s, kernels; ops without GPU work are left out. The named ops
+    must not nest in one another."""
+    ops = (events.filter((pl.col("cat") == "cpu_op") & pl.col("name").is_in(names))
+           .select("rank", "pid", "tid", "name", op_idx="idx", t="ts", end=pl.col("ts") + pl.col("dur")).sort("t"))
+    calls = events.filter(pl.col("cat").is_in(RUNTIME_CATS)).select("rank", launch_idx="idx", pid="pid", tid="tid",
+                                                                     t="ts")
+    gpu = (events.filter(pl.col("gpu")).select("rank", "launch_idx", "dur")
+           .join(calls, on=["rank", "launch_idx"], how="inner").sort("t"))
+    hit = (gpu.join_asof(ops, on="t", by=["rank", "pid", "tid"], strategy="backward", check_sortedness=False)
+           .filter(pl.col("t") < pl.col("end")))
+    return (hit.group_by("rank", "op_idx", maintain_order=True)
+            .agg(name=pl.col("name").first(), ts=pl.col("t").min(), kernel_s=pl.col("dur").sum() / 1e9,
+                 kernels=pl.len()).sort("rank", "ts"))

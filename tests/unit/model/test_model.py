@@ -10,7 +10,6 @@ from trainperf.hardware import get_gpu, list_gpus
 from trainperf.model import ExecConfig, op_times, predict_step
 from trainperf.vocab import BoundBy
 
-
 BURST = ExecConfig(sustained=False)
 """Kernel rates as microbenchmarks and short traces measure them (no sustained-clock derate)."""
 
