@@ -33,6 +33,8 @@ class Calibration:
     data: Mapping[str, Any]
     path: str = ""
     sources: Mapping[str, str] = field(default_factory=dict)
+    _families: dict[str, Calibration] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """This calibration with each family's fit applied, built once per instance (for_family)."""
 
     def __post_init__(self) -> None:
         for sec, keys in _REQUIRED.items():
@@ -82,9 +84,6 @@ class Calibration:
         return float(table.get(family, table.get("default", 0.0)))
 
 
-_FAMILY_CACHE: dict[tuple[int, str], Calibration] = {}
-
-
 def apply_fit(data: Mapping[str, Any], fit: Mapping[str, Any], where: str) -> dict[str, Any]:
     """`data` with "section.key" overrides from `fit` (tables replace tables whole)."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
@@ -97,12 +96,12 @@ def apply_fit(data: Mapping[str, Any], fit: Mapping[str, Any], where: str) -> di
 
 
 def _family_cached(calib: Calibration, family: str) -> Calibration:
-    k = (id(calib), family)
-    if k not in _FAMILY_CACHE:
+    # cached on the instance, not by id(): a temporary Calibration's id can be reused after it is freed
+    if family not in calib._families:
         data = apply_fit(calib.data, calib.data["fit"][family], f"{calib.path} [fit.{family}]")
         data["fit"] = {}
-        _FAMILY_CACHE[k] = Calibration(data=data, path=calib.path, sources=calib.sources)
-    return _FAMILY_CACHE[k]
+        calib._families[family] = Calibration(data=data, path=calib.path, sources=calib.sources)
+    return calib._families[family]
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:

@@ -217,3 +217,16 @@ def test_empty_graph() -> None:
 
     out = op_times(empty_opgraph_frame(), "H100-SXM")
     assert out.height == 0 and {"time_s", "sol_time_s", "bound_by"} <= set(out.columns)
+
+
+def test_family_fits_are_not_shared_between_calibrations() -> None:
+    """Each Calibration applies its own [fit.<family>] (an id()-keyed cache once served a freed object's)."""
+    from trainperf.model.calibration import Calibration, load_calibration
+
+    base = load_calibration()
+    got = []
+    for k_half in (50.0, 500.0):  # temporaries, freed after each round
+        c = Calibration(data={**base.data, "fit": {"hopper": {"matmul.k_half": k_half}}}, path="t")
+        got.append(c.for_family("hopper").get("matmul", "k_half"))
+        del c
+    assert got == [50.0, 500.0]
