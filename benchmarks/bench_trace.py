@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT.parent / "shared" / "data" / "traces"
 DEFAULT = ["ns_resolution_trace", "nccl_parser_config", "param_dlrm_8rank", "trace_filter", "param_2080ti_resnet",
-           "tracelens_h100_qwen"]
+           "param_2080ti_linear", "tracelens_h100_qwen"]
 
 TRAINPERF = r"""
 import json, sys, time
@@ -116,6 +116,7 @@ print(json.dumps({"wall_s": t_all, "import_s": t_import, "rss_mb": rss, "ranks":
 def _prepare(name: str, tmp: Path) -> Path:
     """A folder for each named trace (HTA reads folders); single files get a folder of their own."""
     single = {"param_2080ti_resnet": TRACES / "param_2080ti" / "resnet_kineto.json.gz",
+              "param_2080ti_linear": TRACES / "param_2080ti" / "linear_kineto.json.gz",
               "tracelens_h100_qwen": TRACES / "tracelens_h100" / "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"}
     if name in single:
         d = tmp / name

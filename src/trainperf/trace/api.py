@@ -10,7 +10,6 @@ from typing import Any
 import polars as pl
 
 from trainperf.trace.analyses.collectives import collectives
-from trainperf.trace.analyses.compare import compare_categories, compare_kernels, compare_temporal
 from trainperf.trace.analyses.imbalance import rank_imbalance
 from trainperf.trace.analyses.kernels import kernel_breakdown, top_kernels
 from trainperf.trace.analyses.launch import launch_stats
@@ -18,6 +17,7 @@ from trainperf.trace.analyses.opportunities import opportunities
 from trainperf.trace.analyses.overlap import comm_overlap
 from trainperf.trace.analyses.sol import op_sol, resolve_gpu, sol_summary
 from trainperf.trace.analyses.temporal import temporal_breakdown
+from trainperf.trace.engine import background
 from trainperf.trace.load import load_trace
 from trainperf.trace.schema import TraceSet
 
@@ -62,38 +62,46 @@ class TraceAnalysis:
         }
 
 
+def _gpu_timeline(ev: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+    """The analyses that are polars queries from end to end (they release the GIL)."""
+    return temporal_breakdown(ev), launch_stats(ev), comm_overlap(ev), collectives(ev)
+
+
 def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: int = 20) -> TraceAnalysis:
     """Run every analysis. ``gpu`` (a catalog name, alias or GPUSpec) overrides the trace's
     deviceProperties for speed of light; without either, SOL columns are left out with a note."""
     ts = trace if isinstance(trace, TraceSet) else load_trace(trace)
     ev = ts.events
+    n_gpu = int(ev["gpu"].sum())
     notes: list[str] = []
     spec: Any
-    if isinstance(gpu, str):
-        from trainperf.hardware import get_gpu
+    # The GPU-timeline analyses run on a worker thread while this one does the Python-heavy parts (the
+    # hardware catalog, pricing ops from their shapes): on two cores the two overlap.
+    timeline = background().submit(_gpu_timeline, ev)
+    try:
+        if isinstance(gpu, str):
+            from trainperf.hardware import get_gpu
 
-        spec = get_gpu(gpu)  # an explicit choice: an unknown name is an error (KeyError with the closest)
-    elif gpu is None:
-        spec, why = resolve_gpu(ts.device_name)
-        if why and ev.filter("gpu").height:
-            notes.append(why)
-    else:
-        spec = gpu
-    if ev.filter("gpu").height == 0:
+            spec = get_gpu(gpu)  # an explicit choice: an unknown name is an error (KeyError with the closest)
+        elif gpu is None:
+            spec, why = resolve_gpu(ts.device_name)
+            if why and n_gpu:
+                notes.append(why)
+        else:
+            spec = gpu
+        sol = op_sol(ev, spec)
+        kernels, top_k = kernel_breakdown(ev), top_kernels(ev, top)
+    finally:  # (the timeline's result, or its error, before anything else: it never outlives this call)
+        temporal, launch, overlap, coll = timeline.result()
+    if n_gpu == 0:
         notes.append("no GPU events in the trace (CPU-only profile): GPU analyses are empty")
-    temporal = temporal_breakdown(ev)
-    launch = launch_stats(ev)
-    overlap = comm_overlap(ev)
-    coll = collectives(ev)
     imb = rank_imbalance(temporal) if temporal.height else pl.DataFrame()
-    sol = op_sol(ev, spec)
-    if ev.filter("gpu").height and not ev["shapes"].drop_nulls().len():
+    if n_gpu and ev["shapes"].null_count() == ev.height:
         notes.append("no shapes recorded (profile with record_shapes=True for speed of light per op)")
     opp = opportunities(ev, temporal, launch, overlap, coll, sol, imb, spec)
-    return TraceAnalysis(trace=ts, gpu=spec, temporal=temporal, kernels=kernel_breakdown(ev),
-                         top_kernels=top_kernels(ev, top), launch=launch, overlap=overlap, collectives=coll,
-                         imbalance=imb, sol=sol, sol_summary=sol_summary(sol), opportunities=opp,
-                         notes=tuple(notes))
+    return TraceAnalysis(trace=ts, gpu=spec, temporal=temporal, kernels=kernels, top_kernels=top_k, launch=launch,
+                         overlap=overlap, collectives=coll, imbalance=imb, sol=sol, sol_summary=sol_summary(sol),
+                         opportunities=opp, notes=tuple(notes))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +122,8 @@ class TraceComparison:
 
 def compare_traces(a: TraceSet | str | Path, b: TraceSet | str | Path, *, top: int = 20) -> TraceComparison:
     """Compare two traces (before/after a change, or two ranks' files)."""
+    from trainperf.trace.analyses.compare import compare_categories, compare_kernels, compare_temporal
+
     ta = a if isinstance(a, TraceSet) else load_trace(a)
     tb = b if isinstance(b, TraceSet) else load_trace(b)
     return TraceComparison(a=ta.source, b=tb.source, temporal=compare_temporal(ta.events, tb.events),

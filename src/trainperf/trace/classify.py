@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import polars as pl
-
 from trainperf.vocab import OpCategory
 
 _C = OpCategory
@@ -47,16 +45,6 @@ def kernel_category(name: str, cat: str = "kernel") -> OpCategory:
         if rx.search(low):
             return c
     return OpCategory.OTHER
-
-
-def categorize(gpu: pl.DataFrame) -> pl.Series:
-    """Category of each row of a table of GPU events (columns name, cat): the rules run once per unique
-    (name, cat), which keeps this fast on traces with millions of kernels and few distinct names."""
-    keys = gpu.select("name", "cat").unique()
-    cats = [kernel_category(n or "", c or "kernel").value for n, c in keys.iter_rows()]
-    lut = keys.with_columns(pl.Series("category", cats, dtype=pl.String))
-    return gpu.select("name", "cat").join(lut, on=["name", "cat"], how="left", nulls_equal=True,
-                                          maintain_order="left")["category"]
 
 
 # The three kinds HTA and most tools split GPU time into.

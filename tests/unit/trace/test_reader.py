@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 
 from trainperf.trace import EVENTS_SCHEMA, TraceError, load_trace
-from trainperf.trace.reader import _frame_polars, _frame_python, iter_frames, read_bytes, read_file
+from trainperf.trace.chunk import _frame_python, parse_raw, typed, with_ts_text
+from trainperf.trace.reader import iter_frames, read_bytes, read_file
 
 
 def test_events_table_schema_and_links(fixtures: Path) -> None:
@@ -38,6 +39,27 @@ def test_ns_epoch_timestamps_stay_exact(fixtures: Path) -> None:
     g = ns.events.filter("gpu")
     assert (g["ts"] - 1_700_000_000_000_000_000).to_list() == us["ts"].to_list()
     assert g["dur"].to_list() == us["dur"].to_list()
+
+
+def test_epoch_microseconds_with_ns_digits_stay_exact(tmp_path: Path) -> None:
+    # float64 holds epoch-scale us only to 0.25 us: the reader takes these ts from the text
+    evs = [f'{{"ph": "X", "cat": "kernel", "name": "k", "ts": 1712195495519{i:03d}.{(i * 37) % 1000:03d}, "dur": 1.5}}'
+           for i in range(300)]
+    evs.insert(5, '{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "x"}}')  # no ts
+    p = tmp_path / "t.json"
+    p.write_text('{"traceEvents": [' + ",\n".join(evs) + "]}")
+    for chunk in (1 << 20, 512):
+        ev, _ = read_file(p, chunk_bytes=chunk)
+        ts = ev.filter(pl.col("ph") == "X")["ts"].to_list()
+        assert ts == [1712195495519_000_000 + i * 1000 + (i * 37) % 1000 for i in range(300)]
+    # a ts key that is not the event's own breaks the alignment: the float values are kept, never shifted
+    buf = b'[{"ph": "X", "ts": 1712195495519000.123, "args": {"ts": 5}}]'
+    assert "ts_text" not in with_ts_text(parse_raw(buf), buf).columns
+    # same count but shifted (args before ts, and a ts written as a string): the texts are not used
+    p.write_text('{"traceEvents": [{"ph": "X", "name": "a", "args": {"ts": 7}, "ts": 1712195495519000.123}, '
+                 '{"ph": "X", "name": "c", "ts": "1712195495520000.5"}]}')
+    ev, _ = read_file(p)
+    assert abs(ev["ts"][0] - 1712195495519000_123) < 250 and ev["ts"][1] == 1712195495520000_500
 
 
 def test_base_time_nanoseconds_added(tmp_path: Path, fixtures: Path) -> None:
@@ -81,8 +103,38 @@ def test_python_fallback_matches_polars_path(traces: Path) -> None:
 
     doc = orjson.loads(gzip.decompress((traces / "amd_trace" / "mi250_minitoy_train_ROCm6_2_kineto.json.gz").read_bytes()))
     buf = orjson.dumps(doc["traceEvents"])
-    fast, slow = _frame_polars(buf), _frame_python(doc["traceEvents"])
-    assert fast.drop("shapes").equals(slow.drop("shapes"))
+    fast, slow = parse_raw(buf), _frame_python(doc["traceEvents"])
+    assert typed(fast, "us")[0].drop("shapes").equals(typed(slow, "us")[0].drop("shapes"))
+
+
+def test_shapes_read_by_polars_match_orjson(traces: Path) -> None:
+    # Input Dims of one tensor per argument are typed by polars; the JSON text must be what orjson writes
+    import gzip
+
+    import orjson
+
+    from trainperf.trace.chunk import _frame_shapes, _shapes
+
+    data = gzip.decompress(next((traces / "param_dlrm_8rank").glob("*.json.gz")).read_bytes())
+    evs = orjson.loads(data)["traceEvents"]
+    buf = orjson.dumps(evs)
+    df = _frame_shapes(buf)
+    assert df is not None and df["shapes"].drop_nulls().len() > 1000
+    assert df["shapes"].to_list() == [_shapes(e) for e in evs]
+    # arguments that are lists of tensors nest one level deeper: those chunks go to orjson
+    assert _frame_shapes(b'[{"ph": "X", "ts": 1, "args": {"Input Dims": [[[1, 2], [3]]]}}]') is None
+
+
+def test_multi_member_and_padded_gzip(tmp_path: Path, fixtures: Path) -> None:
+    import gzip
+
+    text = (fixtures / "overlap40.json").read_bytes()
+    half = len(text) // 2
+    p = tmp_path / "t.json.gz"
+    p.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]) + bytes(100))
+    a, _ = read_file(fixtures / "overlap40.json")
+    b, _ = read_file(p, chunk_bytes=512)
+    assert b.equals(a)
 
 
 def test_odd_values_fall_back_without_error(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
 # NCCL's element type names (ncclDataType_t as the profiler prints them) -> bytes per element.
@@ -42,11 +43,12 @@ def _busbw_factor() -> pl.Expr:
             .otherwise(1.0))
 
 
-def collective_calls(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per communication kernel: rank, idx, ts, dur, kind, group_size, bytes (null if unknown),
-    algbw_GBps, busbw_GBps."""
-    k = events.filter(pl.col("gpu") & (pl.col("category") == OpCategory.COMMUNICATION.value))
-    ops = events.filter(pl.col("collective").is_not_null() & ~pl.col("gpu")).select(
+def _calls(events: pl.DataFrame) -> pl.LazyFrame:
+    ev = events.lazy()
+    k = ev.filter(pl.col("gpu") & (pl.col("category") == OpCategory.COMMUNICATION.value)).select(
+        "rank", "idx", "ts", "dur", "name", "op_idx", "collective", "in_nelems", "out_nelems", "group_size",
+        "coll_dtype")
+    ops = ev.filter(pl.col("collective").is_not_null() & ~pl.col("gpu")).select(
         "rank", op_idx="idx", o_coll="collective", o_in="in_nelems", o_out="out_nelems", o_gs="group_size",
         o_dt="coll_dtype")
     k = k.join(ops, on=["rank", "op_idx"], how="left").with_columns(
@@ -64,12 +66,17 @@ def collective_calls(events: pl.DataFrame) -> pl.DataFrame:
                     algbw_GBps=algbw, busbw_GBps=algbw * _busbw_factor())
 
 
+def collective_calls(events: pl.DataFrame) -> pl.DataFrame:
+    """One row per communication kernel: rank, idx, ts, dur, kind, group_size, bytes (null if unknown),
+    algbw_GBps, busbw_GBps."""
+    return _calls(events).collect(engine=ENGINE)
+
+
 def collectives(events: pl.DataFrame) -> pl.DataFrame:
     """Per (rank, kind): count, time_ns, bytes, mean message bytes, achieved algbw and busbw (GB/s,
     time-weighted over the calls whose size is known)."""
-    c = collective_calls(events)
     known = pl.col("bytes").is_not_null()
-    out = c.group_by("rank", "kind").agg(
+    out = _calls(events).group_by("rank", "kind").agg(
         count=pl.len(), time_ns=pl.col("dur").sum(),
         bytes=pl.when(known.any()).then(pl.col("bytes").sum()),
         sized=known.sum(),
@@ -79,4 +86,4 @@ def collectives(events: pl.DataFrame) -> pl.DataFrame:
         group_size=pl.col("group_size").max(),
     )
     out = out.with_columns(pl.col("algbw_GBps", "busbw_GBps").fill_nan(None))
-    return out.sort(["rank", "time_ns"], descending=[False, True])
+    return out.sort(["rank", "time_ns"], descending=[False, True]).collect(engine=ENGINE)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from trainperf.trace.engine import ENGINE
 
-def _steps(events: pl.DataFrame) -> pl.DataFrame:
+
+def _steps(g: pl.LazyFrame) -> pl.LazyFrame:
     """Number of ProfilerSteps seen per rank (at least 1), to report per-step times."""
-    g = events.filter("gpu")
     n = g.group_by("rank").agg(n_steps=pl.col("step").drop_nulls().n_unique())
     return n.with_columns(pl.col("n_steps").clip(lower_bound=1))
 
@@ -16,20 +17,22 @@ def _steps(events: pl.DataFrame) -> pl.DataFrame:
 def kernel_breakdown(events: pl.DataFrame) -> pl.DataFrame:
     """Per (rank, category): count, time_ns (sum of durations), time_per_step_ns, share of the rank's GPU
     kernel time. Sorted by rank, then time descending."""
-    g = events.filter("gpu")
+    g = events.lazy().filter("gpu").select("rank", "step", "category", "dur")
     out = (g.group_by("rank", "category").agg(count=pl.len(), time_ns=pl.col("dur").sum())
-           .join(_steps(events), on="rank", how="left"))
+           .join(_steps(g), on="rank", how="left"))
     return (out.with_columns(time_per_step_ns=pl.col("time_ns") / pl.col("n_steps"),
                              share=pl.col("time_ns") / pl.col("time_ns").sum().over("rank"))
-            .sort(["rank", "time_ns"], descending=[False, True]))
+            .sort(["rank", "time_ns"], descending=[False, True]).collect(engine=ENGINE))
 
 
 def top_kernels(events: pl.DataFrame, n: int = 20) -> pl.DataFrame:
     """The ``n`` kernels (by name, over all ranks) with the most GPU time: count, total, mean, median,
     max, share of all kernel time, category, and how many ranks ran it."""
-    g = events.filter("gpu")
-    total = g["dur"].sum() or 1
+    g = events.lazy().filter("gpu").select("rank", "name", "category", "dur")
     out = g.group_by("name", "category").agg(
         count=pl.len(), time_ns=pl.col("dur").sum(), mean_ns=pl.col("dur").mean(),
         median_ns=pl.col("dur").median(), max_ns=pl.col("dur").max(), ranks=pl.col("rank").n_unique())
-    return out.with_columns(share=pl.col("time_ns") / total).sort("time_ns", descending=True).head(n)
+    # share of all kernel time; 1 when there is none (no division by zero)
+    total = pl.col("time_ns").sum()
+    share = pl.col("time_ns") / pl.when(total > 0).then(total).otherwise(1)
+    return out.with_columns(share=share).sort("time_ns", descending=True).head(n).collect(engine=ENGINE)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from trainperf.trace.engine import ENGINE
+
 # A kernel shorter than this is dominated by launch and tail overhead: the CUDA launch path costs about
 # 2-5 us of CPU per kernel (NVIDIA CUDA C++ Best Practices Guide, "Kernel launch overhead"; PyTorch
 # CUDA-graphs blog, 2021), so a stream of such kernels cannot keep the GPU busy from an eager CPU loop.
@@ -16,10 +18,10 @@ def launch_stats(events: pl.DataFrame, *, short_ns: int = SHORT_KERNEL_NS) -> pl
     """Per rank: kernels, kernels_per_step, launch call mean duration, launch delay p50/p90, short
     kernels (count, share of kernels, share of GPU kernel time), and cpu_launch_ns (CPU time in launch
     calls) vs gpu_busy_ns (sum of kernel time)."""
-    g = events.filter("gpu")
-    rt = events.select("rank", "idx", "dur").join(g.select("rank", idx="launch_idx").drop_nulls().unique(),
-                                                  on=["rank", "idx"], how="semi")
-    steps = g.group_by("rank").agg(n_steps=pl.col("step").drop_nulls().n_unique().clip(lower_bound=1))
+    ev = events.lazy()
+    g = ev.filter("gpu").select("rank", "step", "ts", "dur", "launch_idx", "launch_ts")
+    rt = ev.select("rank", "idx", "dur").join(g.select("rank", idx="launch_idx").drop_nulls().unique(),
+                                              on=["rank", "idx"], how="semi")
     k = g.with_columns(delay=(pl.col("ts") - pl.col("launch_ts")), short=pl.col("dur") < short_ns)
     out = k.group_by("rank").agg(
         kernels=pl.len(),
@@ -30,8 +32,12 @@ def launch_stats(events: pl.DataFrame, *, short_ns: int = SHORT_KERNEL_NS) -> pl
         short_time_share=(pl.col("dur").filter("short").sum() / pl.col("dur").sum()),
         gpu_busy_ns=pl.col("dur").sum(),
         mean_kernel_ns=pl.col("dur").mean(),
+        n_steps=pl.col("step").drop_nulls().n_unique().clip(lower_bound=1),
     )
     cpu = rt.group_by("rank").agg(launch_calls=pl.len(), cpu_launch_ns=pl.col("dur").sum(),
                                   launch_call_mean_ns=pl.col("dur").mean())
-    out = out.join(cpu, on="rank", how="left").join(steps, on="rank", how="left")
-    return out.with_columns(kernels_per_step=pl.col("kernels") / pl.col("n_steps")).sort("rank")
+    out = out.join(cpu, on="rank", how="left")
+    cols = ["rank", "kernels", "delay_p50_ns", "delay_p90_ns", "short_kernels", "short_share", "short_time_share",
+            "gpu_busy_ns", "mean_kernel_ns", "launch_calls", "cpu_launch_ns", "launch_call_mean_ns", "n_steps"]
+    return (out.select(cols).with_columns(kernels_per_step=pl.col("kernels") / pl.col("n_steps")).sort("rank")
+            .collect(engine=ENGINE))

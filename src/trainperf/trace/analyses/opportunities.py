@@ -10,8 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from trainperf.trace.analyses._intervals import gaps, union_len
+from trainperf.trace.analyses._intervals import gaps, union_len_lazy
 from trainperf.trace.analyses.temporal import ALL_STEPS, windows
+from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
 # A well-tuned kernel reaches about this fraction of its roofline time on current GPUs (large cuBLAS GEMMs
@@ -36,17 +37,18 @@ def _per_step(temporal: pl.DataFrame) -> pl.DataFrame:
 
 def _dataloader_idle(events: pl.DataFrame) -> pl.DataFrame:
     """Per rank: GPU idle time that overlaps a data-loader ``enumerate(DataLoader)#...__next__`` span."""
-    dl = events.filter(pl.col("name").str.starts_with("enumerate(DataLoader)") & (pl.col("ph") == "X")).select(
-        "rank", s="ts", e=pl.col("ts") + pl.col("dur"))
+    dl = events.lazy().filter(pl.col("name").str.starts_with("enumerate(DataLoader)") & (pl.col("ph") == "X")).select(
+        "rank", s="ts", e=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE)
     if dl.height == 0:
         return pl.DataFrame(schema={"rank": pl.Int32, "dl_idle_ns": pl.Int64})
-    g = events.filter("gpu").select("rank", s="ts", e=pl.col("ts") + pl.col("dur"))
+    g = events.lazy().filter("gpu").select("rank", s="ts", e=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE)
     w = windows(events, by_step=False).select("rank", "w0", "w1")
-    idle = gaps(g, w, ["rank"]).select("rank", s="g0", e="g1")
-    a = union_len(dl, ["rank"], "a")
-    b = union_len(idle, ["rank"], "b")
-    ab = union_len(pl.concat([dl, idle]), ["rank"], "ab")
-    return a.join(b, on="rank").join(ab, on="rank").select("rank", dl_idle_ns=pl.col("a") + pl.col("b") - pl.col("ab"))
+    idle = gaps(g, w, ["rank"]).select("rank", s="g0", e="g1").lazy()
+    a = union_len_lazy(dl.lazy(), ["rank"], "a")
+    b = union_len_lazy(idle, ["rank"], "b")
+    ab = union_len_lazy(pl.concat([dl.lazy(), idle]), ["rank"], "ab")
+    return (a.join(b, on="rank").join(ab, on="rank").select("rank", dl_idle_ns=pl.col("a") + pl.col("b") - pl.col("ab"))
+            .collect(engine=ENGINE))
 
 
 def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataFrame, overlap: pl.DataFrame,
@@ -91,8 +93,9 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
     ov = overlap.select(pl.col("overlap").mean()).item() if overlap.height else None
     kinds = ", ".join(f"{r['kind']} x{r['count']}" + (f" at {r['busbw_GBps']:.1f} GB/s bus bw"
                                                        if r.get("busbw_GBps") else "")
-                      for r in collectives.group_by("kind").agg(pl.col("count").sum(),
-                                                                pl.col("busbw_GBps").mean()).iter_rows(named=True))
+                      for r in collectives.group_by("kind").agg(pl.col("count").sum(), pl.col("busbw_GBps").mean(),
+                                                                pl.col("time_ns").sum())
+                      .sort("time_ns", "kind", descending=[True, False]).iter_rows(named=True))
     add("exposed_communication", "Communication not hidden under compute", float(m["communication"]),
         f"{_ms(float(m['communication']))} per step of collectives run with no compute kernel beside them"
         + (f"; {ov:.0%} of collective time overlaps compute" if ov is not None else "")
@@ -131,7 +134,9 @@ def _precision(sol: pl.DataFrame, events: pl.DataFrame, gpu: Any | None, n_steps
     if gpu is None:
         return
     if "bound_by" not in sol.columns or not sol["covered"].any():
-        k = events.filter(pl.col("gpu") & pl.col("name").str.contains(_FP32_KERNELS))
+        # (the GPU rows first: the name regex over every event would cost more than this whole analysis)
+        g = events.lazy().filter("gpu").select("name", "category", "dur").collect(engine=ENGINE)
+        k = g.filter(pl.col("name").str.contains(_FP32_KERNELS))
         sol = k.group_by("category").agg(time_ns=pl.col("dur").sum()).select(
             "time_ns", cost_category="category", covered=pl.lit(True), math_dtype=pl.lit("float32"),
             bound_by=pl.lit("compute"))

@@ -9,14 +9,16 @@ fraction of SOL reached and what bounds the op. docs/analyses/sol.md.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
 
-from trainperf.costs import OpCall, cost
-from trainperf.costs.profiler import op_call_from_profiler
+from trainperf.trace.engine import ENGINE
 from trainperf.vocab import BoundBy, OpCategory
+
+if TYPE_CHECKING:
+    from trainperf.costs import OpCall
 
 # Below this much roofline time per kernel, a kernel's fixed cost dominates: an empty kernel takes about
 # 2-5 us from launch to completion on V100..H100 (NVIDIA CUDA C++ Best Practices Guide, kernel launch
@@ -26,11 +28,16 @@ KERNEL_FLOOR_NS = 5_000
 
 def op_call(name: str, shapes_json: str) -> OpCall:
     """An OpCall from one row's ``shapes`` column (JSON [Input Dims, Input type, Concrete Inputs])."""
+    # the cost registry is imported on first use: traces without shapes never need it (6 ms of imports)
+    from trainperf.costs.profiler import op_call_from_profiler
+
     dims, types, concrete = orjson.loads(shapes_json)
     return op_call_from_profiler(name, dims, types, concrete)
 
 
 def _price(name: str, shapes: str) -> tuple[Any, ...]:
+    from trainperf.costs import cost
+
     try:
         c = cost(op_call(name, shapes))
     except Exception:  # a formula that cannot read these shapes: uncovered, never a crash
@@ -56,27 +63,28 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
     per call, category, math_dtype, covered; with a GPU also sol_ns (roofline time of all calls),
     sol_frac (sol_ns / time_ns), achieved_tflops, achieved_GBps, intensity (FLOP/byte) and bound_by.
     Communication kernels are left out (collectives.py covers them)."""
-    k = events.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()
-                      & (pl.col("category") != OpCategory.COMMUNICATION.value))
+    ev = events.lazy()
+    k = ev.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()
+                  & (pl.col("category") != OpCategory.COMMUNICATION.value))
     per_op = k.group_by("rank", "op_idx").agg(kernels=pl.len(), time_ns=pl.col("dur").sum(),
                                               mean_kernel_ns=pl.col("dur").mean())
-    ops = (events.select("rank", op_idx="idx", op="name", shapes="shapes", cpu=pl.col("cat") == "cpu_op")
-           .filter("cpu").drop("cpu"))
+    ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", op_idx="idx", op="name", shapes="shapes")
     per_op = per_op.join(ops, on=["rank", "op_idx"], how="left")
     sig = per_op.group_by("rank", "op", "shapes").agg(
         calls=pl.len(), kernels=pl.col("kernels").sum(), time_ns=pl.col("time_ns").sum(),
-        mean_kernel_ns=(pl.col("mean_kernel_ns") * pl.col("kernels")).sum() / pl.col("kernels").sum())
-    uniq = sig.select("op", "shapes").unique().filter(pl.col("shapes").is_not_null())
+        mean_kernel_ns=(pl.col("mean_kernel_ns") * pl.col("kernels")).sum() / pl.col("kernels").sum(),
+    ).collect(engine=ENGINE)
+    uniq = sig.lazy().filter(pl.col("shapes").is_not_null()).select("op", "shapes").unique().collect(engine=ENGINE)
     priced = [_price(o, s) for o, s in uniq.iter_rows()]
     lut = uniq.with_columns(pl.DataFrame(priced, schema={"cost_category": pl.String, "flops": pl.Float64,
                                                          "bytes": pl.Float64, "math_dtype": pl.String,
                                                          "covered": pl.Boolean}, orient="row"))
-    out = sig.join(lut, on=["op", "shapes"], how="left", nulls_equal=True).with_columns(
+    out = sig.lazy().join(lut.lazy(), on=["op", "shapes"], how="left", nulls_equal=True).with_columns(
         pl.col("covered").fill_null(False))
     if gpu is None:
-        return out.sort("time_ns", descending=True)
+        return out.sort("time_ns", descending=True).collect(engine=ENGINE)
     bw = float(gpu.hbm_bw_GBps)
-    peaks = {d: _peak_tflops(gpu, d) for d in out["math_dtype"].drop_nulls().unique().to_list()}
+    peaks = {d: _peak_tflops(gpu, d) for d in lut["math_dtype"].drop_nulls().unique().to_list()}
     peak = pl.col("math_dtype").replace_strict(peaks, default=None, return_dtype=pl.Float64)
     t_compute = pl.col("flops") / (peak * 1e3)  # ns per call: TFLOP/s = 1e3 FLOP/ns
     t_memory = pl.col("bytes") / bw  # GB/s = byte/ns
@@ -95,7 +103,7 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
         .when(pl.col("t_c") >= pl.col("t_m")).then(pl.lit(BoundBy.COMPUTE.value))
         .otherwise(pl.lit(BoundBy.MEMORY.value)),
     ).drop("t_c", "t_m")
-    return out.sort("time_ns", descending=True)
+    return out.sort("time_ns", descending=True).collect(engine=ENGINE)
 
 
 def sol_summary(sol: pl.DataFrame) -> dict[str, float]:

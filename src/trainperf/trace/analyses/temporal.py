@@ -13,97 +13,81 @@ from __future__ import annotations
 
 import polars as pl
 
-from trainperf.trace.analyses._intervals import gaps, union_len
+from trainperf.trace.analyses._intervals import covered_lazy, in_windows_lazy, inner_gaps_lazy
+from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
 ALL_STEPS = -1  # the step value of the whole-trace row
 _SYNC = r"(?i)synchronize|cudaMemcpy$|hipMemcpy$"
+_COLS = ["window", "compute", "communication", "copy", "idle", "idle_host", "idle_sync", "idle_other"]
 
 
 def _gpu(events: pl.DataFrame) -> pl.DataFrame:
-    return events.filter("gpu").select("rank", "step", "category", "launch_ts", s="ts",
-                                       e=pl.col("ts") + pl.col("dur"))
+    return (events.lazy().filter("gpu")
+            .select("rank", "step", "category", "launch_ts", s="ts", e=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE))
+
+
+def _windows(g: pl.LazyFrame, by_step: bool) -> pl.LazyFrame:
+    whole = g.group_by("rank").agg(step=pl.lit(ALL_STEPS, pl.Int32), w0=pl.col("s").min(), w1=pl.col("e").max())
+    if not by_step:
+        return whole
+    per = g.drop_nulls("step").group_by("rank", "step").agg(w0=pl.col("s").min(), w1=pl.col("e").max())
+    return pl.concat([whole.select("rank", "step", "w0", "w1"), per.select("rank", "step", "w0", "w1")])
 
 
 def windows(events: pl.DataFrame, by_step: bool = True) -> pl.DataFrame:
     """(rank, step, w0, w1): the GPU window of each step (first GPU start to last GPU end of the work the
     step launched) and of the whole trace (step = -1)."""
-    g = _gpu(events)
-    whole = g.group_by("rank").agg(step=pl.lit(ALL_STEPS, pl.Int32), w0=pl.col("s").min(), w1=pl.col("e").max())
-    if not by_step:
-        return whole.sort("rank")
-    per = (g.drop_nulls("step").group_by("rank", "step").agg(w0=pl.col("s").min(), w1=pl.col("e").max()))
-    return pl.concat([whole.select("rank", "step", "w0", "w1"), per.select("rank", "step", "w0", "w1")]
-                     ).sort("rank", "step")
-
-
-def _clip(g: pl.DataFrame, w: pl.DataFrame) -> pl.DataFrame:
-    """Each GPU interval clipped to every window it overlaps. Intervals are sorted by start, so a
-    window's candidates are one slice (starts in [w0 - longest interval, w1)): memory stays linear in
-    the events, unlike a join of events x windows."""
-    parts = []
-    for (rank,), part in g.drop("step").sort("rank", "s").partition_by("rank", as_dict=True).items():
-        starts = part["s"]
-        longest = int(part.select((pl.col("e") - pl.col("s")).max()).item() or 0)
-        for step, w0, w1 in w.filter(pl.col("rank") == rank).select("step", "w0", "w1").iter_rows():
-            lo = int(starts.search_sorted(w0 - longest, "left"))
-            hi = int(starts.search_sorted(w1, "left"))
-            sl = part.slice(lo, hi - lo).filter(pl.col("e") > w0)
-            parts.append(sl.with_columns(step=pl.lit(step, pl.Int32), w0=pl.lit(w0), w1=pl.lit(w1)))
-    if not parts:
-        return g.with_columns(w0=pl.lit(0, pl.Int64), w1=pl.lit(0, pl.Int64)).clear()
-    j = pl.concat(parts)
-    return j.with_columns(s=pl.max_horizontal("s", "w0"), e=pl.min_horizontal("e", "w1"))
+    return _windows(_gpu(events).lazy(), by_step).sort("rank", "step").collect(engine=ENGINE)
 
 
 def temporal_breakdown(events: pl.DataFrame, *, by_step: bool = True) -> pl.DataFrame:
     """Per (rank, step) rows, step -1 = the whole trace. Columns in ns: window, compute, communication,
     copy, idle, idle_host, idle_sync, idle_other; and each as a fraction of the window (``*_frac``)."""
-    w = windows(events, by_step)
     by = ["rank", "step"]
-    cols = ["window", "compute", "communication", "copy", "idle", "idle_host", "idle_sync", "idle_other"]
-    if w.height == 0:
-        return pl.DataFrame(schema={"rank": pl.Int32, "step": pl.Int32, **{c: pl.Int64 for c in cols},
-                                    **{f"{c}_frac": pl.Float64 for c in cols[1:]}})
-    g = _clip(_gpu(events), w)
+    g = _gpu(events)
+    if g.height == 0:
+        return pl.DataFrame(schema={"rank": pl.Int32, "step": pl.Int32, **{c: pl.Int64 for c in _COLS},
+                                    **{f"{c}_frac": pl.Float64 for c in _COLS[1:]}})
+    gl = g.lazy()
+    w = _windows(gl, by_step)
     comm, copy = OpCategory.COMMUNICATION.value, OpCategory.COPY.value
-    is_comp = ~pl.col("category").is_in([comm, copy])
-    u_comp = union_len(g.filter(is_comp), by, "u_comp")
-    u_cc = union_len(g.filter(pl.col("category") != copy), by, "u_cc")
-    u_all = union_len(g, by, "u_all")
+    # layered unions: compute, compute + communication, everything; each part is a difference of two
+    u_comp = covered_lazy(gl.filter(~pl.col("category").is_in([comm, copy])), w, "u_comp")
+    u_cc = covered_lazy(gl.filter(pl.col("category") != copy), w, "u_cc")
+    u_all = covered_lazy(gl, w, "u_all")
     out = w.with_columns(window=pl.col("w1") - pl.col("w0"))
-    for t in (u_comp, u_cc, u_all):
+    for t in (u_comp, u_cc, u_all, _idle_causes(events, gl, w)):
         out = out.join(t, on=by, how="left")
     out = out.fill_null(0).with_columns(
         compute=pl.col("u_comp"), communication=pl.col("u_cc") - pl.col("u_comp"),
         copy=pl.col("u_all") - pl.col("u_cc"), idle=pl.col("window") - pl.col("u_all"))
-    idle = _idle_causes(events, g, w, by)
-    out = out.join(idle, on=by, how="left").fill_null(0)
     out = out.with_columns(idle_other=pl.col("idle") - pl.col("idle_host") - pl.col("idle_sync"))
-    out = out.select(*by, *cols).with_columns(
-        [(pl.col(c) / pl.col("window")).fill_nan(0.0).alias(f"{c}_frac") for c in cols[1:]])
-    return out.sort(by)
+    out = out.select(*by, *_COLS).with_columns(
+        [(pl.col(c) / pl.col("window")).fill_nan(0.0).alias(f"{c}_frac") for c in _COLS[1:]])
+    return out.sort(by).collect(engine=ENGINE)
 
 
-def _idle_causes(events: pl.DataFrame, g: pl.DataFrame, w: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    gp = gaps(g.select(*by, "s", "e"), w.select(*by, "w0", "w1"), by)
-    if gp.height == 0:
-        return pl.DataFrame(schema={"rank": pl.Int32, "step": pl.Int32, "idle_host": pl.Int64,
-                                    "idle_sync": pl.Int64})
-    # the GPU work that ends each gap, and when the CPU started launching it
-    nxt = g.select("rank", "s", launch=pl.coalesce("launch_ts", "s")).sort("rank", "s").unique(
-        ["rank", "s"], keep="first").sort("s")
-    gp = gp.sort("rank", "g1").join_asof(nxt.sort("rank", "s"), left_on="g1", right_on="s", by="rank",
-                                       strategy="forward", check_sortedness=False)
+def _idle_causes(events: pl.DataFrame, g: pl.LazyFrame, w: pl.LazyFrame) -> pl.LazyFrame:
+    """(rank, step, idle_host, idle_sync) of each window. A window's idle gaps are the gaps between the
+    rank's GPU work that start inside it (its edges are GPU work, so no gap crosses them); each gap is
+    classified once, whichever windows hold it."""
+    gp = inner_gaps_lazy(g.select("rank", "s", "e"))
+    # the GPU work that ends each gap (starts at g1), and when the CPU started launching it (the earliest
+    # launch of the work starting then: the GPU had queued work from that moment)
+    nxt = g.group_by("rank", "s").agg(launch=pl.coalesce("launch_ts", "s").min())
+    gp = gp.join(nxt, left_on=["rank", "g1"], right_on=["rank", "s"], how="left")
     gp = gp.with_columns(h1=pl.min_horizontal(pl.max_horizontal("launch", "g0"), "g1").fill_null(pl.col("g0")))
     # CPU synchronize calls overlapping the host-bound part of each gap
-    sync = (events.filter(pl.col("cat").is_in(["cuda_runtime", "cuda_driver", "cuda_sync"])
-                          & (pl.col("name").str.contains(_SYNC) | (pl.col("cat") == "cuda_sync")))
-            .select("rank", ss="ts", se=pl.col("ts") + pl.col("dur")).sort("se"))
-    gp = gp.sort("rank", "g0").join_asof(sync.sort("rank", "se"), left_on="g0", right_on="se", by="rank",
-                                       strategy="forward", check_sortedness=False)
+    # (the runtime rows first, in their own query: the name regex over every event's name would cost more
+    # than the rest of this analysis, and polars would merge two filters of one query into one)
+    rt = (events.lazy().filter(pl.col("cat").is_in(["cuda_runtime", "cuda_driver", "cuda_sync"]))
+          .select("rank", "cat", "name", ss="ts", se=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE))
+    sync = rt.lazy().filter(pl.col("name").str.contains(_SYNC) | (pl.col("cat") == "cuda_sync")).select("rank", "ss", "se")
+    gp = gp.sort("g0").join_asof(sync.sort("se"), left_on="g0", right_on="se", by="rank", strategy="forward",
+                                 check_sortedness=False)
     synced = (pl.col("ss") < pl.col("h1")).fill_null(False)
     host = pl.col("h1") - pl.col("g0")
-    gp = gp.with_columns(idle_sync=pl.when(synced).then(host).otherwise(0),
-                         idle_host=pl.when(synced).then(0).otherwise(host))
-    return gp.group_by(by).agg(pl.col("idle_host").sum(), pl.col("idle_sync").sum())
+    gp = gp.select("rank", "g0", idle_sync=pl.when(synced).then(host).otherwise(0),
+                   idle_host=pl.when(synced).then(0).otherwise(host))
+    return in_windows_lazy(gp, w, ["idle_host", "idle_sync"])
