@@ -84,7 +84,8 @@ def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: 
 
             spec = get_gpu(gpu)  # an explicit choice: an unknown name is an error (KeyError with the closest)
         elif gpu is None:
-            spec, why = resolve_gpu(ts.device_name)
+            props = next((r.device_props for r in ts.ranks if r.device_name), None)
+            spec, why = resolve_gpu(ts.device_name, props)
             if why and n_gpu:
                 notes.append(why)
         else:

@@ -46,12 +46,21 @@ def test_a100_nccl_collectives(traces: Path) -> None:
 
 
 def test_amd_mi250(traces: Path) -> None:
-    a = analyze(traces / "amd_trace", gpu="MI250X")
+    # ROCm names the device "AMD Radeon Graphics": its deviceProperties (104 CUs, 64 GiB) say one MI250 GCD
+    a = analyze(traces / "amd_trace")
+    assert a.gpu is not None and a.gpu.name == "MI250-GCD"
     ev = a.trace.events
     assert ev.filter("gpu").height == 16 and sorted(ev["step"].drop_nulls().unique().to_list()) == [1, 2]
     assert dict(a.kernels.select("category", "count").iter_rows()) == {
         "elementwise": 9, "copy": 2, "matmul": 2, "reduction": 2, "optimizer": 1}
     assert a.sol_summary["covered_frac"] == 1.0  # recorded with shapes: every op priced
+
+
+def test_no_tf32_advice_on_a_part_without_tf32(traces: Path) -> None:
+    a = analyze(traces / "param_2080ti" / "resnet_kineto.json.gz")
+    assert a.gpu is not None and a.gpu.name == "RTX-2080-Ti"
+    advice = " ".join(a.opportunities["action"].to_list())
+    assert "allow_tf32" not in advice and "autocast" in advice
 
 
 def test_dlrm_eight_ranks(traces: Path) -> None:

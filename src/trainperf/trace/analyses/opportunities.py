@@ -154,7 +154,9 @@ def _precision(sol: pl.DataFrame, events: pl.DataFrame, gpu: Any | None, n_steps
         f"{_ms(t)} per step in compute-bound fp32 {'/'.join(sorted(set(f32['cost_category'])))} ops; "
         f"{gpu.name} peaks at {gpu.peak_tflops('fp32'):.0f} TFLOP/s fp32 vs {gpu.peak_tflops(fast):.0f} {fast}",
         f"Train in mixed precision: torch.autocast('cuda', dtype=torch.{'bfloat16' if fast == 'bf16' else 'float16'})"
-        " (with a GradScaler for fp16), or at least torch.backends.cuda.matmul.allow_tf32 = True.")
+        " (with a GradScaler for fp16)"
+        + (", or at least torch.backends.cuda.matmul.allow_tf32 = True." if gpu.has_precision("tf32") else
+           f" ({gpu.name} has no TF32 tensor cores)."))
 
 
 def _far_from_sol(sol: pl.DataFrame, n_steps: int, n_ranks: int, add: Any) -> None:

@@ -118,15 +118,16 @@ def sol_summary(sol: pl.DataFrame) -> dict[str, float]:
     return out
 
 
-def resolve_gpu(name: str | None) -> tuple[Any | None, str | None]:
-    """The GPUSpec for a device name from the trace or ``--gpu`` (trainperf.hardware.get_gpu), or None and
-    a one-line reason; the only place the trace analyzer looks up hardware."""
+def resolve_gpu(name: str | None, props: dict[str, Any] | None = None) -> tuple[Any | None, str | None]:
+    """The GPUSpec for a device from the trace or ``--gpu`` (trainperf.hardware.get_gpu), or None and a
+    one-line reason; the only place the trace analyzer looks up hardware. ``props`` (the rank's
+    deviceProperties entry) identifies parts whose device name is shared (ROCm's "AMD Radeon Graphics")."""
     if not name:
         return None, "no GPU named in the trace (deviceProperties); pass --gpu for speed of light"
     from trainperf.hardware import get_gpu
 
     try:
-        return get_gpu(name), None
+        return get_gpu(props if props and "numSms" in props else name), None
     except KeyError as e:
         msg = e.args[0] if e.args else str(e)
         return None, f"speed of light skipped: {msg}; pass --gpu NAME"
