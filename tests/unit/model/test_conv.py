@@ -1,4 +1,4 @@
-"""Convolutions as cuDNN / MIOpen run them (model/ops.py conv_times, model/data/conv.toml)."""
+"""Convolutions as cuDNN / MIOpen run them (model/conv.py, model/data/conv.toml)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from trainperf.hardware import get_gpu
 from trainperf.model import ExecConfig, load_calibration, op_times
 from trainperf.model.calibration import Calibration
 from trainperf.model.efficiency import conv_passes, pad_up, winograd_gemm_fraction
-from trainperf.model.ops import conv_params
+from trainperf.model.conv import conv_params
 from trainperf.model.trace_ops import kernel_time_by_span, op_row
 
 BURST = ExecConfig(sustained=False)
