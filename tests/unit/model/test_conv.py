@@ -14,8 +14,8 @@ from trainperf.costs.types import OpCall, TensorMeta
 from trainperf.hardware import get_gpu
 from trainperf.model import ExecConfig, load_calibration, op_times
 from trainperf.model.calibration import Calibration
-from trainperf.model.efficiency import conv_passes, pad_up, winograd_gemm_fraction
 from trainperf.model.conv import conv_params
+from trainperf.model.efficiency import conv_passes, pad_up, winograd_gemm_fraction
 from trainperf.model.trace_ops import kernel_time_by_span, op_row
 
 BURST = ExecConfig(sustained=False)
