@@ -44,6 +44,11 @@ def link(df: pl.DataFrame, parts: list[list[pl.DataFrame]], shift: int = 0) -> p
         steps = steps.with_columns(pl.col("s", "e") + shift)
     # the first runtime call of each correlation id, the last cpu_op of each External id (row order)
     rt = rt.unique("correlation", keep="first", maintain_order=True)
+    # Older Kineto writes a runtime call's own correlation id as its External id, a number from another id
+    # space than the cpu_ops': matching it to cpu_op External ids links kernels to unrelated ops. A file where
+    # (nearly) every call has External id == correlation is of that kind; its calls link by time instead.
+    own_id = (pl.col("rt_ext") == pl.col("correlation")).mean() > 0.9
+    rt = rt.with_columns(rt_ext=pl.when(own_id).then(pl.lit(None, pl.Int64)).otherwise("rt_ext"))
     ops = ops.unique("rt_ext", keep="last", maintain_order=True)
     q = gpu.join(rt, on="correlation", how="left").join(ops, on="rt_ext", how="left")
     found, steps_df = pl.collect_all([q, steps.drop_nulls("step").unique("step").sort("s")], engine=ENGINE)

@@ -63,6 +63,17 @@ def test_no_tf32_advice_on_a_part_without_tf32(traces: Path) -> None:
     assert "allow_tf32" not in advice and "autocast" in advice
 
 
+def test_old_kineto_runtime_ids_do_not_link_kernels_to_unrelated_ops(traces: Path) -> None:
+    """The 2080 Ti traces' runtime calls carry their correlation id as External id (older Kineto): linked by
+    time, no kernel lands on an op that launches none (aten::result_type got 534 by accident before)."""
+    ev = load_trace(traces / "param_2080ti" / "resnet_kineto.json.gz").events
+    ops = ev.select(op_idx="idx", op="name")
+    linked = ev.filter("gpu").join(ops, on="op_idx", how="inner")
+    by_op = dict(linked.group_by("op").agg(pl.len()).iter_rows())
+    assert "aten::result_type" not in by_op
+    assert by_op["aten::cudnn_convolution"] >= 1900 and by_op["aten::convolution_backward"] >= 1600
+
+
 def test_dlrm_eight_ranks(traces: Path) -> None:
     a = analyze(traces / "param_dlrm_8rank")
     assert a.trace.rank_ids() == list(range(8)) and a.trace.warnings == ()
