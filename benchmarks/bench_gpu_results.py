@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         con.print(f"no GPU results under {RESULTS} yet: run benchmarks/gpu_measure.py on a GPU and commit its folder")
         return
     for folder in folders:
+        if not (folder / "meta.json").is_file():
+            con.print(f"{folder}: no meta.json here; expected a folder written by benchmarks/gpu_measure.py")
+            continue
         meta = json.loads((folder / "meta.json").read_text())
         gpu = args.gpu or meta["gpu"]
         con.print(f"[bold]{folder.name}[/bold]: {meta['gpu']}, driver {meta.get('driver')}, torch {meta['torch']}, "

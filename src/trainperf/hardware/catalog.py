@@ -234,7 +234,8 @@ def get_gpu(name: str | Path | GPUSpec | Mapping[str, Any]) -> GPUSpec:
     shared = sorted(m.gpu for m in device_matches() if key in m.names)
     if shared:
         raise KeyError(f"{s!r} is a device name several parts share (catalog: {', '.join(shared)}, and others): "
-                       "only deviceProperties (CU count, memory) tell which, get_gpu(device_props)")
+                       f"name the part instead (e.g. --gpu {shared[0]}), or pass the trace's deviceProperties "
+                       "(CU count, memory) to get_gpu")
     close = difflib.get_close_matches(key, list(idx), n=4, cutoff=0.5)
     names = sorted({idx[c] for c in close}) or sorted(cat)[:6]
     raise KeyError(f"unknown GPU {s!r}; closest: {', '.join(names)} (see `trainperf hw list`, or pass a .toml file)")
