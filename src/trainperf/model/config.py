@@ -50,7 +50,8 @@ class ExecConfig:
 
     @property
     def mode(self) -> str:
-        """Short label: eager, compile, eager+graphs, compile+graphs (", burst clocks" when not sustained)."""
+        """Short label: eager, compile, eager+graphs, compile+graphs, with ", channels-last" and ", burst clocks"
+        where they apply."""
         base = "compile" if self.compile else "eager"
         return (base + ("+graphs" if self.cuda_graphs else "") + (", channels-last" if self.channels_last else "")
                 + ("" if self.sustained else ", burst clocks"))
