@@ -2,8 +2,8 @@
 
 The bands pin the accuracy the model has today (docs/parallel.md gives the numbers), so a change that makes
 it worse fails here. The issue's targets (median <= 10%, p90 <= 25% in every group) are met by every median
-and by the A100, H100 and dense p90; the B200, GB200 and MoE p90 bands are looser (see docs/parallel.md,
-known misses).
+and every p90 but MoE's, whose band is looser (see docs/parallel.md: known misses, and the error floor of
+any columns-only model, 21.7% p90 for MoE rows).
 """
 
 from pathlib import Path
@@ -11,22 +11,22 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trainperf.parallel.validate import OUTPUT_COLUMNS, validate_csv, write_output
+from trainperf.parallel.validate import OUTPUT_COLUMNS, read_rows, validate_csv, write_output
 
 pytestmark = pytest.mark.validation
 
 # group -> (max median |error|, max p90 |error|): the measured values (docs/parallel.md) plus ~2 points of
 # median / ~3 points of p90 for calibration drift of the single-GPU model
 BANDS = {
-    ("overall", "all"): (0.095, 0.21),   # measured 7.6% / 18.0%
-    ("split", "fit"): (0.095, 0.21),     # 7.6% / 18.1%
+    ("overall", "all"): (0.095, 0.205),  # measured 7.3% / 17.7%
+    ("split", "fit"): (0.095, 0.205),    # 7.3% / 17.6%
     ("split", "holdout"): (0.09, 0.20),  # 6.8% / 17.4%
     ("gpu", "A100"): (0.115, 0.20),      # 9.4% / 17.4%
     ("gpu", "H100"): (0.085, 0.205),     # 6.6% / 17.6%
-    ("gpu", "B200"): (0.095, 0.29),      # 7.4% / 26.5%
-    ("gpu", "GB200"): (0.08, 0.36),      # 5.6% / 33.2%
+    ("gpu", "B200"): (0.095, 0.235),     # 7.4% / 20.7%
+    ("gpu", "GB200"): (0.075, 0.27),     # 5.2% / 24.2%
     ("arch", "dense"): (0.095, 0.20),    # 7.7% / 17.3%
-    ("arch", "moe"): (0.09, 0.41),       # 6.9% / 38.0%
+    ("arch", "moe"): (0.085, 0.365),     # 6.1% / 33.5%
 }
 
 
@@ -71,3 +71,22 @@ def test_peak_memory_against_torchtitan(validation: tuple, shared_dir: Path) -> 
     err = ((d["predicted_mem_gib"] - d["meas"]) / d["meas"]).abs()
     assert d.height >= 15
     assert err.median() <= 0.17 and err.quantile(0.9) <= 0.25, d.select("id", "meas", "predicted_mem_gib")
+
+
+def test_config_floor_is_the_minimax_of_repeated_configurations(validation: tuple, shared_dir: Path) -> None:
+    """Rows of one configuration measured 100 and 200 can at best both be off by 1/3 (c = 133.3)."""
+    from trainperf.parallel.validate import CONFIG_KEY, config_floor
+
+    res, _ = validation
+    rows = [{"id": i, **{c: "x" for c in CONFIG_KEY}} for i in ("a", "b", "c")]
+    rows[2]["n_gpus"] = "y"
+    toy = pl.DataFrame({"id": ["a", "b", "c"], "measured_tokens_per_s_per_gpu": [100.0, 200.0, 50.0],
+                        "rel_error": [0.1, 0.1, 0.1], "gpu": ["H100"] * 3, "arch": ["moe"] * 3})
+    floor = config_floor(toy, rows).filter(pl.col("group") == "all").row(0, named=True)
+    assert floor["n"] == 3
+    assert floor["p90_abs_err"] == pytest.approx(1 / 3, rel=1e-9)  # a lone configuration is hit exactly
+    assert floor["median_abs_err"] == pytest.approx(1 / 3, rel=1e-9)
+    src = read_rows(shared_dir / "data" / "published" / "published_training_perf.csv")
+    real = config_floor(res, src)
+    moe = real.filter(pl.col("group") == "moe").row(0, named=True)
+    assert 0.15 < moe["p90_abs_err"] < 0.30  # the release spread of repeated MoE configurations

@@ -52,6 +52,12 @@ def plan_cmd(
     precision: Annotated[str, typer.Option(help="bf16 | fp16 | fp8 | fp4")] = "bf16",
     gpu: Annotated[str | None, typer.Option(help="swap the cluster's GPU part, e.g. H200")] = None,
     tp_overlap: Annotated[bool, typer.Option("--tp-overlap/--no-tp-overlap", help="TP comm overlapped with GEMMs")] = True,
+    moe_cuda_graphs: Annotated[bool, typer.Option(
+        "--moe-cuda-graphs", help="MoE router/dispatch in CUDA graphs with a fused grouped GEMM: no per-layer "
+                                  "token-count sync or per-expert launches")] = False,
+    ep_dispatcher: Annotated[str, typer.Option(
+        help="alltoall (NCCL all-to-all) | hierarchical (DeepEP / HybridEP: one network copy per destination "
+             "NVLink domain)")] = "alltoall",
     json_out: Annotated[bool, typer.Option("--json", help="print the estimate as JSON")] = False,
 ) -> None:
     """Evaluate one parallel layout of a model on a cluster: step time, tokens/s/GPU, model TFLOP/s/GPU,
@@ -66,6 +72,7 @@ def plan_cmd(
     plan = ParallelPlan(gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=etp, vp=vp, mbs=mbs,
                         gbs=gbs if gbs is not None else mbs * max(dp, 1), seq=seq, sharding=Sharding(zero),
                         shard_group=shard_group, recompute=Recompute("none" if recompute == "auto" else recompute),
-                        precision=precision, tp_comm_overlap=tp_overlap, fused_kernels=True)
+                        precision=precision, tp_comm_overlap=tp_overlap, fused_kernels=True,
+                        moe_cuda_graphs=moe_cuda_graphs, ep_dispatcher=ep_dispatcher)
     est = predict_plan_auto(model, plan, cluster, gpu=gpu, auto_recompute=recompute == "auto")
     render_plan(est, json_out=json_out)

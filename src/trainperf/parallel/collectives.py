@@ -123,6 +123,40 @@ def collective_time(kind: Collective | str, nbytes: float, size: int, stride: in
     return flat_time(k, nbytes, 2, outer_t, algorithm)  # send/recv across domains
 
 
+def domains_hit(experts: int, topk: int, domains: int) -> float:
+    """Expected number of the ``domains`` expert groups (experts / domains each) that one token's top-k
+    choices touch, for uniform (force-balanced) routing without replacement:
+    domains * (1 - C(E - E/D, k) / C(E, k))."""
+    if domains <= 1 or experts <= 0 or topk <= 0:
+        return float(min(domains, 1))
+    per = experts // domains
+    miss = math.comb(experts - per, topk) / math.comb(experts, topk) if experts - per >= topk else 0.0
+    return domains * (1.0 - miss)
+
+
+def hierarchical_dispatch_time(nbytes: float, size: int, stride: int, cluster: ClusterSpec, experts: int,
+                               topk: int) -> float:
+    """One MoE dispatch (or combine) all-to-all of ``nbytes`` (a rank's tokens x top-k x hidden) with a
+    topology-aware dispatcher (DeepEP internode kernels, Megatron-Core HybridEP): a token crosses the
+    scale-out network once per destination domain that holds any of its experts and is forwarded to the
+    experts' GPUs over NVLink there (DeepSeek-V3 tech report sec. 3.2.2; combine reduces inside the domain
+    before it goes back). Inside one NVLink domain it is the plain all-to-all."""
+    k = Collective.ALL_TO_ALL
+    if size <= 1 or nbytes <= 0:
+        return 0.0
+    pl = placement(size, stride, cluster)
+    if pl.outer == 1 or pl.inner == 1:
+        return collective_time(k, nbytes, size, stride, cluster)
+    inner_t, outer_t = cluster.tiers[0], cluster.tier_for_span(cluster.nvlink_domain + 1)
+    per_copy = nbytes / max(topk, 1)
+    hit = domains_hit(experts, topk, pl.outer)
+    remote = per_copy * hit * (pl.outer - 1) / pl.outer  # distinct remote domains, one copy each
+    t_out = remote / (outer_t.bw_GBps * 1e9 * outer_t.fraction(k.value)) + (pl.outer - 1) * outer_t.latency_us * 1e-6
+    # NVLink carries the local copies plus the fan-out of the arriving ones: every copy but the own GPU's
+    t_in = flat_time(k, nbytes, pl.inner, inner_t)
+    return max(t_out, t_in)
+
+
 def p2p_time(nbytes: float, cross_domain: bool, cluster: ClusterSpec) -> float:
     """One point-to-point transfer (pipeline stage boundary)."""
     tier = cluster.tier_for_span(cluster.nvlink_domain + 1) if cross_domain else cluster.tiers[0]

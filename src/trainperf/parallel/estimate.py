@@ -16,7 +16,7 @@ import numpy as np
 from trainperf.hardware.cluster import ClusterSpec
 from trainperf.hardware.spec import GPUSpec
 from trainperf.parallel.arch import TransformerArch
-from trainperf.parallel.collectives import Collective, collective_time, p2p_time
+from trainperf.parallel.collectives import Collective, collective_time, hierarchical_dispatch_time, p2p_time
 from trainperf.parallel.memory import MemoryBreakdown, memory_per_gpu, stage_params, usable_bytes
 from trainperf.parallel.opgen import Shard, layer_ops
 from trainperf.parallel.optime import op_seconds
@@ -138,7 +138,9 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         return lt.fwd + params.layer_overhead_s / 2, bwd + re + params.layer_overhead_s / 2
 
     (df, db), (mf, mb) = per_layer(dense), per_layer(moe)
-    if moe is not None:  # dropless token dispatch: host sync for per-expert counts, fwd and bwd
+    if moe is not None and not plan.moe_cuda_graphs:
+        # dropless token dispatch in eager mode: host sync for per-expert counts and per-expert launches,
+        # fwd and bwd; CUDA-graphed MoE with a fused grouped GEMM pays neither
         fixed = params.moe_layer_overhead_s + params.moe_expert_overhead_s * arch.moe_experts / plan.ep
         mf, mb = mf + fixed / 3, mb + 2 * fixed / 3  # backward runs two GEMMs (dgrad, wgrad) per forward one
     # busiest pipeline rank: ceil(L/p) layers, or floor(L/p) layers plus the LM head and loss on the last
@@ -189,8 +191,13 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
         disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
         a2a = t_sp * arch.moe_topk * h
-        one = 0.5 * (collective_time(Collective.ALL_TO_ALL, a2a * disp, plan.ep, plan.etp_eff, cluster)
-                     + collective_time(Collective.ALL_TO_ALL, a2a * 2.0, plan.ep, plan.etp_eff, cluster))
+        if plan.ep_dispatcher == "hierarchical":
+            def a2a_t(b: float) -> float:
+                return hierarchical_dispatch_time(b, plan.ep, plan.etp_eff, cluster, arch.moe_experts, arch.moe_topk)
+        else:
+            def a2a_t(b: float) -> float:
+                return collective_time(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
+        one = 0.5 * (a2a_t(a2a * disp) + a2a_t(a2a * 2.0))
         # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
         # hides up to (1 - exposed fraction) of them, but never more than the layer's own compute time
         total = 4 * one

@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from trainperf.parallel.arch import TransformerArch
 
+EP_DISPATCHERS = ("alltoall", "hierarchical")
+
 
 class Recompute(StrEnum):
     NONE = "none"
@@ -97,6 +99,15 @@ class ParallelPlan:
     """Loss as one vocab-parallel fused kernel keeping the fp32 softmax and writing its gradient in place
     (Megatron-Core); False: PyTorch cross-entropy (bf16 logits, fp32 upcast, fp32 log-softmax saved, fp32
     gradient at the start of backward). Sets the loss's peak memory on the last stage."""
+    moe_cuda_graphs: bool = False
+    """MoE layers run with their host-side work captured in CUDA graphs and the local experts in one fused
+    grouped GEMM (Megatron-Core TE-scoped graphs of moe_router / moe_preprocess or full-iteration graphs,
+    with CuTeDSL fused grouped GEMM): the per-layer token-count sync and the per-local-expert launches
+    (StepModelParams.moe_layer_overhead_s, moe_expert_overhead_s) are not paid."""
+    ep_dispatcher: str = "alltoall"
+    """MoE token dispatcher: alltoall (NCCL all-to-all, every top-k copy sent on its own) or hierarchical
+    (DeepEP / HybridEP: one copy per destination NVLink domain over the network, NVLink fan-out there);
+    the two differ only when the expert-parallel group spans NVLink domains."""
     lora: bool = False
     """Parameter-efficient fine-tuning: base weights frozen (no weight gradients, optimizer or gradient
     reduction for them); adapter cost is neglected."""
@@ -142,6 +153,8 @@ class ParallelPlan:
             raise ValueError(f"plan: packed_doc_len = {self.packed_doc_len} must be in 0..seq = {self.seq}")
         if self.gather_collectives_per_layer < 1:
             raise ValueError(f"plan: gather_collectives_per_layer = {self.gather_collectives_per_layer} must be >= 1")
+        if self.ep_dispatcher not in EP_DISPATCHERS:
+            raise ValueError(f"plan: ep_dispatcher = {self.ep_dispatcher!r} not in {EP_DISPATCHERS}")
         if self.grad_reduce_bytes not in (2, 4):
             raise ValueError(f"plan: grad_reduce_bytes = {self.grad_reduce_bytes} must be 2 or 4")
 
@@ -205,6 +218,10 @@ class ParallelPlan:
             parts.append(f"ep={self.ep}" + (f" etp={self.etp_eff}" if self.etp_eff != self.tp else ""))
         if self.vp > 1:
             parts.append(f"vp={self.vp}")
+        if self.moe_cuda_graphs and self.ep > 1:
+            parts.append("moe-cuda-graphs")
+        if self.ep_dispatcher != "alltoall" and self.ep > 1:
+            parts.append(f"dispatcher={self.ep_dispatcher}")
         parts += [f"mbs={self.mbs}", f"gbs={self.gbs}", f"seq={self.seq}", self.sharding.value,
                   f"recompute={self.recompute.value}"
                   + (f"({self.recompute_layers} layers)" if self.recompute_layers else ""), self.precision]

@@ -60,6 +60,55 @@ blocking, at submodule granularity: a GPT layer has 12 (QKV, projection, fc1, fc
 LayerNorms' weight and bias)."""
 
 
+# Megatron-Bridge MoE performance recipes: the token dispatcher and whether MoE layers run CUDA-graphed
+# with a fused grouped GEMM (ParallelPlan.ep_dispatcher, moe_cuda_graphs), from the perf presets
+# scripts/performance/configs/{deepseek,qwen,gpt_oss}/*_workload_base_configs.py (NVIDIA-NeMo/Megatron-Bridge)
+# and the v0.5.1 release notes (NeMo 26.06.01). Rows: (model-name pattern, GPU or "" for any, precision or
+# "" for any, dispatcher, first container release with graphed MoE or None).
+# * DeepSeek-V3: moe_flex_dispatcher_backend hybridep (deepep in the B200 FP8-MX V2 preset, ep32 pp8 vp2,
+#   which also sets TE CUDA graphs for attn / moe_router / moe_preprocess: the layout of the 26.04.01 B200
+#   row); GB200 FP8-MX: cuda_graph_impl full_iteration + cutedsl_fused_grouped_mlp.
+# * Qwen3-30B-A3B: hybridep on every GPU; Qwen3-235B-A22B: hybridep on GB200, alltoall on B200 / H100.
+#   GB200 presets: TE CUDA graphs (moe_router, moe_preprocess); v0.5.1: "Qwen3 B300/B200 recipe improvement
+#   with CuTeDSL fused grouped GEMM, and full iteration CUDA graphs".
+# * GPT-OSS-120B: GB200 FP8-MX V2 full-iteration graphs + hybridep + CuTeDSL fused grouped MLP; the BF16
+#   presets run eager with the default alltoall dispatcher.
+# The release a preset's graphs arrived in is not in the presets: dated 26.06 on GB200 because the published
+# 26.06 GB200 rows of these recipes run 1.2-1.6x faster than 26.04.01 on the same layout (an inference from
+# the tables, docs/parallel.md); B200 Qwen3 from 26.06.01 (release notes); B200 DeepSeek-V3 from 26.04.01
+# (the layout that first uses the graphed preset). Other recipes (Nemotron 3) stay eager, alltoall.
+_MOE_RECIPES: tuple[tuple[str, str, str, str, tuple[int, int, int] | None], ...] = (
+    (r"deepseek-v3", "GB200", "", "hierarchical", (26, 6, 0)),
+    (r"deepseek-v3", "B200", "", "hierarchical", (26, 4, 1)),
+    (r"deepseek-v3", "", "", "hierarchical", None),
+    (r"qwen3-30b", "GB200", "", "hierarchical", (26, 6, 0)),
+    (r"qwen3-30b", "B200", "", "hierarchical", (26, 6, 1)),
+    (r"qwen3-30b", "", "", "hierarchical", None),
+    (r"qwen3-235b", "GB200", "", "hierarchical", (26, 6, 0)),
+    (r"qwen3-235b", "B200", "", "alltoall", (26, 6, 1)),
+    (r"gpt-oss", "GB200", "mxfp8", "hierarchical", (26, 6, 0)),
+)
+
+
+def container_release(notes: str) -> tuple[int, int, int] | None:
+    """(year, month, patch) of the 'release: YY.MM[.patch] NeMo Container' note of Megatron-Bridge rows."""
+    m = re.search(r"release: (\d+)\.(\d+)(?:\.(\d+))?", notes)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def moe_recipe(fam: str, notes: str, gpu_type: str, model_name: str, precision: str) -> tuple[str, bool]:
+    """(ep_dispatcher, moe_cuda_graphs) of the row's Megatron-Bridge MoE recipe (see _MOE_RECIPES);
+    ("alltoall", False) for every other stack or recipe."""
+    rel = container_release(notes) if fam == "mbridge" else None
+    if rel is None:
+        return "alltoall", False
+    gpu = gpu_type.upper().split()[0]
+    for pat, g, prec, dispatcher, graphs_from in _MOE_RECIPES:
+        if re.search(pat, model_name, re.I) and g in ("", gpu) and prec in ("", precision.lower()):
+            return dispatcher, graphs_from is not None and rel >= graphs_from
+    return "alltoall", False
+
+
 class Unsupported(Exception):
     """A row the model cannot describe (reason in the message)."""
 
@@ -241,6 +290,8 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
     rc = recompute or (str(row["recompute"]) if rc_given else "none")
     pure = "precision=bf16" in notes_txt or "MP mode=PURE" in notes_txt
     deepspeed = "deepspeed" in str(row.get("zero_or_fsdp") or "").lower()
+    dispatcher, graphed = moe_recipe(fam, notes_txt, str(row["gpu_type"]), str(row["model_name"]),
+                                     str(row.get("precision") or "bf16")) if arch.is_moe else ("alltoall", False)
     plan = ParallelPlan(
         gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=1 if arch.is_moe else 0, vp=vp, mbs=mbs, gbs=gbs, seq=seq,
         sequence_parallel=True, sharding=sharding, recompute=Recompute(rc), precision=prec,
@@ -259,6 +310,7 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
         # torchtitan + PyTorch pipelining keep FSDP stages unsharded between micro-batches (torchtitan
         # reshard_after_forward_policy "default" = not pp_enabled; PipelineStage syncs grads on the last one)
         reshard_per_microbatch=not (fam == "torchtitan" and pp > 1),
+        ep_dispatcher=dispatcher, moe_cuda_graphs=graphed,
     )
     return RowSetup(id=rid, arch=arch, plan=plan, cluster=cluster, recompute_given=rc_given,
                     layout_given=layout_given, notes=notes)

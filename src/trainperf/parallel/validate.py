@@ -150,6 +150,30 @@ def write_output(result: pl.DataFrame, out: str | Path) -> None:
     result.select(OUTPUT_COLUMNS).write_csv(out)
 
 
+CONFIG_KEY = ("model_name", "gpu_type", "n_gpus", "tp", "pp", "cp", "ep", "vp", "micro_batch", "global_batch_seqs",
+              "seq_len", "precision", "recompute")
+"""The columns that make two published rows the same configuration (README caveat 6: rows repeated across
+software releases)."""
+
+
+def config_floor(result: pl.DataFrame, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The error floor of any model that sees only the CSV columns: it must give one prediction per
+    configuration (CONFIG_KEY), so rows of one configuration measured apart (releases, runs) cannot all be
+    hit. Per configuration the best such prediction in the minimax sense, c = 2ab / (a + b) for measured
+    min a and max b (equal relative error on both ends), and each row's |c - m| / m. Returns the error
+    statistics of that oracle by the same groups as summarize()."""
+    key = pl.concat_str([pl.col(c).cast(pl.Utf8).fill_null("") for c in CONFIG_KEY], separator="|")
+    cfg = pl.DataFrame([{c: r.get(c) for c in ("id", *CONFIG_KEY)} for r in rows],
+                       schema={c: pl.Utf8 for c in ("id", *CONFIG_KEY)}).select("id", key.alias("config"))
+    d = (result.filter(pl.col("rel_error").is_not_null()).join(cfg, on="id")
+         .with_columns(lo=pl.col("measured_tokens_per_s_per_gpu").min().over("config"),
+                       hi=pl.col("measured_tokens_per_s_per_gpu").max().over("config"))
+         .with_columns(best=2 * pl.col("lo") * pl.col("hi") / (pl.col("lo") + pl.col("hi")))
+         .with_columns(rel_error=(pl.col("best") - pl.col("measured_tokens_per_s_per_gpu"))
+                       / pl.col("measured_tokens_per_s_per_gpu")))
+    return pl.concat([_stats(d, None), *(_stats(d, k) for k in ("gpu", "arch"))])
+
+
 def percentile_abs(result: pl.DataFrame, q: float) -> float:
     e = result["rel_error"].drop_nulls().abs().to_numpy()
     return float(np.quantile(e, q)) if len(e) else float("nan")

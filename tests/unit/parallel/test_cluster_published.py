@@ -61,3 +61,21 @@ def test_measured_tokens_from_sc21_convention() -> None:
     v, how = measured_tokens(row, a)
     per_token = 96 * 24 * 2304**2 * (1 + 2048 / (6 * 2304) + 51200 / (16 * 24 * 2304))
     assert v == pytest.approx(137e12 / per_token) and "SC21" in how
+
+
+def test_megatron_bridge_moe_recipes_follow_release_and_gpu() -> None:
+    from trainperf.parallel.published import container_release, moe_recipe
+
+    assert container_release("release: 26.06.01 NeMo Container; x") == (26, 6, 1)
+    assert container_release("release: 25.09 NeMo Container") == (25, 9, 0)
+    assert container_release("no release") is None
+    gb200, b200, h100 = "GB200 (DGX-GB200 NVL72)", "B200 (DGX-B200)", "H100-SXM5-80GB (DGX-H100)"
+    rel = "release: {} NeMo Container"
+    assert moe_recipe("mbridge", rel.format("26.06"), gb200, "Qwen3-30B-A3B", "mxfp8") == ("hierarchical", True)
+    assert moe_recipe("mbridge", rel.format("26.04.01"), gb200, "Qwen3-30B-A3B", "mxfp8") == ("hierarchical", False)
+    assert moe_recipe("mbridge", rel.format("26.06"), b200, "Qwen3-30B-A3B", "mxfp8") == ("hierarchical", False)
+    assert moe_recipe("mbridge", rel.format("26.06.01"), b200, "Qwen3-30B-A3B", "mxfp8") == ("hierarchical", True)
+    assert moe_recipe("mbridge", rel.format("26.04"), h100, "Qwen3-235B-A22B", "fp8") == ("alltoall", False)
+    assert moe_recipe("mbridge", rel.format("26.06"), gb200, "GPT-OSS-120B", "bf16") == ("alltoall", False)
+    assert moe_recipe("mbridge", rel.format("26.06"), gb200, "GPT-OSS-120B", "mxfp8") == ("hierarchical", True)
+    assert moe_recipe("torchtitan", rel.format("26.06"), gb200, "Qwen3-30B-A3B", "bf16") == ("alltoall", False)

@@ -133,3 +133,29 @@ def test_attention_backend_follows_the_stack(shared_dir: Path) -> None:
     fa2 = _est(L70, plan, "dgx-h100")
     cudnn = _est(L70, dataclasses.replace(plan, attention="cudnn"), "dgx-h100")
     assert cudnn.step_time_s < fa2.step_time_s
+
+
+def test_moe_cuda_graphs_drop_exactly_the_eager_moe_overheads() -> None:
+    plan = ParallelPlan(gpus=8, ep=8, etp=1, mbs=4, gbs=128, seq=4096, precision="fp8", fused_kernels=True)
+    eager = _est(QWEN_MOE, plan, "gb200-nvl72")
+    graphed = _est(QWEN_MOE, dataclasses.replace(plan, moe_cuda_graphs=True), "gb200-nvl72")
+    fixed = DEFAULT_PARAMS.moe_layer_overhead_s + DEFAULT_PARAMS.moe_expert_overhead_s * 128 / 8
+    saved = plan.n_micro * QWEN_MOE.moe_layers * fixed
+    assert eager.step_time_s - graphed.step_time_s == pytest.approx(saved, rel=0.02)
+    same = _est(QWEN_MOE, dataclasses.replace(plan, moe_cuda_graphs=True), "gb200-nvl72",
+                moe_layer_overhead_s=0.0, moe_expert_overhead_s=0.0)
+    assert same.step_time_s == pytest.approx(graphed.step_time_s, rel=1e-12)  # nothing else changes
+
+
+def test_hierarchical_dispatcher_only_matters_across_nvlink_domains() -> None:
+    with pytest.raises(ValueError, match="ep_dispatcher"):
+        ParallelPlan(gpus=8, ep=8, gbs=8, ep_dispatcher="deepep")
+    one_node = ParallelPlan(gpus=8, ep=8, etp=1, mbs=1, gbs=64, seq=4096, precision="fp8", sharding="zero1")
+    two_nodes = dataclasses.replace(one_node, gpus=16, ep=16, gbs=128)
+    for plan, faster in ((one_node, False), (two_nodes, True)):
+        flat = _est(QWEN_MOE, plan, "dgx-b200")
+        hier = _est(QWEN_MOE, dataclasses.replace(plan, ep_dispatcher="hierarchical"), "dgx-b200")
+        if faster:
+            assert hier.exposed_comm_s["all_to_all@ep"] < 0.5 * flat.exposed_comm_s["all_to_all@ep"]
+        else:
+            assert hier.step_time_s == pytest.approx(flat.step_time_s, rel=1e-12)
