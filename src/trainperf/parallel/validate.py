@@ -142,8 +142,11 @@ def summarize(result: pl.DataFrame) -> Summary:
 
 def validate_csv(path: str | Path, params: StepModelParams = DEFAULT_PARAMS) -> tuple[pl.DataFrame, Summary]:
     """Predict every row of a published-format CSV; the output table and its error summary."""
-    res = validate_rows(read_rows(path), params)
-    return res, summarize(res)
+    rows = read_rows(path)
+    res = validate_rows(rows, params)
+    summary = summarize(res)
+    summary.by["floor"] = config_floor(res, rows)
+    return res, summary
 
 
 def write_output(result: pl.DataFrame, out: str | Path) -> None:

@@ -70,9 +70,13 @@ def render_validation(summary: Any, out: str | None) -> None:
     con = Console()
     con.print(f"rows {summary.rows}, supported {summary.supported} ({pct(summary.supported_share)})"
               + (f"; predictions written to {out}" if out else ""))
-    for key in ("overall", "split", "gpu", "arch", "source"):
+    titles = {"floor": "error floor of any model of these columns (one prediction per configuration the CSV "
+                       "repeats across releases)"}
+    for key in ("overall", "split", "gpu", "arch", "source", "floor"):
+        if key not in summary.by:
+            continue
         df = summary.by[key]
-        t = Table(title=f"|error| of tokens/s/GPU by {key}", title_justify="left")
+        t = Table(title=titles.get(key, f"|error| of tokens/s/GPU by {key}"), title_justify="left")
         for c in ("group", "rows", "median", "p90", "median signed"):
             t.add_column(c, justify="left" if c == "group" else "right")
         for r in df.iter_rows(named=True):
