@@ -171,6 +171,16 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     rate = np.where(is_attn, peak * afam * np.maximum(aeff, 1e-6),
                     np.where(np.isin(cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate))
     compute_s = np.where(work > 0, work / rate, 0.0)
+    # softmax exponentials: one per score element, forward and backward (P is recomputed), on the SFU
+    # (MUFU.EX2, [attention] exp_per_clk_sm), overlapped with the MMAs. They bind where a head dim gives
+    # few MMA FLOPs per score: FlashAttention-4 (Zadouri et al. 2026) finds the B200 forward exp-bound at
+    # head dim 128 (MUFU unchanged from Hopper while BF16 MMA went 1 -> 2.25 PFLOP/s); at head dim 64 it is.
+    exp_clk = float(calib.data["attention"].get("exp_per_clk_sm", 0.0))
+    if exp_clk > 0 and gpu.vendor == "nvidia" and is_attn.any():  # the SFU figure is NVIDIA's
+        dsum = (ops["attn_dim"].fill_null(0) + ops["attn_dim_v"].fill_null(0)).to_numpy().astype(float)
+        n_exp = np.where(is_attn & (dsum > 0), work / (2.0 * np.maximum(dsum, 1.0) * np.where(bwd, 2.0, 1.0)), 0.0)
+        exp_rate = gpu.sm_count * gpu.boost_clock_mhz * 1e6 * exp_clk * derate * afam
+        compute_s = np.where(is_attn, np.maximum(compute_s, n_exp / exp_rate), compute_s)
 
     # --- memory term ---
     klass = memory_class(ops)

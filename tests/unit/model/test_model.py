@@ -230,3 +230,26 @@ def test_family_fits_are_not_shared_between_calibrations() -> None:
         got.append(c.for_family("hopper").get("matmul", "k_half"))
         del c
     assert got == [50.0, 500.0]
+
+
+def test_softmax_exponentials_bind_blackwell_attention_at_small_head_dims() -> None:
+    """One MUFU exp per score element at 16 per clock per SM (FlashAttention-4): on B200 the forward at head
+    dim 64 is exp-bound, at head dim 128 MMA / exp balanced (so unchanged); on H100 neither binds."""
+    from trainperf.model.calibration import Calibration, load_calibration
+
+    base = load_calibration()
+    no_exp = Calibration(data={**base.data, "attention": {**base.data["attention"], "exp_per_clk_sm": 0.0}}, path="t")
+    ops = frame([attn(4, 64, 4096, 64, causal=False), attn(4, 32, 4096, 128, causal=False)])
+    for name, bound in (("B200", (True, False)), ("H100-SXM", (False, False))):
+        gpu = get_gpu(name)
+        with_exp = op_times(ops, gpu, ExecConfig(), calib=base)["compute_s"].to_list()
+        without = op_times(ops, gpu, ExecConfig(), calib=no_exp)["compute_s"].to_list()
+        for w, wo, b in zip(with_exp, without, bound, strict=True):
+            assert (w > wo * 1.2) if b else w == pytest.approx(wo, rel=1e-12), (name, w, wo)
+    # exp-bound time: scores / (SMs x clock x 16 x sustained derate x the kernel's efficiency)
+    gpu = get_gpu("B200")
+    t = op_times(ops.head(1), gpu, ExecConfig(), calib=base)["compute_s"][0]
+    derate = base.for_gpu(gpu.family, gpu.vendor).by_family("power", "sustained_frac", gpu.family)
+    frac = base.for_gpu(gpu.family, gpu.vendor).by_family("attention", "fwd_frac", gpu.family)
+    scores = 4 * 64 * 4096 * 4096
+    assert t == pytest.approx(scores / (gpu.sm_count * gpu.boost_clock_mhz * 1e6 * 16 * derate * frac), rel=0.05)
