@@ -94,6 +94,15 @@ def _peaks(gpu: GPUSpec, precisions: list[str]) -> dict[str, float]:
     return out
 
 
+def _col(ops: pl.DataFrame, name: str, fill: float | bool = 0.0) -> np.ndarray:
+    """A column as a numpy array with nulls filled; fill_null only when there are nulls (each polars
+    expression costs a query, ~0.1 ms, which dominated pricing a small op table)."""
+    s = ops.get_column(name)
+    if s.null_count():
+        s = s.fill_null(fill)
+    return s.to_numpy().astype(bool if isinstance(fill, bool) else float, copy=False)
+
+
 def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = None,
              calib: Calibration | None = None) -> pl.DataFrame:
     """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
@@ -108,10 +117,10 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
                                 pl.lit(None, dtype=pl.Utf8).alias("precision"), pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
     cat = ops["category"].to_numpy().astype(str)
     phase = ops["phase"].to_numpy().astype(str)
-    flops = ops["flops"].fill_null(0.0).to_numpy().astype(float)
-    nbytes = (ops["bytes_read"].fill_null(0.0) + ops["bytes_written"].fill_null(0.0)).to_numpy().astype(float)
-    kernels = ops["kernels"].fill_null(0).to_numpy().astype(float)
-    covered = ops["covered"].fill_null(False).to_numpy().astype(bool)
+    flops = _col(ops, "flops")
+    nbytes = _col(ops, "bytes_read") + _col(ops, "bytes_written")
+    kernels = _col(ops, "kernels")
+    covered = _col(ops, "covered", False)
     # An uncovered op (no cost formula) still runs: time it as at least one kernel's latency, never zero.
     kernels = np.where(covered, kernels, np.maximum(kernels, 1.0))
 
@@ -121,8 +130,8 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
         derate *= calib.by_family("power", "sustained_frac", gpu.family)
 
     # Peak rate per row for compute ops (precision from math_dtype and cfg).
-    keys = list(zip(ops["math_dtype"].fill_null("").to_list(), cat.tolist(),
-                    ops["module_type"].fill_null("").to_list(), strict=True))
+    keys = list(zip((d or "" for d in ops.get_column("math_dtype").to_list()), cat.tolist(),
+                    (m or "" for m in ops.get_column("module_type").to_list()), strict=True))
     uniq = {k: _row_precision(k[0], k[1], k[2], cfg) for k in set(keys)}
     prec = np.array([uniq[k] for k in keys], dtype=object)
     conv = conv_params(calib)
@@ -135,11 +144,11 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     simt = prec == "fp32"  # fp32 math without tensor cores
 
     # --- GEMMs (matmul, conv as implicit GEMM) ---
-    gm = ops["gemm_m"].fill_null(0).to_numpy().astype(float)
+    gm = _col(ops, "gemm_m")
     is_gemm = np.isin(cat, _GEMM_CATS) & (gm > 0)
-    geff = gemm_efficiency(gm, ops["gemm_n"].fill_null(0).to_numpy().astype(float),
-                           ops["gemm_k"].fill_null(0).to_numpy().astype(float),
-                           ops["gemm_batch"].fill_null(0).to_numpy().astype(float), sm_count=gpu.sm_count,
+    geff = gemm_efficiency(gm, _col(ops, "gemm_n"),
+                           _col(ops, "gemm_k"),
+                           _col(ops, "gemm_batch"), sm_count=gpu.sm_count,
                            tiles=calib.get("matmul", "tiles"), tile_rel=calib.get("matmul", "tile_rel"),
                            k_half=calib.get("matmul", "k_half"))
     frac = np.where(simt, calib.get("matmul", "fp32_simt_frac"), mm_frac)
@@ -147,17 +156,17 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
 
     # --- attention (flash kernels) ---
     is_attn = cat == OpCategory.ATTENTION.value
-    bwd = ops["attn_backward"].fill_null(False).to_numpy().astype(bool)
+    bwd = _col(ops, "attn_backward", False)
     fwd_frac, bwd_frac = attention_fracs(calib, gpu.family, cfg.attention)
     afam = np.where(bwd, bwd_frac, fwd_frac)
-    aeff = attention_efficiency(ops["attn_batch"].fill_null(0).to_numpy().astype(float),
-                                ops["attn_heads"].fill_null(0).to_numpy().astype(float),
-                                ops["attn_q"].fill_null(0).to_numpy().astype(float),
-                                ops["attn_dim"].fill_null(0).to_numpy().astype(float), sm_count=gpu.sm_count,
+    aeff = attention_efficiency(_col(ops, "attn_batch"),
+                                _col(ops, "attn_heads"),
+                                _col(ops, "attn_q"),
+                                _col(ops, "attn_dim"), sm_count=gpu.sm_count,
                                 seq_half=np.where(bwd, float(calib.data["attention"].get("bwd_seq_half", calib.get("attention", "seq_half"))),
                                                   calib.get("attention", "seq_half")), dim_half=calib.get("attention", "dim_half"))
-    work = flops * np.where(is_attn, causal_work_fraction(ops["attn_kv"].fill_null(0).to_numpy().astype(float),
-                                                          ops["attn_causal"].fill_null(False).to_numpy().astype(bool),
+    work = flops * np.where(is_attn, causal_work_fraction(_col(ops, "attn_kv"),
+                                                          _col(ops, "attn_causal", False),
                                                           tile=calib.get("attention", "causal_tile"),
                                                           balance=float(calib.data["attention"].get("causal_balance", 1.0))), 1.0)
 
@@ -165,8 +174,8 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     simt_rate = gpu.fp32_dense_tflops * 1e12 * derate * calib.get("memory", "simt_frac")
     # Degenerate GEMMs (a dimension under 8: depthwise convs, GEMVs, outer products) do not run on
     # tensor cores: cuDNN/cuBLAS use CUDA-core kernels for them (memory-bound in practice).
-    gn = ops["gemm_n"].fill_null(0).to_numpy().astype(float)
-    gk_ = ops["gemm_k"].fill_null(0).to_numpy().astype(float)
+    gn = _col(ops, "gemm_n")
+    gk_ = _col(ops, "gemm_k")
     degenerate = is_gemm & (np.minimum(np.minimum(gm, gn), gk_) < 8)
     rate = np.where(is_attn, peak * afam * np.maximum(aeff, 1e-6),
                     np.where(np.isin(cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate))
@@ -177,7 +186,7 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     # head dim 128 (MUFU unchanged from Hopper while BF16 MMA went 1 -> 2.25 PFLOP/s); at head dim 64 it is.
     exp_clk = float(calib.data["attention"].get("exp_per_clk_sm", 0.0))
     if exp_clk > 0 and gpu.vendor == "nvidia" and is_attn.any():  # the SFU figure is NVIDIA's
-        dsum = (ops["attn_dim"].fill_null(0) + ops["attn_dim_v"].fill_null(0)).to_numpy().astype(float)
+        dsum = _col(ops, "attn_dim") + _col(ops, "attn_dim_v")
         n_exp = np.where(is_attn & (dsum > 0), work / (2.0 * np.maximum(dsum, 1.0) * np.where(bwd, 2.0, 1.0)), 0.0)
         exp_rate = gpu.sm_count * gpu.boost_clock_mhz * 1e6 * exp_clk * derate * afam
         compute_s = np.where(is_attn, np.maximum(compute_s, n_exp / exp_rate), compute_s)
@@ -190,9 +199,9 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     memory_s = nbytes * slowdown / bw
     extra_s = np.zeros(n)
     if cfg.precision == "fp8":  # quantize bf16 operands to fp8 before each fp8 GEMM (separate kernels)
-        gk = ops["gemm_k"].fill_null(0).to_numpy().astype(float)
-        gb = np.maximum(ops["gemm_batch"].fill_null(0).to_numpy().astype(float), 1)
-        operands = gb * gk * (gm + ops["gemm_n"].fill_null(0).to_numpy().astype(float))
+        gk = _col(ops, "gemm_k")
+        gb = np.maximum(_col(ops, "gemm_batch"), 1)
+        operands = gb * gk * (gm + _col(ops, "gemm_n"))
         # fp4 (NVFP4) operands: quantized from bf16 too, at their own cost (fp4_cast_bytes)
         cast_bytes = np.where(prec == "fp8", calib.get("matmul", "fp8_cast_bytes"),
                               np.where(prec == "fp4", float(calib.data["matmul"].get("fp4_cast_bytes", 0.0)), 0.0))
