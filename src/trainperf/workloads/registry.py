@@ -159,9 +159,16 @@ def list_workloads(pattern: str | None = None) -> list[Workload]:
     return [w for w in items if pattern.lower() in w.name.lower() or pattern.lower() == w.domain.value]
 
 
+ALIASES = {"llama3-8b": "llama3.1-8b", "llama3-70b": "llama3.1-70b", "llama3-405b": "llama3.1-405b"}
+"""Names people use for zoo workloads of the same architecture: Llama 3 and 3.1 share layers, widths, heads
+and vocabulary (Meta's Llama 3.1 model card; 3.1 adds RoPE scaling for 128k context, no change in cost at
+the sequence lengths trained), and 405B exists only as 3.1."""
+
+
 def get_workload(name: str) -> Workload:
-    """The workload called ``name``; an unknown name raises with the closest matches."""
+    """The workload called ``name`` (or an ALIASES name); an unknown name raises with the closest matches."""
     _load_zoo()
+    name = ALIASES.get(name, name)
     if name in _REGISTRY:
         return _REGISTRY[name]
     close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.4)

@@ -102,3 +102,11 @@ def test_cnn_forward_flops_within_5pct_of_published_macs(name: str) -> None:
     per_sample = float(fwd["flops"].sum()) / g.meta.samples_per_step
     assert w.train_flops_per_unit is not None
     assert per_sample == pytest.approx(w.train_flops_per_unit / 3, rel=0.05), w.train_flops_source
+
+
+def test_llama3_names_resolve_to_the_same_architecture() -> None:
+    from trainperf.workloads.registry import ALIASES
+
+    for alias, name in ALIASES.items():
+        assert get_workload(alias) is get_workload(name)
+        assert alias not in {w.name for w in list_workloads()}  # an alias never shadows a registered name
