@@ -24,9 +24,9 @@ def test_help_is_fast_and_imports_no_torch() -> None:
 
 
 def test_unknown_workload_suggests_close_names() -> None:
-    r = run("capture", "llama3-8b")
+    r = run("capture", "llama-3.1-8b")
     assert r.returncode == 2
-    assert "unknown workload 'llama3-8b'" in r.stderr and "llama3.1-8b" in r.stderr
+    assert "unknown workload 'llama-3.1-8b'" in r.stderr and "llama3.1-8b" in r.stderr
     assert "Traceback" not in r.stderr
 
 
