@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
-from trainperf.parallel.validate import config_floor, read_rows, summarize, validate_rows
+from trainperf.parallel.validate import read_rows, summarize, validate_rows
 
 CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "published" / "published_training_perf.csv"
 GRID = {
@@ -76,14 +76,14 @@ def main() -> None:
     t0 = time.perf_counter()
     res = validate_rows(rows, params)
     dt = time.perf_counter() - t0
-    s = summarize(res)
+    s = summarize(res, rows)
     print(f"rows {s.rows}, supported {s.supported} ({s.supported_share:.1%}), {dt:.2f} s")
     pl.Config.set_tbl_rows(50)
     for key in ("overall", "split", "gpu", "arch", "source"):
         print(s.by[key])
     print("error floor of any columns-only model (one prediction per configuration; rows repeated across "
           "releases differ):")
-    print(config_floor(res, rows))
+    print(s.by["floor"])
     if args.fit:
         print(params)
 

@@ -182,8 +182,9 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     compute_s = np.where(work > 0, work / rate, 0.0)
     # softmax exponentials: one per score element, forward and backward (P is recomputed), on the SFU
     # (MUFU.EX2, [attention] exp_per_clk_sm), overlapped with the MMAs. They bind where a head dim gives
-    # few MMA FLOPs per score: FlashAttention-4 (Zadouri et al. 2026) finds the B200 forward exp-bound at
-    # head dim 128 (MUFU unchanged from Hopper while BF16 MMA went 1 -> 2.25 PFLOP/s); at head dim 64 it is.
+    # few MMA FLOPs per score: FlashAttention-4 (Zadouri et al. 2026) finds the B200 forward already limited
+    # by them at head dim 128 (MUFU unchanged from Hopper while BF16 MMA went 1 -> 2.25 PFLOP/s); below 128
+    # they set the time.
     exp_clk = float(calib.data["attention"].get("exp_per_clk_sm", 0.0))
     if exp_clk > 0 and gpu.vendor == "nvidia" and is_attn.any():  # the SFU figure is NVIDIA's
         dsum = _col(ops, "attn_dim") + _col(ops, "attn_dim_v")

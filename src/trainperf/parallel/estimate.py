@@ -191,12 +191,11 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
         disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
         a2a = t_sp * arch.moe_topk * h
-        if plan.ep_dispatcher == "hierarchical":
-            def a2a_t(b: float) -> float:
+        def a2a_t(b: float) -> float:
+            if plan.ep_dispatcher == "hierarchical":
                 return hierarchical_dispatch_time(b, plan.ep, plan.etp_eff, cluster, arch.moe_experts, arch.moe_topk)
-        else:
-            def a2a_t(b: float) -> float:
-                return collective_time(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
+            return collective_time(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
+
         one = 0.5 * (a2a_t(a2a * disp) + a2a_t(a2a * 2.0))
         # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
         # hides up to (1 - exposed fraction) of them, but never more than the layer's own compute time

@@ -133,10 +133,13 @@ def _stats(df: pl.DataFrame, key: str | None) -> pl.DataFrame:
     return d.group_by(key).agg(*aggs).rename({key: "group"}).sort("group")
 
 
-def summarize(result: pl.DataFrame) -> Summary:
+def summarize(result: pl.DataFrame, rows: list[dict[str, Any]] | None = None) -> Summary:
+    """Error statistics by group; with the input ``rows``, also the columns-only floor (by["floor"])."""
     ok = result.filter(pl.col("status") != "unsupported")
     by = {"overall": _stats(result, None), "split": _stats(result, "split"), "source": _stats(result, "source"),
           "gpu": _stats(result, "gpu"), "arch": _stats(result, "arch")}
+    if rows is not None:
+        by["floor"] = config_floor(result, rows)
     return Summary(rows=result.height, supported=ok.height, by=by)
 
 
@@ -144,9 +147,7 @@ def validate_csv(path: str | Path, params: StepModelParams = DEFAULT_PARAMS) -> 
     """Predict every row of a published-format CSV; the output table and its error summary."""
     rows = read_rows(path)
     res = validate_rows(rows, params)
-    summary = summarize(res)
-    summary.by["floor"] = config_floor(res, rows)
-    return res, summary
+    return res, summarize(res, rows)
 
 
 def write_output(result: pl.DataFrame, out: str | Path) -> None:
