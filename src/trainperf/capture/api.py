@@ -91,7 +91,9 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
         ctx = FakeTensorMode(allow_non_fake_inputs=True)
     t1 = time.perf_counter()
     per_module_saved: dict[str, float] = {}
-    with ctx:
+    from trainperf.capture.fake_impls import fake_impls
+
+    with ctx, fake_impls():  # fake kernels for ops FakeTensorMode calls data-dependent (capture/fake_impls.py)
         if not real:
             model = model.to_empty(device="cpu")
             # to_empty gives every module a new parameter, untying tied weights (LM head = embedding):
