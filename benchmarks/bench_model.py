@@ -34,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trainperf.capture.schema import OPGRAPH_SCHEMA, OpGraph
+from trainperf.data import PUBLISHED_CSV
 from trainperf.hardware import get_gpu
 from trainperf.model import ExecConfig, load_calibration, op_times, predict_step
 from trainperf.model.calibrate import error_table, fit, predict_kernels
@@ -41,7 +42,7 @@ from trainperf.model.calibration import Calibration
 from trainperf.model.dp import dp_throughput
 from trainperf.model.trace_ops import kernel_time_by_span, op_row, read_trace_ops
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"  # the repository copy of shared/data/traces
 CACHE = Path("/tmp/trainperf-bench-model")
 con = Console(width=140)
 
@@ -61,7 +62,7 @@ def per_op() -> None:
         t.add_row(name, calib_name, *(d.get(g, "-") for g in ("matmul", "attention", "memory-bound", "all")))
 
     for folder in ("tracelens_h100", "tracelens_mi300"):
-        traces = [read_trace_ops(f) for f in sorted((SHARED / "data/traces" / folder).glob("*.json.gz"))]
+        traces = [read_trace_ops(f) for f in sorted((TRACES / folder).glob("*.json.gz"))]
         if not traces:
             continue
         gpu = get_gpu(traces[0].device)
@@ -149,7 +150,7 @@ def _mode(r: dict[str, str]) -> tuple[bool, str]:
 
 
 def published(max_rows: int | None) -> pl.DataFrame:
-    with (SHARED / "data/published/published_training_perf.csv").open() as fh:
+    with PUBLISHED_CSV.open() as fh:
         rows = [r for r in csv.DictReader(fh)
                 if r["arch"] == "dense_decoder" and r["n_gpus"] and int(r["n_gpus"]) <= 8
                 and r["tp"] in ("", "1") and r["pp"] in ("", "1") and r["cp"] in ("", "1")
@@ -337,7 +338,7 @@ UNFITTED = {"simt_frac": {"default": 0.89}, "winograd_frac": 1.0, "winograd_byte
 
 
 def conv_accuracy() -> None:
-    traces = SHARED / "data/traces"
+    traces = TRACES
     sets = []
     r18 = traces / "param_2080ti/resnet_kineto.json.gz"
     if r18.exists():
@@ -402,7 +403,7 @@ def steps() -> None:
               title_justify="left")
     for c in ("workload", "GPU", "plain GEMM", "pass model", "reference"):
         t.add_column(c)
-    r18 = SHARED / "data/traces/param_2080ti/resnet_kineto.json.gz"
+    r18 = TRACES / "param_2080ti/resnet_kineto.json.gz"
     if r18.exists():
         ev = load_trace(r18).events
         # kernel time per step: GPU events launched between two Optimizer.zero_grad annotations (data-loader

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRACES = ROOT.parent / "shared" / "data" / "traces"
+TRACES = ROOT / "data" / "traces"  # the repository copy of shared/data/traces
 DEFAULT = ["ns_resolution_trace", "nccl_parser_config", "param_dlrm_8rank", "trace_filter", "param_2080ti_resnet",
            "param_2080ti_linear", "tracelens_h100_qwen"]
 

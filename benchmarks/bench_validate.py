@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from trainperf.data import PUBLISHED_CSV
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.validate import read_rows, summarize, validate_rows
 
-CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "published" / "published_training_perf.csv"
+CSV = PUBLISHED_CSV  # the packaged copy of shared/data/published
 GRID = {
     "compute_scale": [1.0, 1.04, 1.08, 1.12, 1.16, 1.2, 1.25, 1.3],
     "overlap_interference": [0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0],

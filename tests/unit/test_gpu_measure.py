@@ -43,13 +43,13 @@ def test_measure_on_cpu_writes_timed_kernels_and_a_trace_with_shapes(tmp_path: P
     assert s["windows"] and s["sustained_over_burst"] > 0
 
 
-def test_results_compare_per_op_and_per_step(tmp_path: Path, shared_dir: Path) -> None:
+def test_results_compare_per_op_and_per_step(tmp_path: Path, real_traces: Path) -> None:
     """A folder shaped like gpu_measure's output, with a real H100 trace standing in for the microbenchmarks."""
     folder = tmp_path / "NVIDIA-H100-80GB-HBM3_2026-12-01"
     folder.mkdir()
     (folder / "meta.json").write_text(json.dumps({"gpu": "NVIDIA H100 80GB HBM3", "driver": "x", "torch": "2.11",
                                                   "date": "2026-12-01"}))
-    shutil.copy(shared_dir / "data/traces/tracelens_h100/gaunernst_bert-small-uncased__1016001.json.gz",
+    shutil.copy(real_traces / "tracelens_h100/gaunernst_bert-small-uncased__1016001.json.gz",
                 folder / "kernels_trace.json.gz")
     (folder / "steps.json").write_text(json.dumps({"rows": [
         {"workload": "gpt2-124m", "flavor": "tiny", "batch": 2, "seq": 64, "median_step_s": 0.01},

@@ -30,8 +30,8 @@ BANDS = {
 
 
 @pytest.fixture(scope="module")
-def validation(shared_dir: Path) -> tuple[pl.DataFrame, object]:
-    return validate_csv(shared_dir / "data" / "published" / "published_training_perf.csv")
+def validation(published_csv: Path) -> tuple[pl.DataFrame, object]:
+    return validate_csv(published_csv)
 
 
 def test_supported_share(validation: tuple) -> None:
@@ -60,11 +60,11 @@ def test_output_file_has_the_fixed_columns(validation: tuple, tmp_path: Path) ->
     assert df.height == 507
 
 
-def test_peak_memory_against_torchtitan(validation: tuple, shared_dir: Path) -> None:
+def test_peak_memory_against_torchtitan(validation: tuple, published_csv: Path) -> None:
     """torchtitan's rows are the only published peak memory (README caveat 7): |error| median 14%, p90 21%
     (FSDP stages held across pipeline micro-batches, PyTorch cross-entropy's loss peak)."""
     res, _ = validation
-    src = pl.read_csv(shared_dir / "data" / "published" / "published_training_perf.csv", infer_schema_length=0)
+    src = pl.read_csv(published_csv, infer_schema_length=0)
     meas = src.select("id", pl.col("notes").str.extract(r"peak_mem_gib=([\d.]+)").cast(pl.Float64).alias("meas"))
     d = res.join(meas, on="id").filter(pl.col("meas").is_not_null() & pl.col("predicted_mem_gib").is_not_null())
     err = ((d["predicted_mem_gib"] - d["meas"]) / d["meas"]).abs()
@@ -72,7 +72,7 @@ def test_peak_memory_against_torchtitan(validation: tuple, shared_dir: Path) -> 
     assert err.median() <= 0.17 and err.quantile(0.9) <= 0.25, d.select("id", "meas", "predicted_mem_gib")
 
 
-def test_config_floor_is_the_minimax_of_repeated_configurations(validation: tuple, shared_dir: Path) -> None:
+def test_config_floor_is_the_minimax_of_repeated_configurations(validation: tuple, published_csv: Path) -> None:
     """Rows of one configuration measured 100 and 200 can at best both be off by 1/3 (c = 133.3)."""
     from trainperf.parallel.validate import CONFIG_KEY, config_floor
 
@@ -85,7 +85,7 @@ def test_config_floor_is_the_minimax_of_repeated_configurations(validation: tupl
     assert floor["n"] == 3
     assert floor["p90_abs_err"] == pytest.approx(1 / 3, rel=1e-9)  # a lone configuration is hit exactly
     assert floor["median_abs_err"] == pytest.approx(1 / 3, rel=1e-9)
-    src = read_rows(shared_dir / "data" / "published" / "published_training_perf.csv")
+    src = read_rows(published_csv)
     real = config_floor(res, src)
     moe = real.filter(pl.col("group") == "moe").row(0, named=True)
     assert 0.15 < moe["p90_abs_err"] < 0.30  # the release spread of repeated MoE configurations

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
 
 
 def validate_cmd(
-    csv: Annotated[Path, typer.Argument(help="CSV with the columns of shared/data/published/published_training_perf.csv")],
+    csv: Annotated[Path | None, typer.Argument(
+        help="CSV with the columns of the packaged published_training_perf.csv (default: that file, 507 "
+             "published runs; its README names each source)")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write per-row predictions here (CSV)")] = None,
 ) -> None:
     """Predict every row of a published-measurements CSV from its architecture, GPU, layout, batch,
@@ -24,11 +26,18 @@ def validate_cmd(
     architecture, and the share of rows supported. OUT.csv columns: id, predicted_tokens_per_s_per_gpu,
     predicted_step_time_s, predicted_mfu, predicted_mem_gib, status (ok | infeasible | unsupported), reason."""
     from trainperf.parallel.validate import validate_csv, write_output
+    from trainperf.report.output import check_output, write_atomic
     from trainperf.report.plan_text import render_validation
 
-    result, summary = validate_csv(csv)
+    if csv is None:
+        from trainperf.data import PUBLISHED_CSV
+
+        csv = PUBLISHED_CSV
     if output is not None:
-        write_output(result, output)
+        check_output(output, inputs=[csv])  # before the work: never overwrite the input
+    result, summary = validate_csv(csv)
+    if output is not None and write_atomic(output, lambda tmp: write_output(result, tmp)):
+        typer.echo(f"replaced {output}", err=True)
     render_validation(summary, str(output) if output else None)
 
 

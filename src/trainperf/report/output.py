@@ -33,7 +33,7 @@ def check_output(path: Path, *, inputs: Iterable[Path] = (), flag: str = "--outp
         raise ValueError(f"{flag} {path}: folder {parent} does not exist; create it first")
 
 
-def write_atomic(path: Path, write: Callable[[Path], None], *, flag: str = "--output") -> bool:
+def write_atomic(path: Path, write: Callable[[Path], object], *, flag: str = "--output") -> bool:
     """Write through `write(tmp_path)` then rename over `path`. Returns True when an existing file was
     replaced (callers say so). OSError becomes a one-line ValueError; the old file stays as it was."""
     replaced = path.exists()

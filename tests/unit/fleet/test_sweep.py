@@ -1,12 +1,26 @@
+import dataclasses
+from collections.abc import Iterator
+
 import polars as pl
 import pytest
 
 from trainperf.fleet import FLEET_SCHEMA, sweep
+from trainperf.workloads import registry
+
+UNTRACEABLE = "untraceable-test"
 
 
 @pytest.fixture(scope="module")
-def fleet() -> pl.DataFrame:
-    return sweep(["llama3.1-8b", "resnet50", "wav2vec2-large"], ["H100-SXM", "A100-SXM-80GB"], flavor="tiny")
+def fleet() -> Iterator[pl.DataFrame]:
+    # Every zoo workload now traces on fake tensors; a copy marked untraceable stands in for a user's model
+    # that calls data-dependent ops.
+    w = dataclasses.replace(registry.get_workload("resnet50"), name=UNTRACEABLE, fake_ok=False,
+                            fake_note="calls a data-dependent op (test stand-in)")
+    registry._REGISTRY[UNTRACEABLE] = w
+    try:
+        yield sweep(["llama3.1-8b", "resnet50", UNTRACEABLE], ["H100-SXM", "A100-SXM-80GB"], flavor="tiny")
+    finally:
+        del registry._REGISTRY[UNTRACEABLE]
 
 
 def test_one_row_per_workload_and_gpu(fleet: pl.DataFrame) -> None:
@@ -16,7 +30,7 @@ def test_one_row_per_workload_and_gpu(fleet: pl.DataFrame) -> None:
 
 
 def test_untraceable_workload_is_reported_not_dropped(fleet: pl.DataFrame) -> None:
-    w = fleet.filter(pl.col("workload") == "wav2vec2-large")
+    w = fleet.filter(pl.col("workload") == UNTRACEABLE)
     assert w.height == 2 and (w["status"] == "unsupported").all() and w["reason"].str.len_chars().min() > 0
 
 

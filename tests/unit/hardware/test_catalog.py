@@ -53,8 +53,8 @@ def test_precisions_and_missing_ones() -> None:
         h.peak_tflops("int3")
 
 
-def test_published_csv_and_trace_device_strings_resolve(shared_dir: Path) -> None:
-    with open(shared_dir / "data/published/published_training_perf.csv") as fh:
+def test_published_csv_and_trace_device_strings_resolve(published_csv: Path) -> None:
+    with open(published_csv) as fh:
         rows = list(csv.DictReader(fh))
     want = {"H100-SXM5-80GB (DGX-H100)": "H100-SXM", "GB200 (DGX-GB200 NVL72)": "GB200", "A100-SXM4-40GB": "A100-SXM-40GB",
             "H100-SXM-96GB-HBM2e(500W)": "H100-SXM-96GB-HBM2e", "B200 (DGX-B200)": "B200"}
@@ -161,10 +161,10 @@ def test_shared_rocm_device_name_resolves_by_device_properties_only() -> None:
     assert get_gpu({"name": "AMD Instinct MI300X VF", "numSms": 304}).name == "MI300X"
 
 
-def test_trace_device_properties_resolve(shared_dir: Path) -> None:
+def test_trace_device_properties_resolve(real_traces: Path) -> None:
     from trainperf.trace import load_trace
 
-    traces = shared_dir / "data/traces"
+    traces = real_traces
     for path, want in [("amd_trace/mi250_minitoy_train_ROCm6_2_kineto.json.gz", "MI250-GCD"),
                        ("param_2080ti/resnet_kineto.json.gz", "RTX-2080-Ti")]:
         ts = load_trace(traces / path)

@@ -50,9 +50,9 @@ def test_predict_an_opgraph_file(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "MFU" in r.output and "by category" in r.output
 
 
-def test_calibrate_on_the_h100_traces(shared_dir: Path, tmp_path: Path) -> None:
+def test_calibrate_on_the_h100_traces(real_traces: Path, tmp_path: Path) -> None:
     out = tmp_path / "cal.toml"
-    r = runner.invoke(app, ["calibrate", str(shared_dir / "data/traces/tracelens_h100"), "-o", str(out), "--json"])
+    r = runner.invoke(app, ["calibrate", str(real_traces / "tracelens_h100"), "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     after = {x["group"]: x for x in d["after"]}

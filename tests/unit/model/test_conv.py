@@ -127,13 +127,13 @@ RESNET18 = [(3, 64, 7, 2, 224), *[(64, 64, 3, 1, 56)] * 4,
 
 
 @pytest.mark.validation
-def test_resnet18_convs_on_the_2080ti_trace(shared_dir: Path) -> None:
+def test_resnet18_convs_on_the_2080ti_trace(real_traces: Path) -> None:
     """The RTX 2080 Ti ResNet-18 training trace (fp32, batch 128, no shapes recorded): 20 convs forward and
     backward per step, matched to torchvision resnet18's layers by position. Median / p90 |error| at commit
     time: 8.5% / 27.9% (the plain GEMM model: 65.7% / 223.8%); benchmarks/bench_model.py section 4."""
     from trainperf.trace import load_trace
 
-    d = kernel_time_by_span(load_trace(shared_dir / "data/traces/param_2080ti/resnet_kineto.json.gz").events, (FWD, BWD))
+    d = kernel_time_by_span(load_trace(real_traces / "param_2080ti/resnet_kineto.json.gz").events, (FWD, BWD))
     rows = []
     for name in (FWD, BWD):
         x = d.filter(pl.col("name") == name).with_row_index("i").filter(pl.col("i") >= 20)  # the first step autotunes

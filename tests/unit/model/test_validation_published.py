@@ -30,14 +30,14 @@ def test_dp_throughput_algebra() -> None:
 
 @pytest.mark.validation
 @pytest.mark.slow
-def test_megatron_bridge_and_nemo_llama_rows(shared_dir: Path) -> None:
+def test_megatron_bridge_and_nemo_llama_rows(published_csv: Path) -> None:
     """Megatron-Bridge Llama-3 8B fp8 (B200, GB200, H100) and NeMo Llama 2 7B fp8 rows: data parallel on one
     node, TE fused kernels (compile mode) and cuDNN attention, at sustained clocks. Measured |error|: 1-7%
 (docs/model.md)."""
     from trainperf.capture import capture_workload
     from trainperf.workloads import Size
 
-    with (shared_dir / "data/published/published_training_perf.csv").open() as fh:
+    with published_csv.open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["id"] in {"mbridge-252", "mbridge-266", "mbridge-278",
                                                               "mbridge-287", "nemo2407-005"}]
     assert len(rows) == 5

@@ -9,8 +9,8 @@ from trainperf.cli import app
 runner = CliRunner()
 
 
-def test_validate_cli_writes_the_fixed_columns(shared_dir: Path, tmp_path: Path) -> None:
-    src = pl.read_csv(shared_dir / "data" / "published" / "published_training_perf.csv", infer_schema_length=0)
+def test_validate_cli_writes_the_fixed_columns(published_csv: Path, tmp_path: Path) -> None:
+    src = pl.read_csv(published_csv, infer_schema_length=0)
     small = tmp_path / "rows.csv"
     src.filter(pl.col("id").is_in(["foundry-001", "mbridge-004", "nemo2407-005"])).write_csv(small)
     out = tmp_path / "out.csv"

@@ -52,17 +52,17 @@ def test_recompute_candidates_take_the_fewest_layers_that_fit() -> None:
     assert memory_per_gpu(L70, dataclasses.replace(cands[2], recompute_layers=k - 1)).total > cap
 
 
-def _rows(shared_dir: Path) -> dict:
-    return {r["id"]: r for r in read_rows(shared_dir / "data" / "published" / "published_training_perf.csv")}
+def _rows(published_csv: Path) -> dict:
+    return {r["id"]: r for r in read_rows(published_csv)}
 
 
-def test_deepspeed_per_tensor_gathers_pay_ring_latency_per_tensor(shared_dir: Path) -> None:
+def test_deepspeed_per_tensor_gathers_pay_ring_latency_per_tensor(published_csv: Path) -> None:
     a100 = get_cluster("dgx-a100")
     # 1536 ranks one per GPU: 191 network steps (20 us) + 1344 NVLink steps (4 us) per ring collective
     assert collective_time(Collective.ALL_GATHER, 1.0, 1536, 1, a100) == pytest.approx(191 * 20e-6 + 1344 * 4e-6,
                                                                                        rel=1e-3)
     # SC'21 Table 2, GPT-175B with DeepSpeed ZeRO-3 on 1536 A100: 30.7 tokens/s/GPU measured
-    setup = row_setup(_rows(shared_dir)["megatron_sc21-013"])
+    setup = row_setup(_rows(published_csv)["megatron_sc21-013"])
     assert setup.plan.gather_collectives_per_layer == 12 and not setup.plan.overlap_param_gather
     est = evaluate(setup.arch, setup.plan, setup.cluster)
     assert isinstance(est, PlanEstimate)
@@ -107,19 +107,19 @@ def test_moe_launch_cost_grows_with_experts_per_rank() -> None:
     assert with_cost.step_time_s - without.step_time_s == pytest.approx(plan.n_micro * 48 * 16 * 2e-4, rel=0.02)
 
 
-def test_torchtitan_pipeline_defaults_to_one_microbatch_per_stage(shared_dir: Path) -> None:
-    rows = _rows(shared_dir)
+def test_torchtitan_pipeline_defaults_to_one_microbatch_per_stage(published_csv: Path) -> None:
+    rows = _rows(published_csv)
     p13 = row_setup(rows["torchtitan-013"]).plan  # 1F1B, pp 8, local batch 32
     assert (p13.n_micro, p13.mbs, p13.vp) == (8, 4, 1)
     p14 = row_setup(rows["torchtitan-014"]).plan  # interleaved, stages per rank not stated
     assert (p14.n_micro, p14.mbs, p14.vp) == (16, 2, 2)
 
 
-def test_attention_backend_follows_the_stack(shared_dir: Path) -> None:
+def test_attention_backend_follows_the_stack(published_csv: Path) -> None:
     """Megatron / NeMo rows run Transformer Engine's cuDNN attention (faster on Hopper), the others FA2."""
     def backends(prefixes: tuple[str, ...]) -> set[str]:
         out = set()
-        for rid, r in _rows(shared_dir).items():
+        for rid, r in _rows(published_csv).items():
             if rid.startswith(prefixes):
                 try:
                     out.add(row_setup(r).plan.attention)

@@ -11,8 +11,5 @@ def fixtures() -> Path:
 
 
 @pytest.fixture(scope="session")
-def traces(shared_dir: Path) -> Path:
-    p = shared_dir / "data" / "traces"
-    if not p.exists():
-        pytest.skip(f"real traces not found at {p}")
-    return p
+def traces(real_traces: Path) -> Path:
+    return real_traces

@@ -58,7 +58,9 @@ def fake_step(built: Any, dtype: torch.dtype) -> tuple[Any, Any]:
             model = built.make_model()
     finally:
         torch.set_default_dtype(torch.float32)
-    with FakeTensorMode(allow_non_fake_inputs=True):
+    from trainperf.capture.fake_impls import fake_impls
+
+    with FakeTensorMode(allow_non_fake_inputs=True), fake_impls():
         model = model.to_empty(device="cpu")
         if hasattr(model, "tie_weights"):
             model.tie_weights()

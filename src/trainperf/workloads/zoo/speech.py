@@ -173,8 +173,9 @@ def ctc_loss(model: Any, batch: dict[str, Any]) -> Any:
     labels = batch["labels"]
     b, t = logits.shape[0], logits.shape[1]
     log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)
-    nll = F.ctc_loss(log_probs, labels, [t] * b, [labels.shape[1]] * b, blank=model.config.pad_token_id,
-                     reduction="none", zero_infinity=True)
+    # int lists select aten::ctc_loss's IntArrayRef overload (no host sync); the stubs only declare Tensor
+    nll = F.ctc_loss(log_probs, labels, [t] * b, [labels.shape[1]] * b,  # type: ignore[arg-type]
+                     blank=model.config.pad_token_id, reduction="none", zero_infinity=True)
     return (nll / labels.shape[1]).mean()  # reduction "mean": divide by target length, average the batch
 
 
