@@ -9,5 +9,6 @@ from trainperf.workloads.zoo import (  # noqa: F401
     recsys,
     speech,
     text,
+    video,
     vision,
 )
