@@ -8,7 +8,8 @@ def si(x: float, unit: str = "", base: float = 1000.0) -> str:
     for prefix, p in (("P", 5), ("T", 4), ("G", 3), ("M", 2), ("K", 1)):
         if abs(x) >= base**p:
             return f"{x / base**p:.2f} {prefix}{unit}"
-    return f"{x:.0f} {unit}".rstrip()
+    # below 1000 keep three significant digits: a video DiT trains 0.0125 samples/s, not "0"
+    return f"{x:.3g} {unit}".rstrip() if x and abs(x) < 100 else f"{x:.0f} {unit}".rstrip()
 
 
 def gib(x: float) -> str:
