@@ -31,6 +31,22 @@ for _module in (zoo, capture, profile, hw, predict, fleet, validate, analyze, op
     _module.register(app)
 
 
+def _version_flag(value: bool) -> None:
+    if value:
+        from trainperf import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_flag, is_eager=True,
+                                 help="Print the trainperf version and exit."),
+) -> None:
+    """Training performance engineering: analyze, predict, optimize."""
+
+
 @app.command("version")
 def version() -> None:
     """Print the trainperf version."""

@@ -35,3 +35,7 @@ def fleet_cmd(
     cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs)
     df = sweep(track(names, "capturing and predicting", total=len(names)), gpu or ["H100-SXM"], cfg, flavor=flavor)
     render_fleet(df, json_out=json_out)
+    failed = df.filter(df["status"] == "error").height
+    if failed:  # the table is printed either way; scripts must still see that rows failed
+        typer.echo(f"error: {failed} of {df.height} rows failed (status error; see their reason)", err=True)
+        raise typer.Exit(1)

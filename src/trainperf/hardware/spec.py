@@ -7,6 +7,7 @@ model's calibration file), as DESIGN.md principle 2 asks.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -114,6 +115,8 @@ class GPUSpec:
                 continue
             if isinstance(v, bool) or not isinstance(v, int | float):
                 raise ValueError(f"GPU {self.name!r}: field {f} = {v!r} is not a number")
+            if not math.isfinite(v):  # TOML accepts nan and inf, and both pass a "> 0" check the wrong way
+                raise ValueError(f"GPU {self.name!r}: field {f} = {v!r} must be a finite number")
             if v < 0 or (v == 0 and f not in _ZERO_OK):
                 raise ValueError(f"GPU {self.name!r}: field {f} = {v!r} must be > 0 (omit it if the part lacks it)")
             if f not in self.sources:

@@ -1,0 +1,43 @@
+"""One-line refusals and exit codes that scripts rely on: --version, non-finite GPU numbers, failed fleet rows."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from trainperf import __version__
+from trainperf.cli import app
+from trainperf.hardware import get_gpu
+
+GPUS = Path(__file__).resolve().parents[2] / "src" / "trainperf" / "hardware" / "data" / "gpus"
+
+
+def test_version_flag() -> None:
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.stdout.strip() == __version__
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_gpu_toml_with_non_finite_number_is_refused_by_field(tmp_path: Path, value: str) -> None:
+    text = (GPUS / "h100_sxm.toml").read_text()
+    assert "hbm_bw_GBps = 3350" in text
+    bad = tmp_path / "what_if.toml"
+    bad.write_text(text.replace("hbm_bw_GBps = 3350", f"hbm_bw_GBps = {value}"))
+    with pytest.raises(ValueError, match=r"hbm_bw_GBps = .*(finite|> 0)"):
+        get_gpu(str(bad))
+
+
+def test_fleet_exits_non_zero_when_a_row_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainperf.fleet as fleet
+
+    real = fleet.sweep
+
+    def one_error(names, gpus, cfg, *, flavor):  # type: ignore[no-untyped-def]
+        df = real(list(names)[:1], gpus, cfg, flavor=flavor)
+        return df.with_columns(pl.lit("error").alias("status"), pl.lit("injected failure").alias("reason"))
+
+    monkeypatch.setattr(fleet, "sweep", one_error)
+    r = CliRunner().invoke(app, ["fleet", "resnet50", "--flavor", "tiny"])
+    assert r.exit_code == 1, r.output
+    assert "1 of 1 rows failed" in r.output
