@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 
 class OpCategory(StrEnum):
@@ -53,3 +54,16 @@ class BoundBy(StrEnum):
     MEMORY = "memory"
     LATENCY = "latency"  # kernel floor / launch / host dispatch
     COMMUNICATION = "communication"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(cls: type[E], value: str, flag: str, *, extra: tuple[str, ...] = ()) -> E:
+    """``cls(value)``, or a ValueError that names the flag and lists every valid choice
+    (``--zero 'zero9': choose one of ddp, zero1, zero2, zero3``) instead of Python's bare enum message."""
+    try:
+        return cls(value)
+    except ValueError:
+        valid = ", ".join([*(m.value for m in cls), *extra])
+        raise ValueError(f"{flag} {value!r}: choose one of {valid}") from None

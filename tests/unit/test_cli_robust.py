@@ -41,3 +41,11 @@ def test_fleet_exits_non_zero_when_a_row_failed(monkeypatch: pytest.MonkeyPatch)
     r = CliRunner().invoke(app, ["fleet", "resnet50", "--flavor", "tiny"])
     assert r.exit_code == 1, r.output
     assert "1 of 1 rows failed" in r.output
+
+
+@pytest.mark.parametrize(("flag", "value", "valid"), [("--zero", "zero9", "ddp, zero1, zero2, zero3"),
+                                                       ("--recompute", "half", "none, selective, full, auto")])
+def test_plan_enum_flags_list_the_valid_choices(flag: str, value: str, valid: str) -> None:
+    r = CliRunner().invoke(app, ["plan", "gpt2-124m", "--seq", "1024", flag, value])
+    assert r.exit_code != 0
+    assert str(r.exception) == f"{flag} {value!r}: choose one of {valid}"

@@ -76,11 +76,14 @@ def plan_cmd(
     from trainperf.parallel.api import predict_plan_auto
     from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
     from trainperf.report.plan_text import render_plan
+    from trainperf.vocab import choice
 
+    sharding = choice(Sharding, zero, "--zero")
+    rc = Recompute.NONE if recompute == "auto" else choice(Recompute, recompute, "--recompute", extra=("auto",))
     dp = gpus // max(1, tp * pp * cp)
     plan = ParallelPlan(gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=etp, vp=vp, mbs=mbs,
-                        gbs=gbs if gbs is not None else mbs * max(dp, 1), seq=seq, sharding=Sharding(zero),
-                        shard_group=shard_group, recompute=Recompute("none" if recompute == "auto" else recompute),
+                        gbs=gbs if gbs is not None else mbs * max(dp, 1), seq=seq, sharding=sharding,
+                        shard_group=shard_group, recompute=rc,
                         precision=precision, tp_comm_overlap=tp_overlap, fused_kernels=True,
                         moe_cuda_graphs=moe_cuda_graphs, ep_dispatcher=ep_dispatcher)
     est = predict_plan_auto(model, plan, cluster, gpu=gpu, auto_recompute=recompute == "auto")
