@@ -49,3 +49,17 @@ def test_plan_enum_flags_list_the_valid_choices(flag: str, value: str, valid: st
     r = CliRunner().invoke(app, ["plan", "gpt2-124m", "--seq", "1024", flag, value])
     assert r.exit_code != 0
     assert str(r.exception) == f"{flag} {value!r}: choose one of {valid}"
+
+
+@pytest.mark.parametrize(("args", "msg"), [
+    (["predict", "resnet50", "--flavor", "tiny", "--seq", "512"], "resnet50 has no seq (--seq 512); its sizes are batch, image_size"),
+    (["predict", "gpt2-124m", "--flavor", "tiny", "--image-size", "224"], "gpt2-124m has no image_size"),
+])
+def test_a_size_the_model_has_no_use_for_is_refused(args: list[str], msg: str) -> None:
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code != 0 and str(r.exception).startswith(msg)
+
+
+def test_negative_top_is_a_usage_error() -> None:
+    r = CliRunner().invoke(app, ["predict", "resnet50", "--top", "-5"])
+    assert r.exit_code == 2

@@ -19,7 +19,7 @@ def analyze_cmd(
     html: Annotated[Path | None, typer.Option("--html", help="also write a self-contained HTML report here")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     compare: Annotated[Path | None, typer.Option("--compare", help="a second trace: show what changed from TRACE to it")] = None,
-    top: Annotated[int, typer.Option(help="rows in the top-kernel and speed-of-light tables")] = 10,
+    top: Annotated[int, typer.Option(min=1, help="rows in the top-kernel and speed-of-light tables")] = 10,
 ) -> None:
     """Where a real run's time went: temporal breakdown, kernel categories, launch statistics,
     communication overlap and bandwidth, speed of light per op, and a ranked list of what to fix."""

@@ -25,7 +25,7 @@ def capture_cmd(
     no_replicate: Annotated[bool, typer.Option("--no-replicate", help="capture every block instead of once per distinct block")] = False,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write the OpGraph as Parquet here")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    top: Annotated[int, typer.Option(help="how many modules to list")] = 10,
+    top: Annotated[int, typer.Option(min=1, help="how many modules to list")] = 10,
 ) -> None:
     """Capture one full training step (forward, backward, optimizer) on fake tensors, no GPU needed,
     and print where its FLOPs and bytes are: by category, by phase, top modules, memory of the step."""

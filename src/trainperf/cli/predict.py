@@ -38,7 +38,7 @@ def predict_cmd(
                                         "trace or a microbenchmark runs (default: clocks sustained through a "
                                         "long training run)")] = False,
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
-    top: Annotated[int, typer.Option(help="rows of the per-op table")] = 25,
+    top: Annotated[int, typer.Option(min=1, help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     cluster: Annotated[str | None, typer.Option(
         help="predict on a cluster with a parallel layout instead of one GPU: dgx-a100, dgx-h100, dgx-b200, "

@@ -33,9 +33,9 @@ class Size:
 
     batch: int | None = None
     seq: int | None = None
-    """Sequence length in tokens (text/speech decoders); ignored by workloads without one."""
+    """Sequence length in tokens (text/speech decoders); refused by workloads without one."""
     image_size: int | None = None
-    """Image side in pixels (vision, diffusion); ignored by workloads without images."""
+    """Image side in pixels (vision, diffusion); refused by workloads without images."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +123,15 @@ class Workload:
         """Recipe for one step at ``flavor`` with ``size`` overrides. ``reduced=True`` asks for a
         reduced-depth model plus a Repeat map (ignored when the workload does not support it)."""
         s = self.size(flavor, size)
+        canon = self.canonical[flavor]
+        for knob, flag in (("seq", "--seq"), ("image_size", "--image-size")):
+            if size is not None and getattr(size, knob) is not None and getattr(canon, knob) is None:
+                # a knob the model has no use for would otherwise be dropped without a word
+                have = [f for f in ("batch", "seq", "image_size") if getattr(canon, f) is not None]
+                raise ValueError(f"{self.name} has no {knob} ({flag} {getattr(size, knob)}); its sizes are "
+                                 f"{', '.join(have) or 'fixed'}")
+        if s.image_size is not None and s.image_size < 1:
+            raise ValueError(f"{self.name}: image_size={s.image_size} must be >= 1")
         if s.batch is not None and s.batch < 1:
             raise ValueError(f"{self.name}: batch={s.batch} must be >= 1")
         if s.seq is not None and s.seq < 1:
