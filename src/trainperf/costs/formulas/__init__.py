@@ -7,6 +7,8 @@ from trainperf.costs.formulas import (  # noqa: F401
     elementwise,
     embedding,
     free,
+    linear_attention,
+    masked,
     matmul,
     norm,
     optimizer,

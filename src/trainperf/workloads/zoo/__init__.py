@@ -4,6 +4,8 @@ from trainperf.workloads.zoo import (  # noqa: F401
     cnn,
     diffusion,
     gnn,
+    hybrid,
+    linear_attn,
     llm,
     moe,
     recsys,
