@@ -7,10 +7,12 @@ from trainperf.workloads.zoo import (  # noqa: F401
     hybrid,
     linear_attn,
     llm,
+    llm2025,
     moe,
     recsys,
     speech,
     text,
     video,
     vision,
+    vlm,
 )
