@@ -54,8 +54,8 @@ def _config(text: dict[str, Any], vision: dict[str, Any]) -> Any:
     from transformers import Llama4Config
 
     v = text["vocab_size"]
-    cfg = Llama4Config(text_config=text, vision_config=vision, image_token_index=v - 1, boi_token_index=v - 2,
-                       eoi_token_index=v - 3)
+    cfg: Any = Llama4Config(text_config=text, vision_config=vision, image_token_index=v - 1,
+                            boi_token_index=v - 2, eoi_token_index=v - 3)  # Any: sub-configs are typed as unions
     cfg._attn_implementation = "sdpa"
     cfg.text_config._attn_implementation = "sdpa"
     cfg.vision_config._attn_implementation = "sdpa"
