@@ -92,8 +92,11 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
     t1 = time.perf_counter()
     per_module_saved: dict[str, float] = {}
     from trainperf.capture.fake_impls import fake_impls
+    from trainperf.capture.patches import model_patches
 
-    with ctx, fake_impls():  # fake kernels for ops FakeTensorMode calls data-dependent (capture/fake_impls.py)
+    # fake kernels for ops FakeTensorMode calls data-dependent (capture/fake_impls.py); fused-kernel stand-ins
+    # for library fallbacks too slow to record (capture/patches.py)
+    with ctx, fake_impls(), model_patches():
         if not real:
             model = model.to_empty(device="cpu")
             # to_empty gives every module a new parameter, untying tied weights (LM head = embedding):

@@ -118,8 +118,24 @@ class TransformerArch:
         return 6.0 * matmul + attn * (0.5 if causal_halving else 1.0)
 
 
+_RECURRENT_KINDS = ("mamba", "linear_attention", "hybrid")
+_SSM_FIELDS = ("ssm_state_size", "mamba_d_state", "state_size", "mamba_n_heads")
+
+
+def _refuse_recurrent_layers(name: str, cfg: Any) -> None:
+    """TransformerArch has softmax-attention layers only: a hybrid state-space or linear-attention stack
+    (Mamba-2, gated DeltaNet, lightning attention) would be priced as attention layers, so it is refused."""
+    kinds = [str(k) for f in ("layer_types", "layers_block_type") for k in (getattr(cfg, f, None) or [])]
+    recurrent = sorted({k for k in kinds if k in _RECURRENT_KINDS})
+    if recurrent or any(getattr(cfg, f, None) for f in _SSM_FIELDS):
+        what = ", ".join(recurrent) or "state-space"
+        raise ValueError(f"arch {name!r}: the parallel planner describes softmax-attention decoders only, not "
+                         f"{what} layers; predict it on one device with `trainperf predict {name}`")
+
+
 def from_hf_config(name: str, cfg: Any) -> TransformerArch:
     """A TransformerArch from a transformers config object (Llama / Qwen / Mixtral / DeepSeek style)."""
+    _refuse_recurrent_layers(name, cfg)
     g = lambda k, d=0: getattr(cfg, k, d) or d  # noqa: E731
     n_exp = int(g("num_local_experts") or g("num_experts") or g("n_routed_experts"))
     heads = int(g("num_attention_heads"))

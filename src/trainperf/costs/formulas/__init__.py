@@ -13,4 +13,5 @@ from trainperf.costs.formulas import (  # noqa: F401
     norm,
     optimizer,
     reduction,
+    ssm,
 )

@@ -27,10 +27,20 @@ def mamba2_ssd(layers: int, seq: int, *, heads: int, head_dim: int, state: int, 
     return 6.0 * layers * macs
 
 
+def mamba2_ssd_torch_reference(layers: int, seq: int, *, heads: int, head_dim: int, state: int, groups: int,
+                               chunk: int) -> float:
+    """What transformers' torch SSD fallback (``torch_chunk_scan_combined``) executes: the kernel's count plus
+    C·Bᵀ per head instead of per group (it repeats B and C to every head first): 6·L·(H - G)·Q·N more."""
+    q = min(chunk, seq)
+    return (mamba2_ssd(layers, seq, heads=heads, head_dim=head_dim, state=state, groups=groups, chunk=chunk)
+            + 6.0 * layers * (heads - groups) * q * state)
+
+
 def mamba1_selective_scan(layers: int, *, d_inner: int, state: int) -> float:
-    """Mamba (Gu & Dao 2023, arXiv 2312.00752 sec. 3.3, Algorithm 2) selective scan, per token and layer:
-    h = exp(Δ·A)·h + (Δ·B)·x and y = C·h are 3 multiply-adds per state element (d_inner·N elements)."""
-    return 6.0 * layers * 3 * d_inner * state
+    """Mamba (Gu & Dao 2023, arXiv 2312.00752 sec. 3.3, Algorithm 2) selective scan, per token and layer, as the
+    fused kernel counts it (mamba_ssm ``selective_scan_flop_jit``): 9·d_inner·N forward (discretization,
+    h = exp(Δ·A)·h + Δ·B·x, y = C·h) plus 2·d_inner for the D skip and the z gate; x3 for fwd+bwd."""
+    return 3.0 * layers * (9 * d_inner * state + 2 * d_inner)
 
 
 def gated_delta_rule(layers: int, *, heads: int, d_k: int, d_v: int, chunk: int = 64) -> float:

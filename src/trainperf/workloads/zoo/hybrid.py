@@ -71,7 +71,8 @@ JAMBA_KW: dict[str, Any] = dict(
     vocab_size=65536, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
     num_key_value_heads=8, num_experts=16, num_experts_per_tok=2, expert_layer_period=2, expert_layer_offset=1,
     attn_layer_period=8, attn_layer_offset=4, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=256,
-    output_router_logits=False,
+    # training keeps no recurrent cache (the fused scan returns no final state without one: capture/patches.py)
+    output_router_logits=False, use_cache=False,
 )
 
 
@@ -91,7 +92,7 @@ _TINY_JAMBA = HFSpec(
     kwargs=dict(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=8,
                 num_key_value_heads=2, num_experts=4, num_experts_per_tok=2, expert_layer_period=2,
                 expert_layer_offset=1, attn_layer_period=4, attn_layer_offset=2, mamba_d_state=16, mamba_dt_rank=8,
-                output_router_logits=False, **_NO_IDS),
+                output_router_logits=False, use_cache=False, **_NO_IDS),
 )
 
 register_workload(Workload(

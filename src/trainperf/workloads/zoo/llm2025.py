@@ -5,6 +5,9 @@ DSA as transformers runs it (``DeepseekV32``/``GlmMoeDsa`` attention): the light
 ``topk`` picks ``index_topk`` of them, and MLA runs as a dense S x S product under a mask that keeps the picked
 keys. So the captured attention FLOPs are the dense ones; model FLOPs count attention at min(S, top_k) keys
 (``_mixers.dsa``), and these workloads are tagged ``sliding-window`` like the other masked-sparse models.
+The indexer learns from its own KL loss against the main attention (DeepSeek-V3.2-Exp report sec. 2.1), which
+transformers does not implement, and top-k passes no gradient: the captured step runs the indexer forward
+only, while model FLOPs count its backward too (production trains it).
 """
 
 from __future__ import annotations
