@@ -95,10 +95,26 @@ def calibrate_cmd(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write the calibration TOML here")] = None,
     base: Annotated[Path | None, typer.Option(help="calibration to start from (default: the packaged one)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    check: Annotated[bool, typer.Option("--check", help="fit nothing: price every op of the traces with the "
+                                        "calibration (--base, default the packaged one) and report per-op and "
+                                        "per-step error")] = False,
+    gpu: Annotated[str | None, typer.Option("--gpu", help="with --check: price on this GPU instead of the "
+                                            "traces' own (needed for traces without deviceProperties)")] = None,
 ) -> None:
     """Fit the model's efficiency parameters to measured per-op kernel times of one GPU model."""
     from trainperf.model.calibrate import calibrate
     from trainperf.report.predict_text import render_calibration
+
+    if check:
+        from trainperf.model.check import check as check_traces
+        from trainperf.report.predict_text import render_check
+
+        if output is not None:
+            raise ValueError("--check fits nothing and writes no calibration; drop -o/--output")
+        render_check(check_traces(traces, gpu=gpu, calibration=base), json_out=json_out)
+        return
+    if gpu is not None:
+        raise ValueError("--gpu applies to --check only (a fit uses the traces' own GPU); drop --gpu or add --check")
 
     res = calibrate(traces, out=output, base=base)
     render_calibration(res, out=str(output) if output else None, json_out=json_out)

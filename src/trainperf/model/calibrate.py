@@ -188,9 +188,8 @@ def write_calibration(result: CalibrationResult, out: str | Path, base_path: str
     return out
 
 
-def calibrate(paths: Sequence[str | Path], out: str | Path | None = None,
-              base: str | Path | None = None) -> CalibrationResult:
-    """Read traces (files or folders of *.json / *.json.gz), fit, and optionally write the calibration TOML."""
+def trace_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Trace files named by `paths`: files, and the *.json / *.json.gz files of folders."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -199,7 +198,15 @@ def calibrate(paths: Sequence[str | Path], out: str | Path | None = None,
             files.append(p)
         else:
             raise FileNotFoundError(f"{p}: no such trace file or folder")
-    res = fit([read_trace_ops(f) for f in files], load_calibration(base))
+    if not files:
+        raise ValueError(f"no trace files (*.json, *.json.gz) in {', '.join(map(str, paths))}")
+    return files
+
+
+def calibrate(paths: Sequence[str | Path], out: str | Path | None = None,
+              base: str | Path | None = None) -> CalibrationResult:
+    """Read traces (files or folders of *.json / *.json.gz), fit, and optionally write the calibration TOML."""
+    res = fit([read_trace_ops(f) for f in trace_files(paths)], load_calibration(base))
     if out is not None:
         write_calibration(res, out, base)
     return res

@@ -44,7 +44,10 @@ def _seconds(ns: pl.Series) -> list[float]:
 
 
 _EXTRA = {"measured_s": pl.Float64, "measured_kernels": pl.Int64, "cpu_s": pl.Float64, "launch_s": pl.Float64,
-          "ts": pl.Float64}
+          "ts": pl.Float64, "step": pl.Int64}
+_UNPRICED = {"name": pl.Utf8, "reason": pl.Utf8, "measured_s": pl.Float64, "kernels": pl.Int64, "step": pl.Int64}
+NO_STEP = -1
+"""`step` of ops and kernels in a trace without ProfilerStep spans: the whole trace is one step."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,28 @@ class TraceOps:
     launch_durations_s: list[float]
     free_op_durations_s: list[float]
     device_props: Mapping[str, Any] = field(default_factory=dict)
+    unpriced: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_UNPRICED))
+    """GPU work the model cannot price: ops recorded without shapes (reason "no shapes"), with tensor lists
+    or outputs the trace did not record ("shapes unrecorded"), without a cost formula ("no formula"),
+    kernels no cpu_op launched ("no cpu_op") and kernels whose launch precedes the trace ("no launch", step
+    null); one row per op (per kernel for the last two)."""
+    step_busy_s: Mapping[int, float] = field(default_factory=dict)
+    """Measured GPU busy time (union of kernel/memcpy/memset intervals) per profiler step, kernels assigned
+    to the step of their launch; NO_STEP when the trace has no ProfilerStep spans."""
+    steps_cpu_s: Mapping[int, float] = field(default_factory=dict)
+    """Host time per profiler step: the span of its ProfilerStep annotation (NO_STEP: first to last event)."""
 
 
 def op_call(name: str, args: dict[str, Any]) -> OpCall:
     """Rebuild an OpCall from a cpu_op's recorded shapes, types and concrete inputs."""
     return op_call_from_profiler(name, args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"))
+
+
+def shapes_unrecorded(dims: Any, types: Any) -> bool:
+    """True when the profiler recorded a tensor-list argument without its shapes: older Kineto writes
+    "TensorList" arguments as `[]` (newer ones as a list of shapes). Pricing such an op (aten::cat,
+    _foreach_*) would give a 0-byte op; it is unpriced instead."""
+    return any(t == "TensorList" and d == [] for d, t in zip(list(dims or []), list(types or []), strict=False))
 
 
 def op_row(call: OpCall) -> dict[str, Any] | None:
@@ -107,19 +127,30 @@ def read_trace_ops(path: str | Path) -> TraceOps:
     calls = ev.select("rank", launch_idx="idx", call_dur="dur")
     gpu = gpu.join(calls, on=["rank", "launch_idx"], how="left").sort("rank", "idx")
     per_op = gpu.group_by(key, maintain_order=True).agg(k_ns=pl.col("dur"), call_ns=pl.col("call_dur").fill_null(0))
+    has_steps = ev["step"].drop_nulls().len() > 0
     ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", op_idx="idx", name="name", cpu_ns="dur", ts="ts",
-                                                      shapes="shapes")
+                                                      shapes="shapes", step="step")
     measured = per_op.join(ops, on=key, how="inner").sort("rank", "ts", "op_idx")
-    rows = []
+    rows, unpriced = [], []
     for r in measured.iter_rows(named=True):
-        if not r["shapes"]:
-            continue  # recorded without shapes (record_shapes=False): nothing to price it by
-        row = op_row(op_call(r["name"], _shape_args(r["shapes"])))
+        step = r["step"] if has_steps else NO_STEP
+        k_s = sum(_s(x) for x in r["k_ns"])  # sequential sums in kernel order, as the measurements were always added
+        args = _shape_args(r["shapes"])
+        row, why = None, "no shapes"  # recorded without shapes (record_shapes=False): nothing to price it by
+        if args and shapes_unrecorded(args["Input Dims"], args["Input type"]):
+            why = "shapes unrecorded"
+        elif args:
+            row = op_row(op_call(r["name"], args))
+            why = "no formula"
+        # a formula that finds no bytes and no FLOPs in an op that ran kernels lacks its shapes (e.g. the
+        # output of aten::arange, which the trace does not record): unpriced, never a 0-byte op
+        if row is not None and not (row["flops"] or row["bytes_read"] or row["bytes_written"]):
+            row, why = None, "shapes unrecorded"
         if row is None:
+            unpriced.append({"name": r["name"], "reason": why, "measured_s": k_s, "kernels": len(r["k_ns"]), "step": step})
             continue
-        # sequential sums in kernel order, as the measurements were always added
-        row.update(measured_s=sum(_s(x) for x in r["k_ns"]), measured_kernels=len(r["k_ns"]),
-                   cpu_s=_s(r["cpu_ns"] or 0), launch_s=sum(_s(x) for x in r["call_ns"]), ts=r["ts"] * 1e-3)
+        row.update(measured_s=k_s, measured_kernels=len(r["k_ns"]), cpu_s=_s(r["cpu_ns"] or 0),
+                   launch_s=sum(_s(x) for x in r["call_ns"]), ts=r["ts"] * 1e-3, step=step)
         rows.append(row)
     df = pl.DataFrame(rows, schema={**OPGRAPH_SCHEMA, **_EXTRA}).with_row_index("i")
     df = df.with_columns(pl.col("i").cast(pl.Int64).alias("idx")).drop("i")
@@ -131,9 +162,49 @@ def read_trace_ops(path: str | Path) -> TraceOps:
             .unique(["rank", "external_id"], keep="last", maintain_order=True)
             .join(per_op.select(key), left_on=["rank", "idx"], right_on=key, how="anti")
             .filter(pl.col("name").is_in(_FREE_OPS)))
+    orphans = ev.filter(pl.col("gpu") & pl.col("op_idx").is_null())
+    for r in orphans.select("name", "dur", "step", "launch_idx").iter_rows(named=True):
+        # no launch in the trace: launched before the profiler started (the previous step's tail), in no step
+        launched = r["launch_idx"] is not None
+        unpriced.append({"name": f"{'no cpu_op' if launched else 'launched before the trace'}: {r['name']}",
+                         "reason": "no cpu_op" if launched else "no launch", "measured_s": _s(r["dur"] or 0),
+                         "kernels": 1, "step": (r["step"] if has_steps else NO_STEP) if launched else None})
     return TraceOps(path=str(p), device=(rank.device_name or "") if rank else "", ops=df,
                     launch_durations_s=launches, free_op_durations_s=_seconds(free["dur"]),
-                    device_props=dict(rank.device_props) if rank else {})
+                    device_props=dict(rank.device_props) if rank else {},
+                    unpriced=pl.DataFrame(unpriced, schema=_UNPRICED), step_busy_s=_step_busy(ev, has_steps),
+                    steps_cpu_s=_step_spans(ev, has_steps))
+
+
+def _union_s(start: Any, end: Any) -> float:
+    """Length of the union of intervals [start, end) (ns in, s out): GPU busy time with overlapping streams
+    counted once."""
+    import numpy as np
+
+    order = np.argsort(start, kind="stable")
+    s, e = np.asarray(start, dtype=float)[order], np.asarray(end, dtype=float)[order]
+    reach = np.maximum.accumulate(e)
+    gap = np.maximum(s[1:] - reach[:-1], 0.0)
+    return float((reach[-1] - s[0] - gap.sum()) * 1e-9) if len(s) else 0.0
+
+
+def _step_busy(ev: pl.DataFrame, has_steps: bool) -> dict[int, float]:
+    # GPU work launched inside the trace: a kernel whose launch the trace lacks ran the previous step's tail
+    g = ev.filter(pl.col("gpu") & pl.col("dur").is_not_null() & pl.col("launch_idx").is_not_null()).select("ts", "dur", "step")
+    if not has_steps:
+        return {NO_STEP: _union_s(g["ts"].to_numpy(), (g["ts"] + g["dur"]).to_numpy())} if g.height else {}
+    out = {}
+    for (step,), d in g.drop_nulls("step").group_by("step"):
+        out[int(step)] = _union_s(d["ts"].to_numpy(), (d["ts"] + d["dur"]).to_numpy())  # type: ignore[call-overload]
+    return dict(sorted(out.items()))
+
+
+def _step_spans(ev: pl.DataFrame, has_steps: bool) -> dict[int, float]:
+    if not has_steps:
+        t = ev.filter(pl.col("dur").is_not_null())
+        return {NO_STEP: _s(int((t["ts"] + t["dur"]).to_numpy().max() - t["ts"].to_numpy().min()))} if t.height else {}
+    st = ev.filter((pl.col("cat") == "user_annotation") & pl.col("name").str.starts_with("ProfilerStep#"))
+    return {int(n.split("#")[1]): _s(d) for n, d in st.select("name", "dur").iter_rows() if n.split("#")[1].isdigit()}
 
 
 def kernel_time_by_span(events: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:

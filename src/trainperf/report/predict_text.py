@@ -131,3 +131,34 @@ def render_calibration(res: CalibrationResult, *, out: str | None = None, json_o
         con.print(f"  {k} = {v}")
     if out:
         con.print(f"wrote {out} (use it with `trainperf predict ... --calibration {out}`)")
+
+
+def render_check(rep: dict[str, Any], *, json_out: bool = False) -> None:
+    """`trainperf calibrate --check`: per-category per-op error, the step ratio and the unpriced ops."""
+    if json_out:
+        _json(rep)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print(f"checked {rep['ops']} ops on {', '.join(rep['gpu'])}: per-op kernel time error (predicted vs measured)")
+    t = Table(title_justify="left")
+    for col in ("category", "ops", "median |err|", "p90 |err|", "signed median"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for name, s in [*rep["by_category"].items(), ("all", rep["all"])]:
+        if s["n"]:
+            t.add_row(name, str(s["n"]), pct(s["median"]), pct(s["p90"]), f"{100 * s['signed_median']:+.1f}%")
+    con.print(t)
+    st = rep["step"]
+    if st["ratio"] is not None:
+        con.print(f"step GPU time (median of {st['n']} steps): predicted {st['predicted_s'] * 1e3:.3f} ms / measured "
+                  f"{st['measured_gpu_busy_s'] * 1e3:.3f} ms = {st['ratio']:.2f}x")
+    if rep["unpriced"]:
+        u = Table(title="unpriced GPU work (top 10 by time)", title_justify="left")
+        u.add_column("op", no_wrap=True, overflow="ellipsis", max_width=100)
+        for col in ("count", "ms"):
+            u.add_column(col, justify="right")
+        for r in rep["unpriced"][:10]:
+            u.add_row(r["name"][:90], str(r["count"]), f"{r['time_s'] * 1e3:.3f}")
+        con.print(u)
