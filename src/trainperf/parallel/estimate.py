@@ -83,12 +83,63 @@ def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec) -
                        float(t[wgrad].sum()), by)
 
 
-def _scaled(lt: _LayerTimes | None, k: float) -> _LayerTimes | None:
-    """All op times x k (StepModelParams.compute_scale)."""
-    if lt is None:
-        return None
+@lru_cache(maxsize=8192)
+def _scaled_layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, k: float) -> _LayerTimes:
+    """_layer_times with all op times x k (StepModelParams.compute_scale); cached like them."""
+    lt = _layer_times(arch, shard, kind, gpu)
+    if k == 1.0:
+        return lt
     return _LayerTimes(lt.fwd * k, lt.bwd * k, lt.attn_fwd * k, lt.wgrad * k,
                        tuple((c, f * k, b * k) for c, f, b in lt.by_cat))
+
+
+# Speed only (a layout search evaluates ~10^4 plans that share most collectives and memory layouts): pure
+# functions of their arguments memoized. A ClusterSpec is not hashable (its tiers hold mapping proxies), so
+# the collective memo keys on its id and keeps the object to check that the id still names it.
+_COLL_MEMO: dict[tuple[object, ...], tuple[ClusterSpec, float]] = {}
+_MEM_MEMO: dict[tuple[object, ...], MemoryBreakdown] = {}
+_MEMO_MAX = 1 << 16
+
+
+def _ct(kind: Collective, nbytes: float, size: int, stride: int, cluster: ClusterSpec) -> float:
+    """collective_time, memoized."""
+    if size <= 1 or nbytes <= 0:
+        return 0.0
+    key = (kind, nbytes, size, stride, id(cluster))
+    hit = _COLL_MEMO.get(key)
+    if hit is not None and hit[0] is cluster:
+        return hit[1]
+    v = collective_time(kind, nbytes, size, stride, cluster)
+    if len(_COLL_MEMO) >= _MEMO_MAX:
+        _COLL_MEMO.clear()
+    _COLL_MEMO[key] = (cluster, v)
+    return v
+
+
+_STAGE_MEMO: dict[tuple[object, ...], tuple[float, float]] = {}
+
+
+def _stage_params(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, float]:
+    """stage_params, memoized on the fields it reads (pp via layers_per_stage, tp, ep, etp)."""
+    key = (arch, plan.pp, plan.tp, plan.ep, plan.etp_eff)
+    v = _STAGE_MEMO.get(key)
+    if v is None:
+        v = _STAGE_MEMO[key] = stage_params(arch, plan)
+    return v
+
+
+def _memory(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown:
+    """memory_per_gpu, memoized on every plan field it reads (parallel/memory.py), nothing else."""
+    key = (arch, plan.tp, plan.pp, plan.cp, plan.ep, plan.etp_eff, plan.dp, plan.shard_group, plan.sharding,
+           plan.reshard_per_microbatch, plan.lora, plan.mbs, plan.seq, plan.gbs, plan.sequence_parallel,
+           plan.precision, plan.recompute, plan.recompute_layers, plan.vp, plan.fused_cross_entropy)
+    mem = _MEM_MEMO.get(key)
+    if mem is None:
+        mem = memory_per_gpu(arch, plan)
+        if len(_MEM_MEMO) >= _MEMO_MAX:
+            _MEM_MEMO.clear()
+        _MEM_MEMO[key] = mem
+    return mem
 
 
 def _stage_counts(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, float, bool]:
@@ -109,7 +160,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     gpu = cluster.gpu
     if plan.precision in ("fp8", "fp4") and not gpu.has_precision(plan.precision):
         return Infeasible(f"{gpu.name} has no {plan.precision} tensor cores; use bf16")
-    mem = memory_per_gpu(arch, plan)
+    mem = _memory(arch, plan)
     cap = usable_bytes(gpu.hbm_capacity_GB)
     if mem.total > cap:
         parts = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in mem.as_dict().items() if k != "total")
@@ -120,13 +171,10 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
                   precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len,
                   attention=plan.attention)
-    dense = _layer_times(arch, shard, "dense", gpu) if arch.dense_layers_count() else None
-    moe = _layer_times(arch, shard, "moe", gpu) if arch.is_moe else None
-    head: _LayerTimes = _layer_times(arch, shard, "head", gpu)
-    if params.compute_scale != 1.0:
-        k = params.compute_scale
-        dense, moe = _scaled(dense, k), _scaled(moe, k)
-        head = _scaled(head, k) or head
+    k = params.compute_scale
+    dense = _scaled_layer_times(arch, shard, "dense", gpu, k) if arch.dense_layers_count() else None
+    moe = _scaled_layer_times(arch, shard, "moe", gpu, k) if arch.is_moe else None
+    head: _LayerTimes = _scaled_layer_times(arch, shard, "head", gpu, k)
     n_dense, n_moe, _ = _stage_counts(arch, plan)
 
     def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:
@@ -169,7 +217,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     tp_f = tp_b = 0.0
     if plan.tp > 1:
         kinds = (Collective.ALL_GATHER, Collective.REDUCE_SCATTER) if sp else (Collective.ALL_REDUCE,)
-        one = sum(collective_time(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
+        one = sum(_ct(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
         expo = params.exposed_tp_fraction if plan.tp_comm_overlap else 1.0
         blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
         tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
@@ -179,7 +227,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     cp_f = cp_b = 0.0
     if plan.cp > 1:
         kv = 2.0 * t * max(1, arch.n_kv_heads // plan.tp) * arch.hd * 2
-        step = collective_time(Collective.SEND_RECV, kv, 2, plan.tp, cluster) if plan.cp > 1 else 0.0
+        step = _ct(Collective.SEND_RECV, kv, 2, plan.tp, cluster) if plan.cp > 1 else 0.0
         xchg = (plan.cp - 1) * step
         att_f = (dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0)
         cp_f = max(0.0, xchg - att_f) * (n_dense + n_moe)
@@ -194,7 +242,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         def a2a_t(b: float) -> float:
             if plan.ep_dispatcher == "hierarchical":
                 return hierarchical_dispatch_time(b, plan.ep, plan.etp_eff, cluster, arch.moe_experts, arch.moe_topk)
-            return collective_time(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
+            return _ct(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
 
         one = 0.5 * (a2a_t(a2a * disp) + a2a_t(a2a * 2.0))
         # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
@@ -204,7 +252,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         ep_f = (total - can_hide) / 2 * n_moe
         hidden += plan.n_micro * can_hide * n_moe
     # --- ZeRO-3 / FSDP: gather weights per layer, reduce-scatter grads, prefetched under compute ---
-    dense_p, expert_p = stage_params(arch, plan)
+    dense_p, expert_p = _stage_params(arch, plan)
     dgroup, dstride = plan.shard_size * plan.cp, plan.tp
     layers = max(n_dense + n_moe, 1.0)
     fsdp_f = fsdp_b = fsdp_once = 0.0
@@ -213,12 +261,12 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         e_layer = 2.0 * expert_p / layers
         eg = max(1, plan.edp * plan.shard_size // plan.dp)
         nc = plan.gather_collectives_per_layer  # one per flat buffer, or one per parameter tensor
-        ag = nc * (collective_time(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + collective_time(
+        ag = nc * (_ct(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + _ct(
             Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster))
         gb = plan.grad_reduce_bytes / 2
         rs = 0.0 if plan.lora else nc * (
-            collective_time(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
-            + collective_time(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
+            _ct(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
+            + _ct(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
         lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
         if not plan.reshard_per_microbatch:  # once per step: gather before the first forward, reduce after
             fsdp_once = layers * (max(0.0, ag - lf) + max(0.0, rs - lb)) + ag + rs  # the last backward
@@ -252,20 +300,20 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1 and not plan.lora:
         g = plan.grad_reduce_bytes
         kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
-        red = collective_time(kind, dense_p * g, dgroup, dstride, cluster) + collective_time(
+        red = _ct(kind, dense_p * g, dgroup, dstride, cluster) + _ct(
             kind, expert_p * g, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
         window = t_b * (1 - 1 / layers) if plan.overlap_grad_reduce else 0.0
         add(f"{kind.value}@dp", max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0))
         hidden += min(red, window)
         if plan.sharding is not Sharding.DDP:
-            ag = collective_time(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + collective_time(
+            ag = _ct(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + _ct(
                 Collective.ALL_GATHER, expert_p * 2, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
             window = t_f * (1 - 1 / layers) if plan.overlap_param_gather else 0.0
             add("all_gather@dp", max(0.0, ag - window))
             hidden += min(ag, window)
     if plan.shard_group and plan.shard_group < plan.dp:  # HSDP: replicas all-reduce the sharded grads
         rep = plan.dp // plan.shard_group
-        add("all_reduce@hsdp", collective_time(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes /
+        add("all_reduce@hsdp", _ct(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes /
                                                plan.shard_size, rep, plan.tp * plan.cp * plan.shard_group, cluster))
     # --- optimizer: Adam over the local shard, memory-bound ---
     opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp

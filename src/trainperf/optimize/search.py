@@ -1,0 +1,149 @@
+"""Layout search: the fastest parallel layouts of one job that fit, from the distributed model (no torch).
+
+``search_layouts(arch, space, cluster)`` evaluates every candidate of a SearchSpace with
+``parallel.evaluate`` (which checks the memory model before pricing anything) and keeps the top K by
+tokens/s/GPU. Nothing is dropped without a count: candidates ParallelPlan refuses, or that evaluate calls
+infeasible, are counted by reason, so ``sum(infeasible.values()) == evaluated - feasible``.
+
+The search is exhaustive: what makes it fast is that the costly part, pricing a rank's per-layer op
+tables on the GPU, depends only on the per-rank shapes (tp, cp, micro-batch, precision) and is cached
+across every layout sharing them (parallel.estimate._layer_times); the rest of a plan is arithmetic.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from trainperf.hardware.cluster import ClusterSpec
+from trainperf.parallel.arch import TransformerArch
+from trainperf.parallel.estimate import Infeasible, PlanEstimate, _memory, evaluate
+from trainperf.parallel.memory import usable_bytes
+from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
+from trainperf.parallel.plan import ParallelPlan
+
+from trainperf.optimize.space import SearchSpace, candidates
+
+# Infeasibility reasons, matched on the messages of ParallelPlan / plan.check / evaluate: a short fixed
+# label per mechanism, so counts group across layouts instead of one key per number.
+_REASONS = (
+    ("GiB per GPU", "memory"),
+    ("does not divide n_heads", "tp does not divide heads"),
+    ("n_kv_heads", "tp vs kv heads"),
+    ("stages exceed", "pp*vp exceeds layers"),
+    ("sequence parallel", "seq/cp not divisible by tp"),
+    ("tensor cores", "precision not on this GPU"),
+    ("exceed cluster", "more GPUs than the cluster"),
+    ("moe_experts", "ep does not divide experts"),
+    ("has no experts", "ep on a dense model"),
+    ("interleaved schedule", "micro-batches not a multiple of pp"),
+    ("load-balanced ring", "seq not a multiple of 2*cp"),
+    ("etp*ep", "etp*ep does not divide the stage"),
+)
+
+
+def reason_key(msg: str) -> str:
+    """The short label of an infeasibility message (the message with numbers removed if none matches)."""
+    for needle, label in _REASONS:
+        if needle in msg:
+            return label
+    return re.sub(r"\d+(\.\d+)?", "N", msg.split(";")[0].removeprefix("plan: "))[:60]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchResult:
+    """Top layouts (best first), how many candidates were evaluated and why the others did not run."""
+
+    arch: str
+    cluster: str
+    gpu: str
+    space: SearchSpace
+    top: tuple[PlanEstimate, ...]
+    evaluated: int
+    infeasible: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def best(self) -> PlanEstimate | None:
+        return self.top[0] if self.top else None
+
+    @property
+    def feasible(self) -> int:
+        return self.evaluated - sum(self.infeasible.values())
+
+
+def _rank_key(est: PlanEstimate, n: int) -> tuple[float, int]:
+    # full tie-break: equal throughputs keep the enumeration order (fixed), so every run ranks the same
+    return (est.tokens_per_s_per_gpu, -n)
+
+
+def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSpec, *, top: int = 5,
+                   params: StepModelParams = DEFAULT_PARAMS) -> SearchResult:
+    """Evaluate every layout of ``space`` on ``cluster``; keep the ``top`` fastest by tokens/s/GPU."""
+    if top < 1:
+        raise ValueError(f"search: top = {top} must be >= 1")
+    t0 = time.perf_counter()
+    heap: list[tuple[tuple[float, int], int, PlanEstimate]] = []
+    bad: dict[str, int] = {}
+    n = 0
+    gpu = cluster.gpu
+    ok_prec = {p for p in ("bf16", "fp16", "fp8", "fp4") if p in ("bf16", "fp16") or gpu.has_precision(p)}
+    fits_in = None if cluster.max_gpus and space.gpus > cluster.max_gpus else (usable_bytes(gpu.hbm_capacity_GB), ok_prec)
+    for cand in candidates(arch, space, cluster):
+        n += 1
+        if not isinstance(cand, ParallelPlan):
+            k = reason_key(cand[1])
+            bad[k] = bad.get(k, 0) + 1
+            continue
+        # evaluate's gates in its order, without formatting the memory message of the (many) plans that
+        # do not fit: the count needs the reason's label only
+        try:
+            cand.check(arch)
+        except ValueError as e:
+            k = reason_key(str(e))
+            bad[k] = bad.get(k, 0) + 1
+            continue
+        if fits_in is not None and cand.precision in fits_in[1] and _memory(arch, cand).total > fits_in[0]:
+            bad["memory"] = bad.get("memory", 0) + 1
+            continue
+        est = evaluate(arch, cand, cluster, params)
+        if isinstance(est, Infeasible):
+            k = reason_key(est.reason)
+            bad[k] = bad.get(k, 0) + 1
+            continue
+        item = (_rank_key(est, n), n, est)
+        if len(heap) < top:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:
+            heapq.heapreplace(heap, item)
+    best = tuple(e for _, _, e in sorted(heap, key=lambda x: x[0], reverse=True))
+    return SearchResult(arch=arch.name, cluster=cluster.name, gpu=cluster.gpu.name, space=space, top=best,
+                        evaluated=n, infeasible=dict(sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))),
+                        elapsed_s=time.perf_counter() - t0)
+
+
+def layout_json(est: PlanEstimate) -> dict[str, Any]:
+    """One LAYOUT of the fixed search JSON."""
+    p = est.plan
+    return {"tp": p.tp, "pp": p.pp, "vp": p.vp, "cp": p.cp, "ep": p.ep, "dp": p.dp, "mbs": p.mbs,
+            "zero": p.sharding.value, "recompute": p.recompute.value, "precision": p.precision,
+            "tokens_per_s_per_gpu": est.tokens_per_s_per_gpu, "step_time_s": est.step_time_s, "mfu": est.mfu,
+            "mem_gib": est.memory.total / 2**30,
+            # beyond the fixed keys (readers ignore extra ones): what else tells two candidates apart
+            "etp": p.etp_eff, "tp_overlap": p.tp_comm_overlap}
+
+
+def search_json(res: SearchResult) -> dict[str, Any]:
+    """The fixed JSON of `trainperf plan --search --json` (other tools read it):
+    {"best": LAYOUT, "candidates": [LAYOUT...], "evaluated": n, "infeasible": {reason: count}, "elapsed_s": s}."""
+    return {"best": layout_json(res.best) if res.best else None,
+            "candidates": [layout_json(e) for e in res.top], "evaluated": res.evaluated,
+            "infeasible": res.infeasible, "elapsed_s": res.elapsed_s}
+
+
+def gap_to_best(est: PlanEstimate, best: PlanEstimate) -> float:
+    """How much faster the best layout is: best tokens/s / this layout's - 1."""
+    return best.tokens_per_s_per_gpu / est.tokens_per_s_per_gpu - 1.0
