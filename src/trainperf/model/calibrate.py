@@ -51,7 +51,9 @@ def _with(calib: Calibration, fit: dict[str, Any]) -> Calibration:
 
 def predict_kernels(ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration) -> np.ndarray:
     """Predicted kernel time (no gaps, no host) of each measured op."""
-    return op_times(ops, gpu, ExecConfig(sustained=False), calib)["kernel_s"].to_numpy()  # traces: burst clocks
+    # traces: burst clocks; rows without a math dtype (memory-bound) need a 16-bit precision the part has
+    cfg = ExecConfig(sustained=False, precision="bf16" if gpu.has_precision("bf16") else "fp16")
+    return op_times(ops, gpu, cfg, calib)["kernel_s"].to_numpy()
 
 
 def error_table(ops: pl.DataFrame, pred: np.ndarray) -> pl.DataFrame:

@@ -28,6 +28,7 @@ from trainperf.model.efficiency import (
     gpu_timeline,
     power_derate,
 )
+from trainperf.model.pcie import pcie_params, pcie_rate, transfer_bytes
 from trainperf.vocab import BoundBy, OpCategory, Phase
 
 _GEMM_CATS = (OpCategory.MATMUL.value, OpCategory.CONV.value)
@@ -213,6 +214,16 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     mem_lat = np.array([lat_tab.get(c, calib.get("memory", "latency_s")) for c in cat])
     latency = np.where(is_gemm | (cat == OpCategory.MATMUL.value), calib.get("matmul", "latency_s"),
                        np.where(is_attn, calib.get("attention", "latency_s"), mem_lat))
+    # host<->device copies cross PCIe (model/pcie.py), not HBM
+    link = (ops.get_column("host_copy").fill_null("").to_numpy().astype(str) if "host_copy" in ops.columns
+            else np.full(n, "", dtype=str))
+    on_link = np.isin(link, ("pinned", "pageable"))
+    if on_link.any():
+        moved = transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written"))
+        memory_s = np.where(on_link, moved / np.maximum(pcie_rate(gpu, calib, link), 1.0), memory_s)
+        cat = np.where(on_link, "host_copy", cat)  # never fused into a compiled kernel
+    # memcpys run on the copy engines: their floor is the memcpy's, not a kernel's (`device`: DtoD memcpy)
+    latency = np.where(link != "", pcie_params(calib)["latency_s"], latency)
     has_kernel = kernels > 0
     gpu_s = np.where(has_kernel, np.maximum(compute_s, memory_s) + extra_s + latency * np.maximum(kernels, 1.0), 0.0)
 
@@ -247,8 +258,9 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     end = gpu_timeline(host_s, gpu_s)
     time_s = np.diff(end, prepend=0.0)
 
-    peak_bw = gpu.hbm_bw_GBps * 1e9
-    sol = np.maximum(np.where(work > 0, work / (peak / derate), 0.0), nbytes / peak_bw)
+    peak_bw = np.where(on_link, gpu.pcie_bw_GBps * 1e9, gpu.hbm_bw_GBps * 1e9)
+    sol = np.maximum(np.where(work > 0, work / (peak / derate), 0.0),
+                     np.where(on_link, transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written")), nbytes) / peak_bw)
     lat_part = gpu_s - np.maximum(compute_s, memory_s)
     bound = np.where(time_s > 2.0 * gpu_s, BoundBy.LATENCY.value,
                      np.where(lat_part > np.maximum(compute_s, memory_s), BoundBy.LATENCY.value,

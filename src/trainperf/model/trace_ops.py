@@ -10,7 +10,7 @@ OpCall that the cost registry prices (trainperf.costs), as the PyTorch profiler 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from trainperf.costs.profiler import op_call_from_profiler
 from trainperf.costs.types import OpCall
 from trainperf.trace import load_trace
 from trainperf.trace.schema import RUNTIME_CATS
-from trainperf.vocab import Phase
+from trainperf.vocab import OpCategory, Phase
 
 # View / metadata ops: no kernel; their cpu_op durations price eager mode's per-view host cost.
 _FREE_OPS = ("aten::view", "aten::as_strided", "aten::transpose", "aten::t", "aten::reshape", "aten::unsqueeze",
@@ -44,7 +44,7 @@ def _seconds(ns: pl.Series) -> list[float]:
 
 
 _EXTRA = {"measured_s": pl.Float64, "measured_kernels": pl.Int64, "cpu_s": pl.Float64, "launch_s": pl.Float64,
-          "ts": pl.Float64, "step": pl.Int64}
+          "ts": pl.Float64, "step": pl.Int64, "host_copy": pl.Utf8}
 _UNPRICED = {"name": pl.Utf8, "reason": pl.Utf8, "measured_s": pl.Float64, "kernels": pl.Int64, "step": pl.Int64}
 NO_STEP = -1
 """`step` of ops and kernels in a trace without ProfilerStep spans: the whole trace is one step."""
@@ -106,6 +106,52 @@ def op_row(call: OpCall) -> dict[str, Any] | None:
     return row
 
 
+def host_transfer(kernel_names: Sequence[str]) -> str:
+    """"pageable" or "pinned" when the op's GPU work is a host<->device memcpy (CUPTI names them "Memcpy HtoD
+    (Pageable -> Device)", "Memcpy DtoH (Device -> Pinned)"), "device" when it is only on-device memcpys (the
+    copy engine: "Memcpy DtoD"), else "" (kernels)."""
+    for k in kernel_names:
+        if k.startswith("Memcpy") and ("HtoD" in k or "DtoH" in k):
+            return "pinned" if "Pinned" in k else "pageable"
+    return "device" if kernel_names and all(k.startswith("Memcpy DtoD") for k in kernel_names) else ""
+
+
+def memcpy_row(name: str, cats: Sequence[str], nbytes: Sequence[int | None], transfer: str) -> dict[str, Any] | None:
+    """A copy row priced by its memcpy records' own byte counts (CUPTI records `bytes` for every memcpy and
+    memset), for an op recorded without shapes whose GPU work is only memcpy/memset; None otherwise."""
+    if not cats or any(c not in ("gpu_memcpy", "gpu_memset") for c in cats) or any(b is None for b in nbytes):
+        return None
+    moved = float(sum(b or 0 for b in nbytes))
+    if moved <= 0:
+        return None
+    row: dict[str, Any] = {k: None for k in OPGRAPH_SCHEMA}
+    # a transfer moves its bytes once over PCIe; an on-device copy reads and writes them in HBM; a memset
+    # writes them
+    read = 0.0 if all(c == "gpu_memset" for c in cats) else moved
+    transfer = "" if transfer == "device" else transfer
+    row.update(op=name, overload="", phase=Phase.FWD.value, module="", module_type="", layer=-1, input_shapes=[],
+               input_dtypes=[], output_shapes=[], output_dtypes=[], category=OpCategory.COPY.value, flops=0.0,
+               bytes_read=read, bytes_written=0.0 if transfer else moved, kernels=len(cats), math_dtype="",
+               covered=True, gemm_batch=0, gemm_m=0, gemm_n=0, gemm_k=0, attn_batch=0, attn_heads=0, attn_q=0,
+               attn_kv=0, attn_dim=0, attn_dim_v=0, attn_causal=False, attn_backward=False)
+    return row
+
+
+# Kernel-name markers of fp32 GEMMs / convolutions run on TF32 tensor cores: cuBLAS/CUTLASS sm80+ kernels
+# ("sm80_xmma_gemm_tf32f32_...", "cutlass_80_tensorop_s1688tf32gemm_...", "ampere_sgemm" is SIMT) and cuDNN's
+# ("sm80_xmma_fprop_implicit_gemm_tf32f32_...", "..._tf32_..."). A trace records which one ran.
+_TF32_MARKERS = ("tf32",)
+
+
+def kernel_precision(kernel_names: Sequence[str], math_dtype: str | None, category: str) -> str:
+    """The math dtype an op's kernels actually ran at: "tfloat32" for an fp32 GEMM or conv whose kernel names
+    say TF32 (torch.backends.cuda.matmul.allow_tf32 / cudnn.allow_tf32), else the formula's math dtype."""
+    fp32 = category in (OpCategory.MATMUL.value, OpCategory.CONV.value) and (math_dtype or "") in ("float32", "fp32", "")
+    if fp32 and any(m in k.lower() for k in kernel_names for m in _TF32_MARKERS):
+        return "tfloat32"
+    return math_dtype or ""
+
+
 def _shape_args(shapes: str | None) -> dict[str, Any]:
     """The Events `shapes` JSON ([Input Dims, Input type, Concrete Inputs]) as the profiler's args keys."""
     if not shapes:
@@ -123,10 +169,13 @@ def read_trace_ops(path: str | Path) -> TraceOps:
     rank = ts.ranks[0] if ts.ranks else None
     key = ["rank", "op_idx"]
     # Kernels (and memcpy/memset) with the launching call's duration, summed per cpu_op.
-    gpu = ev.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()).select("rank", "idx", "op_idx", "launch_idx", "dur")
+    gpu = ev.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()).select("rank", "idx", "op_idx", "launch_idx", "dur",
+                                                                          k_name="name", k_cat="cat", k_bytes="bytes")
     calls = ev.select("rank", launch_idx="idx", call_dur="dur")
     gpu = gpu.join(calls, on=["rank", "launch_idx"], how="left").sort("rank", "idx")
-    per_op = gpu.group_by(key, maintain_order=True).agg(k_ns=pl.col("dur"), call_ns=pl.col("call_dur").fill_null(0))
+    per_op = gpu.group_by(key, maintain_order=True).agg(k_ns=pl.col("dur"), call_ns=pl.col("call_dur").fill_null(0),
+                                                        k_names=pl.col("k_name"), k_cats=pl.col("k_cat"),
+                                                        k_bytes=pl.col("k_bytes"))
     has_steps = ev["step"].drop_nulls().len() > 0
     ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", op_idx="idx", name="name", cpu_ns="dur", ts="ts",
                                                       shapes="shapes", step="step")
@@ -146,6 +195,11 @@ def read_trace_ops(path: str | Path) -> TraceOps:
         # output of aten::arange, which the trace does not record): unpriced, never a 0-byte op
         if row is not None and not (row["flops"] or row["bytes_read"] or row["bytes_written"]):
             row, why = None, "shapes unrecorded"
+        transfer = host_transfer(r["k_names"])
+        if row is None:
+            row = memcpy_row(r["name"], r["k_cats"], r["k_bytes"], transfer)  # priced by the copies' own bytes
+        if row is not None:
+            row.update(host_copy=transfer, math_dtype=kernel_precision(r["k_names"], row["math_dtype"], row["category"]))
         if row is None:
             unpriced.append({"name": r["name"], "reason": why, "measured_s": k_s, "kernels": len(r["k_ns"]), "step": step})
             continue
