@@ -240,9 +240,13 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     # --- execution mode: fusion, host costs, gaps ---
     host = calib.data["host"]
     eff_kernels = kernels.copy()
+    peak_bw = np.where(on_link, gpu.pcie_bw_GBps * 1e9, gpu.hbm_bw_GBps * 1e9)
+    sol_comp = np.where(work > 0, work / (peak / derate), 0.0)
+    sol_mem = np.where(on_link, transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written")), nbytes) / peak_bw
+    sol = np.maximum(sol_comp, sol_mem)
     if cfg.compile:
-        gpu_s, eff_kernels = _fuse_chains(cat, phase, nbytes, memory_s, compute_s, gpu_s, kernels, latency,
-                                          calib.get("compile", "fused_bytes_frac"))
+        gpu_s, eff_kernels, sol = _fuse_chains(cat, phase, nbytes, memory_s, compute_s, gpu_s, kernels, latency,
+                                               calib.get("compile", "fused_bytes_frac"), sol_comp, sol_mem, sol)
         host_s = eff_kernels * host["compiled_kernel_s"]
     else:
         per_op = np.where(phase == Phase.BWD.value, host["eager_bwd_op_s"], host["eager_op_s"])
@@ -258,9 +262,6 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     end = gpu_timeline(host_s, gpu_s)
     time_s = np.diff(end, prepend=0.0)
 
-    peak_bw = np.where(on_link, gpu.pcie_bw_GBps * 1e9, gpu.hbm_bw_GBps * 1e9)
-    sol = np.maximum(np.where(work > 0, work / (peak / derate), 0.0),
-                     np.where(on_link, transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written")), nbytes) / peak_bw)
     lat_part = gpu_s - np.maximum(compute_s, memory_s)
     bound = np.where(time_s > 2.0 * gpu_s, BoundBy.LATENCY.value,
                      np.where(lat_part > np.maximum(compute_s, memory_s), BoundBy.LATENCY.value,
@@ -289,9 +290,12 @@ def memory_class(ops: pl.DataFrame) -> np.ndarray:
 
 def _fuse_chains(cat: np.ndarray, phase: np.ndarray, nbytes: np.ndarray, memory_s: np.ndarray,
                  compute_s: np.ndarray, gpu_s: np.ndarray, kernels: np.ndarray, latency: np.ndarray,
-                 bytes_frac: float) -> tuple[np.ndarray, np.ndarray]:
+                 bytes_frac: float, sol_comp: np.ndarray, sol_mem: np.ndarray,
+                 sol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """torch.compile: each maximal run of fusible ops (same phase) becomes one kernel that moves
-    `bytes_frac` of the run's bytes; the run's time is shared among its ops by bytes."""
+    `bytes_frac` of the run's bytes; the run's time is shared among its ops by bytes. Speed of light is
+    accounted the same way: the fused kernel's (max(sum of FLOPs / peak, fused bytes / peak bandwidth)),
+    shared by the same weights, so no op or category runs faster than its speed of light."""
     fusible = np.isin(cat, _FUSIBLE) & (kernels > 0)
     brk = ~fusible | np.concatenate(([True], phase[1:] != phase[:-1]))
     brk |= np.concatenate(([True], ~fusible[:-1]))
@@ -305,4 +309,7 @@ def _fuse_chains(cat: np.ndarray, phase: np.ndarray, nbytes: np.ndarray, memory_
     share = np.where(byt[chain] > 0, nbytes / np.maximum(byt[chain], 1e-30), 1.0 / np.maximum(cnt[chain], 1.0))
     fused_gpu = np.where(fusible, chain_t[chain] * share, gpu_s)
     fused_k = np.where(fusible, 1.0 / np.maximum(cnt[chain], 1.0), kernels)
-    return fused_gpu, fused_k
+    s_comp = np.bincount(chain, weights=np.where(fusible, sol_comp, 0.0), minlength=nchain)
+    s_mem = np.bincount(chain, weights=np.where(fusible, sol_mem, 0.0), minlength=nchain)
+    fused_sol = np.where(fusible, np.maximum(s_mem * bytes_frac, s_comp)[chain] * share, sol)
+    return fused_gpu, fused_k, fused_sol

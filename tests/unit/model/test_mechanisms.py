@@ -97,3 +97,24 @@ def test_tf32_kernels_run_fp32_gemms_at_the_tf32_rate() -> None:
     # the user's allow_tf32 (ExecConfig precision "tf32") gives the same as the kernel names
     t2 = op_times(frame(rows[:1]), a100, ExecConfig(sustained=False, precision="tf32"))
     assert t2["kernel_s"][0] == pytest.approx(k[1])
+
+
+def test_compiled_chains_keep_speed_of_light_below_their_time() -> None:
+    # a fused chain moves fused_bytes_frac of its eager bytes: its speed of light is the fused kernel's, shared
+    # by the same weights as its time (was: eager bytes / peak bandwidth against fused time, SOL 115-160%)
+    from model_graphs import eltwise, graph
+
+    from trainperf.model import predict_step
+
+    g = graph([eltwise(2**26), eltwise(2**26, category="norm"), eltwise(2**26, category="reduction"), eltwise(2**24),
+               gemm(4096, 4096, 4096), eltwise(2**26, category="copy")])
+    cfg = ExecConfig(compile=True)
+    t = op_times(g.ops, "H100-SXM", cfg)
+    assert (t["sol_time_s"] <= t["time_s"] * (1 + 1e-9)).all()
+    cats = predict_step(g, "H100-SXM", cfg).categories
+    assert (cats["sol_pct"] <= 100.0 + 1e-6).all() and (cats["sol_pct"] > 30.0).all()
+    frac = load_calibration().get("compile", "fused_bytes_frac")
+    chain = t.filter(pl.col("category") != "matmul").head(4)  # the first chain: four fused ops
+    h100 = get_gpu("H100-SXM")
+    nbytes = (chain["bytes_read"] + chain["bytes_written"]).sum()
+    assert chain["sol_time_s"].sum() == pytest.approx(nbytes * frac / (h100.hbm_bw_GBps * 1e9), rel=1e-6)
