@@ -59,11 +59,28 @@ def predict_cmd(
     and speed of light, bound-by, peak memory and whether it fits. With --cluster and a layout
     (--gpus --tp --pp --cp --ep --mbs --gbs --zero), predict the step on a cluster instead."""
     if cluster is not None:
-        from trainperf.cli.validate import plan_cmd
+        from trainperf.cli.plan import show_plan
+        from trainperf.parallel.api import plan_from_args
 
-        plan_cmd(model=workload, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=0, vp=vp,
-                 mbs=mbs or batch or 1, gbs=gbs, seq=seq or 8192, zero=zero, shard_group=0, recompute=recompute,
-                 precision=precision, gpu=gpu, tp_overlap=True, json_out=json_out)
+        # every single-GPU flag applies on the cluster path or is refused: none is dropped without a word
+        refused = {"--compile": (compile, "the cluster model always prices fused elementwise/norm chains "
+                                          "(Transformer Engine / torch.compile, as Megatron runs them)"),
+                   "--cuda-graphs": (cuda_graphs, "the cluster model has CUDA graphs for MoE layers only "
+                                                  "(`trainperf plan --moe-cuda-graphs`)"),
+                   "--calibration": (calibration is not None, "the cluster model's shared parameters "
+                                     "(parallel/params.py) are fitted with the packaged calibration"),
+                   "--ops": (ops, "the per-op table is single-GPU; the cluster path prints time by part"),
+                   "--top": (top != 25, "it sizes the per-op table (--ops), single-GPU only"),
+                   "--channels-last": (channels_last, "the planner covers decoder LLMs, which have no convolutions"),
+                   "--flavor": (flavor != "full", "the planner prices the full-size architecture"),
+                   "--image-size": (image_size is not None, "the planner covers decoder LLMs (no images)")}
+        for flag, (given, why) in refused.items():
+            if given:
+                raise ValueError(f"{flag} does not apply with --cluster: {why}; drop it")
+        req = plan_from_args(workload, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp,
+                             mbs=mbs or batch or 1, gbs=gbs, seq=seq, zero=zero, recompute=recompute,
+                             precision=precision, gpu=gpu, scale=scale, attention=attention, sustained=not burst)
+        show_plan(req, json_out=json_out)
         return
     gpu = gpu or "H100-SXM"
     from trainperf.hardware import GPUSpec, get_gpu

@@ -13,19 +13,19 @@ across every layout sharing them (parallel.estimate._layer_times); the rest of a
 from __future__ import annotations
 
 import heapq
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from trainperf.hardware.cluster import ClusterSpec
+from trainperf.optimize.space import SearchSpace, candidates
 from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, _memory, evaluate
 from trainperf.parallel.memory import usable_bytes
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan
-
-from trainperf.optimize.space import SearchSpace, candidates
 
 # Infeasibility reasons, matched on the messages of ParallelPlan / plan.check / evaluate: a short fixed
 # label per mechanism, so counts group across layouts instead of one key per number.
@@ -65,6 +65,8 @@ class SearchResult:
     evaluated: int
     infeasible: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    hbm_GB: float = 0.0
+    """HBM of the cluster's GPU (memory headroom of each layout = usable part - its peak)."""
 
     @property
     def best(self) -> PlanEstimate | None:
@@ -81,7 +83,7 @@ def _rank_key(est: PlanEstimate, n: int) -> tuple[float, int]:
 
 
 def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSpec, *, top: int = 5,
-                   params: StepModelParams = DEFAULT_PARAMS) -> SearchResult:
+                   params: StepModelParams = DEFAULT_PARAMS, sustained: bool = True) -> SearchResult:
     """Evaluate every layout of ``space`` on ``cluster``; keep the ``top`` fastest by tokens/s/GPU."""
     if top < 1:
         raise ValueError(f"search: top = {top} must be >= 1")
@@ -109,7 +111,7 @@ def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSp
         if fits_in is not None and cand.precision in fits_in[1] and _memory(arch, cand).total > fits_in[0]:
             bad["memory"] = bad.get("memory", 0) + 1
             continue
-        est = evaluate(arch, cand, cluster, params)
+        est = evaluate(arch, cand, cluster, params, sustained=sustained)
         if isinstance(est, Infeasible):
             k = reason_key(est.reason)
             bad[k] = bad.get(k, 0) + 1
@@ -122,7 +124,7 @@ def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSp
     best = tuple(e for _, _, e in sorted(heap, key=lambda x: x[0], reverse=True))
     return SearchResult(arch=arch.name, cluster=cluster.name, gpu=cluster.gpu.name, space=space, top=best,
                         evaluated=n, infeasible=dict(sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))),
-                        elapsed_s=time.perf_counter() - t0)
+                        elapsed_s=time.perf_counter() - t0, hbm_GB=gpu.hbm_capacity_GB)
 
 
 def layout_json(est: PlanEstimate) -> dict[str, Any]:
@@ -147,3 +149,54 @@ def search_json(res: SearchResult) -> dict[str, Any]:
 def gap_to_best(est: PlanEstimate, best: PlanEstimate) -> float:
     """How much faster the best layout is: best tokens/s / this layout's - 1."""
     return best.tokens_per_s_per_gpu / est.tokens_per_s_per_gpu - 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    """A faster layout one step away from the user's (or the fastest that fits when theirs does not)."""
+
+    estimate: PlanEstimate
+    gain: float
+    """tokens/s/GPU of the suggestion / the user's layout's - 1 (inf when the user's does not fit)."""
+    changed: str
+    """The axes that differ, e.g. 'vp 1 -> 4'."""
+
+
+FAR_FROM_BEST = 0.10
+"""A layout is 'far' from the best when a neighbour is more than 10% faster (then plan suggests it)."""
+
+
+def _diff(a: ParallelPlan, b: ParallelPlan) -> str:
+    names = {"sharding": "zero", "tp_comm_overlap": "tp-overlap", "recompute": "recompute"}
+    out = []
+    for f in ("tp", "pp", "vp", "cp", "ep", "mbs", "sharding", "recompute", "tp_comm_overlap"):
+        x, y = getattr(a, f), getattr(b, f)
+        if x != y:
+            out.append(f"{names.get(f, f)} {getattr(x, 'value', x)} -> {getattr(y, 'value', y)}")
+    if a.dp != b.dp:
+        out.append(f"dp {a.dp} -> {b.dp}")
+    return ", ".join(out)
+
+
+def better_neighbour(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
+                     current: PlanEstimate | Infeasible, *, params: StepModelParams = DEFAULT_PARAMS,
+                     sustained: bool = True, threshold: float = FAR_FROM_BEST) -> Suggestion | None:
+    """The fastest layout one step from ``plan`` (space.neighbours) when it beats ``current`` by more than
+    ``threshold``, or, when ``current`` is infeasible, the fastest neighbour that fits; None otherwise."""
+    from trainperf.optimize.space import neighbours
+
+    best: PlanEstimate | None = None
+    for nb in neighbours(plan):
+        try:
+            nb.check(arch)
+        except ValueError:
+            continue
+        est = evaluate(arch, nb, cluster, params, sustained=sustained)
+        if isinstance(est, PlanEstimate) and (best is None or est.tokens_per_s_per_gpu > best.tokens_per_s_per_gpu):
+            best = est
+    if best is None:
+        return None
+    if isinstance(current, Infeasible):
+        return Suggestion(estimate=best, gain=math.inf, changed=_diff(plan, best.plan))
+    gain = best.tokens_per_s_per_gpu / current.tokens_per_s_per_gpu - 1.0
+    return Suggestion(estimate=best, gain=gain, changed=_diff(current.plan, best.plan)) if gain > threshold else None

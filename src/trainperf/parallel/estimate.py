@@ -70,9 +70,9 @@ class _LayerTimes:
 
 
 @lru_cache(maxsize=8192)
-def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec) -> _LayerTimes:
+def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, sustained: bool = True) -> _LayerTimes:
     ops = layer_ops(arch, shard, kind)
-    t = op_seconds(ops, gpu, shard.precision, compile=shard.fused, attention=shard.attention)
+    t = op_seconds(ops, gpu, shard.precision, compile=shard.fused, attention=shard.attention, sustained=sustained)
     fwd_mask = (ops["phase"] == "fwd").to_numpy()
     cats = ops["category"].to_numpy()
     attn = (cats == "attention") & fwd_mask
@@ -84,9 +84,10 @@ def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec) -
 
 
 @lru_cache(maxsize=8192)
-def _scaled_layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, k: float) -> _LayerTimes:
+def _scaled_layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, k: float,
+                        sustained: bool = True) -> _LayerTimes:
     """_layer_times with all op times x k (StepModelParams.compute_scale); cached like them."""
-    lt = _layer_times(arch, shard, kind, gpu)
+    lt = _layer_times(arch, shard, kind, gpu, sustained)
     if k == 1.0:
         return lt
     return _LayerTimes(lt.fwd * k, lt.bwd * k, lt.attn_fwd * k, lt.wgrad * k,
@@ -149,8 +150,10 @@ def _stage_counts(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, flo
 
 
 def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
-             params: StepModelParams = DEFAULT_PARAMS) -> PlanEstimate | Infeasible:
-    """Step time, throughput, MFU, memory and breakdown of one plan, or Infeasible with the reason."""
+             params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> PlanEstimate | Infeasible:
+    """Step time, throughput, MFU, memory and breakdown of one plan, or Infeasible with the reason.
+    ``sustained=False`` prices compute at burst clocks (model.ExecConfig.sustained), as a short benchmark
+    runs; the shared parameters (params.py) were fitted at sustained clocks."""
     try:
         plan.check(arch)
     except ValueError as e:
@@ -172,9 +175,9 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                   precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len,
                   attention=plan.attention)
     k = params.compute_scale
-    dense = _scaled_layer_times(arch, shard, "dense", gpu, k) if arch.dense_layers_count() else None
-    moe = _scaled_layer_times(arch, shard, "moe", gpu, k) if arch.is_moe else None
-    head: _LayerTimes = _scaled_layer_times(arch, shard, "head", gpu, k)
+    dense = _scaled_layer_times(arch, shard, "dense", gpu, k, sustained) if arch.dense_layers_count() else None
+    moe = _scaled_layer_times(arch, shard, "moe", gpu, k, sustained) if arch.is_moe else None
+    head: _LayerTimes = _scaled_layer_times(arch, shard, "head", gpu, k, sustained)
     n_dense, n_moe, _ = _stage_counts(arch, plan)
 
     def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:

@@ -18,8 +18,9 @@ _EXEC_PRECISION = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp4": "fp8"}
 
 
 def op_seconds(ops: pl.DataFrame, gpu: GPUSpec, precision: str, *, compile: bool = False,
-               attention: str = "flash2") -> np.ndarray:
+               attention: str = "flash2", sustained: bool = True) -> np.ndarray:
     """Seconds per row of an OpGraph-schema table on one GPU (time on the GPU timeline, incl. launch gaps), at
-    sustained training clocks (ExecConfig.sustained, the default)."""
-    cfg = ExecConfig(precision=_EXEC_PRECISION[precision], compile=compile, attention=attention)
+    sustained training clocks (ExecConfig.sustained, the default) or, with ``sustained=False``, at the burst
+    clocks of a short profiler trace."""
+    cfg = ExecConfig(precision=_EXEC_PRECISION[precision], compile=compile, attention=attention, sustained=sustained)
     return np.asarray(op_times(ops, gpu, cfg)["time_s"].to_numpy(), dtype=float)
