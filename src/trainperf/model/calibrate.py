@@ -7,6 +7,8 @@ minimize the median |log(predicted / measured)| of per-op kernel time:
   memory.category_latency_s[c], category_slowdown[c]   per memory-bound category (slowdown only where the
                                            measured sizes span >= 8x)
   host.launch_s, host.free_op_s            medians of cudaLaunchKernel and view-op durations
+  host.eager_op_s, host.eager_bwd_op_s     median cpu_op duration less its launches, of the launching ops on
+                                           the Python thread (forward) and on other threads (backward)
 The result is written as a [fit] table on top of the base calibration, with its sources.
 """
 
@@ -154,6 +156,15 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
         fitted["host.launch_s"] = float(np.median(launches))
     if frees:
         fitted["host.free_op_s"] = float(np.median(frees))
+    # Per-op dispatch (Python + dispatcher + autograd recording, or the autograd engine's work in backward):
+    # a launching op's cpu_op duration less its launch calls, median per thread kind (the Python thread runs
+    # forward ops, the autograd engine's threads backward ones). Time spent in Python between ops is not in
+    # any cpu_op and is not counted.
+    for key, main in (("host.eager_op_s", True), ("host.eager_bwd_op_s", False)):
+        d = ops.filter(pl.col("main_thread").fill_null(True) == main).select(pl.col("cpu_s") - pl.col("launch_s")).to_series()
+        d = d.filter(d > 0)
+        if d.len() >= 3:
+            fitted[key] = float(d.median())  # type: ignore[arg-type]
     calib = _with(calib, fitted)
     before = error_table(ops, predict_kernels(ops, gpu, base))
     after = error_table(ops, predict_kernels(ops, gpu, calib))

@@ -44,7 +44,7 @@ def _seconds(ns: pl.Series) -> list[float]:
 
 
 _EXTRA = {"measured_s": pl.Float64, "measured_kernels": pl.Int64, "cpu_s": pl.Float64, "launch_s": pl.Float64,
-          "ts": pl.Float64, "step": pl.Int64, "host_copy": pl.Utf8}
+          "ts": pl.Float64, "step": pl.Int64, "host_copy": pl.Utf8, "main_thread": pl.Boolean}
 _UNPRICED = {"name": pl.Utf8, "reason": pl.Utf8, "measured_s": pl.Float64, "kernels": pl.Int64, "step": pl.Int64}
 NO_STEP = -1
 """`step` of ops and kernels in a trace without ProfilerStep spans: the whole trace is one step."""
@@ -178,7 +178,8 @@ def read_trace_ops(path: str | Path) -> TraceOps:
                                                         k_bytes=pl.col("k_bytes"))
     has_steps = ev["step"].drop_nulls().len() > 0
     ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", op_idx="idx", name="name", cpu_ns="dur", ts="ts",
-                                                      shapes="shapes", step="step")
+                                                      shapes="shapes", step="step", tid="tid")
+    main_tid = _main_thread(ev)
     measured = per_op.join(ops, on=key, how="inner").sort("rank", "ts", "op_idx")
     rows, unpriced = [], []
     for r in measured.iter_rows(named=True):
@@ -204,7 +205,8 @@ def read_trace_ops(path: str | Path) -> TraceOps:
             unpriced.append({"name": r["name"], "reason": why, "measured_s": k_s, "kernels": len(r["k_ns"]), "step": step})
             continue
         row.update(measured_s=k_s, measured_kernels=len(r["k_ns"]), cpu_s=_s(r["cpu_ns"] or 0),
-                   launch_s=sum(_s(x) for x in r["call_ns"]), ts=r["ts"] * 1e-3, step=step)
+                   launch_s=sum(_s(x) for x in r["call_ns"]), ts=r["ts"] * 1e-3, step=step,
+                   main_thread=r["tid"] == main_tid)
         rows.append(row)
     df = pl.DataFrame(rows, schema={**OPGRAPH_SCHEMA, **_EXTRA}).with_row_index("i")
     df = df.with_columns(pl.col("i").cast(pl.Int64).alias("idx")).drop("i")
@@ -228,6 +230,16 @@ def read_trace_ops(path: str | Path) -> TraceOps:
                     device_props=dict(rank.device_props) if rank else {},
                     unpriced=pl.DataFrame(unpriced, schema=_UNPRICED), step_busy_s=_step_busy(ev, has_steps),
                     steps_cpu_s=_step_spans(ev, has_steps))
+
+
+def _main_thread(ev: pl.DataFrame) -> int | None:
+    """The Python thread: the one that records ProfilerStep spans, else the one with the most cpu_ops (the
+    autograd engine runs backward ops on its own threads)."""
+    st = ev.filter((pl.col("cat") == "user_annotation") & pl.col("name").str.starts_with("ProfilerStep#"))
+    if st.height:
+        return int(st["tid"][0])
+    ops = ev.filter(pl.col("cat") == "cpu_op")
+    return int(ops["tid"].mode().sort()[0]) if ops.height else None
 
 
 def _union_s(start: Any, end: Any) -> float:

@@ -104,3 +104,30 @@ def test_check_cli_json_and_bad_flags(tmp_path: Path) -> None:
                            catch_exceptions=False)
     with pytest.raises(ValueError, match="--gpu applies to --check only"):
         CliRunner().invoke(app, ["calibrate", str(path), "--gpu", "H100-SXM"], catch_exceptions=False)
+
+
+def test_calibrate_fits_host_dispatch_from_a_real_trace(real_traces: Path) -> None:
+    # Independently of trace_ops: the median over the cpu_ops that launched kernels of (op duration - its
+    # launch calls' durations), from the Qwen H100 trace's raw events (one Python thread: forward only)
+    import numpy as np
+    import polars as pl
+
+    from trainperf.model.calibrate import fit
+    from trainperf.trace import load_trace
+
+    path = real_traces / "tracelens_h100" / "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz"
+    t = read_trace_ops(path)
+    res = fit([t])
+    assert "host.eager_bwd_op_s" not in res.fit  # no autograd-engine thread in this trace
+    ev = load_trace(path).events
+    launches = ev.filter(pl.col("name").str.contains("Launch")).select("rank", launch_idx="idx", call="dur")
+    k = (ev.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()).select("rank", "op_idx", "launch_idx")
+         .join(launches, on=["rank", "launch_idx"], how="left").group_by("rank", "op_idx")
+         .agg(call=pl.col("call").fill_null(0).sum()))
+    ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", op_idx="idx", dur="dur", shapes="shapes")
+    d = k.join(ops, on=["rank", "op_idx"]).filter(pl.col("shapes").is_not_null())
+    disp = (d["dur"] - d["call"]).to_numpy() / 1e9
+    # the fit uses the priced ops only (a subset): same median within a microsecond
+    assert res.fit["host.eager_op_s"] == pytest.approx(float(np.median(disp[disp > 0])), abs=1e-6)
+    assert 2e-6 < res.fit["host.eager_op_s"] < 20e-6  # PyTorch eager dispatch: a few us per op
+    assert res.fit["host.launch_s"] == pytest.approx(float(np.median(t.launch_durations_s)))
