@@ -116,3 +116,36 @@ def test_every_registered_name_is_a_real_aten_op() -> None:
     known_elsewhere = {"align_to", "_cat"}
     unexpected = [m for m in missing if m not in known_elsewhere]
     assert not unexpected, f"not aten ops in torch {torch.__version__}: {unexpected}"
+
+
+def test_index_select_and_gather_bytes_come_from_index_and_output() -> None:
+    # traces record no outputs: an index_select of 4096 rows of a 50257 x 768 table reads those rows and the
+    # index and writes them; it does not touch the table's other 46k rows (nor move "the second-largest
+    # tensor", which is the index)
+    c = cost(OpCall("aten::index_select", (T(50257, 768), 0, T(4096, dtype="int64"))))
+    assert c is not None and c.category == OpCategory.EMBEDDING
+    assert c.bytes_written == 4096 * 768 * 2
+    assert c.bytes_read == 4096 * 768 * 2 + 4096 * 8
+    # along dim 1: each index picks a column of 50257 elements
+    c1 = cost(OpCall("aten::index_select", (T(50257, 768), 1, T(16, dtype="int64"))))
+    assert c1 is not None and c1.bytes_written == 16 * 50257 * 2
+    # gather: one element per index element (a cross-entropy target pick from 4096 x 50257 logits)
+    g = cost(OpCall("aten::gather", (T(4096, 50257), 1, T(4096, 1, dtype="int64"))))
+    assert g is not None and g.bytes_written == 4096 * 2 and g.bytes_read == 4096 * 2 + 4096 * 8
+
+
+def test_softmax_rows_beyond_shared_memory_take_several_passes() -> None:
+    # PyTorch SoftMax.cu: a row that fits the block's 48 KiB of shared memory is read once; a vocab-sized row
+    # (151936 fp32 logits = 594 KiB) runs cunn_SoftMaxForward: 3 reads (max, sum of exp, write), 1 write
+    n = 4096 * 151936 * 4
+    c = cost(OpCall("aten::_log_softmax", (T(4096, 151936, dtype="float32"), 1, False)))
+    assert c is not None and c.bytes_read == 3 * n and c.bytes_written == n
+    b = cost(OpCall("aten::_log_softmax_backward_data", (T(4096, 151936, dtype="float32"),
+                                                          T(4096, 151936, dtype="float32"), 1, "float32")))
+    assert b is not None and b.bytes_read == 2 * 2 * n and b.bytes_written == n
+    # attention scores over 4096 keys in bf16 (8 KiB a row) fit: one pass
+    s = cost(OpCall("aten::_softmax", (T(8, 32, 4096, 4096), -1, False)))
+    assert s is not None and s.bytes_read == s.bytes_written == 8 * 32 * 4096 * 4096 * 2
+    # 24576 bf16 = exactly 48 KiB: no longer fits (strict less-than in can_use_smem)
+    e = cost(OpCall("aten::_softmax", (T(16, 24576), 1, False)))
+    assert e is not None and e.bytes_read == 3 * 16 * 24576 * 2

@@ -70,8 +70,28 @@ def _index(call: OpCall) -> OpCost:
     return OpCost(category=OpCategory.EMBEDDING, flops=0.0, bytes_read=moved + idx_bytes, bytes_written=moved)
 
 
+@register_cost("aten::index_select", "aten::gather")
+def gather(call: OpCall) -> OpCost:
+    """index_select(self, dim, index) / gather(self, dim, index): the output has `index.numel` slices of
+    `self` along `dim` (index_select) or `index.shape` elements (gather), so the bytes come from the index and
+    the output, not from the (possibly huge) source: read the selected elements and the index, write the
+    output (PyTorch index_select_out_cuda / gather_out_cuda, one element per output element)."""
+    src, idx = tensor_arg(call, 0), tensor_arg(call, 2)
+    if src is None or idx is None:
+        return _index(call)
+    if call.outputs:
+        out = call.outputs[0]
+    elif call.op.endswith("index_select"):
+        d = int_arg(call, 1, 0) % max(src.ndim, 1)
+        per = src.numel // max(src.shape[d], 1) if src.shape else 1
+        out = TensorMeta((idx.numel * per,), src.dtype)
+    else:
+        out = TensorMeta(idx.shape, src.dtype)
+    return OpCost(category=OpCategory.EMBEDDING, flops=0.0, bytes_read=out.nbytes + idx.nbytes, bytes_written=out.nbytes)
+
+
 register_cost(*(f"aten::{n}" for n in [
-    "index", "index_select", "gather", "scatter", "scatter_", "scatter_add", "scatter_add_", "scatter_reduce",
+    "index", "scatter", "scatter_", "scatter_add", "scatter_add_", "scatter_reduce",
     "scatter_reduce_", "index_add", "index_add_", "index_put", "index_put_", "_index_put_impl_", "index_copy",
     "index_copy_", "index_fill", "index_fill_", "masked_select", "take", "put_", "_unsafe_index",
     "_unsafe_index_put", "index_select_backward", "gather_backward", "nonzero", "masked_scatter_",
