@@ -118,9 +118,14 @@ def zoo_entry(name: str) -> ZooEntry:
         return table[name]
     from trainperf.workloads.registry import get_workload  # resolves aliases; raises the zoo's own message
 
-    canonical = get_workload(name).name
-    if canonical in table:
-        return table[canonical]
+    w = get_workload(name)
+    if w.name in table:
+        return table[w.name]
+    if str(w.domain) not in ("llm", "moe"):
+        return ZooEntry(name=w.name, refused=f"workload {w.name!r} is a {w.domain} model; the parallel planner "
+                                             f"covers decoder LLMs (`trainperf zoo llm`, `trainperf zoo moe`); "
+                                             f"predict it on one GPU with `trainperf predict {w.name}`")
+    canonical = w.name
     raise KeyError(f"zoo workload {canonical!r} is not in {DATA.name}; regenerate it with "
                    "`python -m trainperf.parallel.zoo_arch`")
 
