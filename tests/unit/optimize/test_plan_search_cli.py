@@ -26,7 +26,7 @@ def test_search_json_has_the_fixed_shape() -> None:
     assert set(d) == {"best", "candidates", "evaluated", "infeasible", "elapsed_s"}
     assert len(d["candidates"]) == 3 and d["best"] == d["candidates"][0]
     for lay in d["candidates"]:
-        assert LAYOUT_KEYS <= set(lay)
+        assert set(lay) >= LAYOUT_KEYS
         assert lay["tp"] * lay["pp"] * lay["cp"] * lay["dp"] == 16
         assert lay["mem_gib"] < 80 and 0 < lay["mfu"] < 1
     speeds = [lay["tokens_per_s_per_gpu"] for lay in d["candidates"]]
