@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from trainperf.optimize.knobs import Knobs, OptimizerImpl, Precision, Sdpa
 from trainperf.profile.run import _to_device
@@ -123,7 +123,7 @@ def _optimizer(built: Built, model: Any, impl: OptimizerImpl) -> Any:
     if not {"fused", "foreach"} <= set(opt.defaults):
         raise ValueError(f"{type(opt).__name__} has no fused/foreach implementations")
     # Same class, groups and hyperparameters as the recipe's; only the implementation flags change.
-    return type(opt)([{**g, **flags} for g in opt.param_groups], **flags)
+    return type(opt)([{**g, **flags} for g in opt.param_groups], **cast(dict[str, Any], flags))
 
 
 def _channels_last(model: Any, batch: Any) -> Any:
@@ -174,7 +174,7 @@ def measure(built: Built, knobs: Knobs, *, device: str, cfg: MeasureConfig | Non
     if knobs.checkpointing:
         _checkpoint_blocks(model)
     opt = _optimizer(built, model, knobs.optimizer)
-    run = torch.compile(model, mode=knobs.compile_mode) if knobs.compile_mode else model
+    run: Any = torch.compile(model, mode=knobs.compile_mode) if knobs.compile_mode else model
 
     def sync() -> None:
         if cuda:

@@ -60,10 +60,12 @@ def render_optimize(res: OptimizeResult, *, json_out: bool = False) -> None:
 
         print(orjson.dumps(res.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = Console() if sys.stdout.isatty() else Console(width=200)
     t = Table(title=f"trainperf optimize: {res.workload} on {res.device} ({res.elapsed_s:.0f} s)",
               title_justify="left")
     for col in ("#", "knobs", "step", "measured", "predicted", "compile", "peak mem", "status", "reason"):
@@ -79,7 +81,7 @@ def render_optimize(res: OptimizeResult, *, json_out: bool = False) -> None:
               f"); candidates were ordered {res.order}", highlight=False)
     best = res.best
     con.print(f"\nbest: {best.knobs.label()} ({_x(best.measured_speedup)})", highlight=False)
-    con.print(recipe_snippet(best.knobs, res.device), highlight=False, markup=False)
     import orjson
 
-    con.print(orjson.dumps(best.knobs.to_dict()).decode(), highlight=False, markup=False)
+    print(recipe_snippet(best.knobs, res.device))
+    print(orjson.dumps(best.knobs.to_dict()).decode())
