@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainperf.hardware.cluster import ClusterSpec
+from trainperf.optimize.layout_bound import step_lower_bound
 from trainperf.optimize.space import SearchSpace, candidates
 from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, _memory, evaluate
@@ -67,6 +68,8 @@ class SearchResult:
     elapsed_s: float = 0.0
     hbm_GB: float = 0.0
     """HBM of the cluster's GPU (memory headroom of each layout = usable part - its peak)."""
+    priced: int = 0
+    """Layouts that fit and were priced in full; the other feasible ones were bounded out (layout_bound)."""
 
     @property
     def best(self) -> PlanEstimate | None:
@@ -77,23 +80,22 @@ class SearchResult:
         return self.evaluated - sum(self.infeasible.values())
 
 
-def _rank_key(est: PlanEstimate, n: int) -> tuple[float, int]:
-    # full tie-break: equal throughputs keep the enumeration order (fixed), so every run ranks the same
-    return (est.tokens_per_s_per_gpu, -n)
-
-
 def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSpec, *, top: int = 5,
-                   params: StepModelParams = DEFAULT_PARAMS, sustained: bool = True) -> SearchResult:
-    """Evaluate every layout of ``space`` on ``cluster``; keep the ``top`` fastest by tokens/s/GPU."""
+                   params: StepModelParams = DEFAULT_PARAMS, sustained: bool = True,
+                   prune: bool = True) -> SearchResult:
+    """The ``top`` fastest layouts of ``space`` on ``cluster`` by tokens/s/GPU. Every candidate goes through
+    the layout checks and the memory model; those that fit are priced in order of a lower bound on their
+    step time (optimize/layout_bound.py) until the bound passes the K-th best step found (``prune=False``:
+    price every one). Same job for every candidate, so faster step = more tokens/s/GPU."""
     if top < 1:
         raise ValueError(f"search: top = {top} must be >= 1")
     t0 = time.perf_counter()
-    heap: list[tuple[tuple[float, int], int, PlanEstimate]] = []
     bad: dict[str, int] = {}
     n = 0
     gpu = cluster.gpu
     ok_prec = {p for p in ("bf16", "fp16", "fp8", "fp4") if p in ("bf16", "fp16") or gpu.has_precision(p)}
     fits_in = None if cluster.max_gpus and space.gpus > cluster.max_gpus else (usable_bytes(gpu.hbm_capacity_GB), ok_prec)
+    fit: list[tuple[float, int, ParallelPlan]] = []
     for cand in candidates(arch, space, cluster):
         n += 1
         if not isinstance(cand, ParallelPlan):
@@ -108,15 +110,29 @@ def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSp
             k = reason_key(str(e))
             bad[k] = bad.get(k, 0) + 1
             continue
-        if fits_in is not None and cand.precision in fits_in[1] and _memory(arch, cand).total > fits_in[0]:
+        if fits_in is None or cand.precision not in fits_in[1]:
+            est0 = evaluate(arch, cand, cluster, params, sustained=sustained)  # the gate says why, in its words
+            k = reason_key(est0.reason) if isinstance(est0, Infeasible) else "unexpected"
+            bad[k] = bad.get(k, 0) + 1
+            continue
+        if _memory(arch, cand).total > fits_in[0]:
             bad["memory"] = bad.get("memory", 0) + 1
             continue
+        lb = step_lower_bound(arch, cand, cluster, params, sustained=sustained) if prune else 0.0
+        fit.append((lb, n, cand))
+    fit.sort(key=lambda x: (x[0], x[1]))
+    heap: list[tuple[tuple[float, int], int, PlanEstimate]] = []  # min-heap of (-step, -n): worst on top
+    priced = 0
+    for lb, i, cand in fit:
+        if len(heap) == top and lb > -heap[0][0][0]:
+            break  # every later bound is larger: none of the rest can enter the top K
         est = evaluate(arch, cand, cluster, params, sustained=sustained)
-        if isinstance(est, Infeasible):
+        priced += 1
+        if isinstance(est, Infeasible):  # cannot happen after the gates above; counted, never dropped
             k = reason_key(est.reason)
             bad[k] = bad.get(k, 0) + 1
             continue
-        item = (_rank_key(est, n), n, est)
+        item = ((-est.step_time_s, -i), i, est)
         if len(heap) < top:
             heapq.heappush(heap, item)
         elif item[0] > heap[0][0]:
@@ -124,7 +140,7 @@ def search_layouts(arch: TransformerArch, space: SearchSpace, cluster: ClusterSp
     best = tuple(e for _, _, e in sorted(heap, key=lambda x: x[0], reverse=True))
     return SearchResult(arch=arch.name, cluster=cluster.name, gpu=cluster.gpu.name, space=space, top=best,
                         evaluated=n, infeasible=dict(sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))),
-                        elapsed_s=time.perf_counter() - t0, hbm_GB=gpu.hbm_capacity_GB)
+                        elapsed_s=time.perf_counter() - t0, hbm_GB=gpu.hbm_capacity_GB, priced=priced)
 
 
 def layout_json(est: PlanEstimate) -> dict[str, Any]:

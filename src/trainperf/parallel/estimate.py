@@ -8,6 +8,7 @@ micro-batch's backward, FSDP gathers under the layer they precede, CP ring excha
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -86,7 +87,10 @@ def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, s
 @lru_cache(maxsize=8192)
 def _scaled_layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, k: float,
                         sustained: bool = True) -> _LayerTimes:
-    """_layer_times with all op times x k (StepModelParams.compute_scale); cached like them."""
+    """_layer_times with all op times x k (StepModelParams.compute_scale); cached like them. Dense and head
+    op tables do not read ep / etp (opgen.layer_ops): one pricing serves every expert layout."""
+    if kind != "moe" and (shard.ep != 1 or shard.etp != shard.tp):
+        shard = dataclasses.replace(shard, ep=1, etp=shard.tp)
     lt = _layer_times(arch, shard, kind, gpu, sustained)
     if k == 1.0:
         return lt

@@ -123,7 +123,8 @@ def render_search(res: Any, *, json_out: bool = False, tokens: float | None = No
     con = Console()
     sp = res.space
     con.print(f"[bold]{res.arch}[/] on {sp.gpus:,} x {res.gpu} ({res.cluster}), gbs {sp.gbs:,} x seq {sp.seq:,}: "
-              f"{res.evaluated:,} layouts evaluated in {res.elapsed_s:.2f} s, {res.feasible:,} fit")
+              f"{res.evaluated:,} layouts through the memory model in {res.elapsed_s:.2f} s, {res.feasible:,} fit, "
+              f"{res.priced:,} priced in full (the rest bounded out)", highlight=False)
     if res.infeasible:
         con.print("not run: " + ", ".join(f"{k} {v:,}" for k, v in res.infeasible.items()))
     if res.best is None:

@@ -55,6 +55,25 @@ def test_search_returns_the_exhaustive_best(arch: TransformerArch, space: Search
     assert res.feasible == len(distinct)
     tops = [e.tokens_per_s_per_gpu for e in res.top]
     assert tops == sorted(tops, reverse=True) and len(tops) == 3
+    # pruning by the step-time lower bound returns the exhaustive top 3, layout for layout
+    full = search_layouts(arch, space, get_cluster(cluster), top=3, prune=False)
+    assert [e.plan for e in full.top] == [e.plan for e in res.top]
+    assert full.priced == full.feasible and res.priced < res.feasible
+
+
+def test_bound_is_below_every_step_time() -> None:
+    from trainperf.optimize.layout_bound import step_lower_bound
+    from trainperf.parallel import DEFAULT_PARAMS
+
+    for arch, space, name in [(SMALL, SearchSpace(gpus=16, gbs=32, seq=4096), "dgx-h100"),
+                              (MOE, SearchSpace(gpus=16, gbs=32, seq=2048, pp=(1, 2)), "dgx-a100")]:
+        c = get_cluster(name)
+        n = 0
+        for p in candidates(arch, space, c):
+            if isinstance(p, ParallelPlan) and (n := n + 1) % 7 == 0:
+                est = evaluate(arch, p, c)
+                if isinstance(est, PlanEstimate):
+                    assert step_lower_bound(arch, p, c, DEFAULT_PARAMS) <= est.step_time_s
 
 
 def test_infeasible_counts_add_up_and_name_the_reason() -> None:
