@@ -38,8 +38,10 @@ def test_optimize_measures_what_it_ranks_and_fails_a_diverging_candidate() -> No
         return dataclasses.replace(built, loss=lambda m, b: built.loss(m, b) * 1000.0)
 
     lines: list[str] = []
-    # budget below the compile prior: compiled candidates are skipped for the budget, eager ones run
-    res = optimize_device("gpt2-124m", OptimizeConfig(budget_s=8.0, measure=MeasureConfig(warmup=1, steps=2)),
+    # budget below the compile prior: compiled candidates are skipped for the budget, eager ones (about 3 s
+    # in all on an idle core) run
+    cfg = OptimizeConfig(budget_s=60.0, compile_prior_s=1e4, measure=MeasureConfig(warmup=1, steps=2))
+    res = optimize_device("gpt2-124m", cfg,
                           progress=lines.append, wrap_built=scale_loss)
     by = {c.knobs: c for c in res.candidates}
     assert by[bad].status is Status.FAILED and "loss" in by[bad].reason
