@@ -19,8 +19,8 @@ from trainperf.parallel.estimate import (
     OPTIMIZER_BW_FRACTION,
     _scaled_layer_times,
     _stage_params,
-    shard_key,
 )
+from trainperf.parallel.opgen import Shard
 from trainperf.parallel.params import StepModelParams
 from trainperf.parallel.plan import ParallelPlan, Sharding
 from trainperf.parallel.schedule import pipeline_time
@@ -34,7 +34,9 @@ def step_lower_bound(arch: TransformerArch, plan: ParallelPlan, cluster: Cluster
     """Seconds; <= evaluate(arch, plan, cluster, params).step_time_s for a plan that fits."""
     gpu = cluster.gpu
     k = params.compute_scale
-    shard = shard_key(plan)
+    shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=plan.sequence_parallel and plan.tp > 1,
+                  ep=plan.ep, etp=plan.etp_eff, precision=plan.precision, fused=plan.fused_kernels,
+                  doc_len=plan.packed_doc_len, attention=plan.attention)
     lps = plan.layers_per_stage(arch)
     frac_moe = arch.moe_layers / arch.n_layers
     n_dense, n_moe = lps * (1 - frac_moe), lps * frac_moe

@@ -8,15 +8,19 @@ micro-batch's backward, FSDP gathers under the layer they precede, CP ring excha
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
+
+import numpy as np
 
 from trainperf.hardware.cluster import ClusterSpec
 from trainperf.hardware.spec import GPUSpec
 from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.collectives import Collective, collective_time, hierarchical_dispatch_time, p2p_time
 from trainperf.parallel.memory import MemoryBreakdown, memory_per_gpu, stage_params, usable_bytes
+from trainperf.parallel.opgen import Shard, layer_ops
+from trainperf.parallel.optime import op_seconds
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 from trainperf.parallel.schedule import pipeline_time
@@ -66,64 +70,27 @@ class _LayerTimes:
     by_cat: tuple[tuple[str, float, float], ...]  # (category, fwd, bwd)
 
 
-class ShardKey(NamedTuple):
-    """The fields of opgen.Shard, in its order: per-rank shapes of one micro-batch (the pricing cache key).
-    A plain tuple so that a plan whose layer times are cached needs neither polars nor the op tables."""
-
-    mbs: int
-    seq: int
-    tp: int
-    cp: int
-    sp: bool
-    ep: int
-    etp: int
-    precision: str
-    fused: bool = False
-    doc_len: int = 0
-    attention: str = "flash2"
-
-
-def shard_key(plan: ParallelPlan) -> ShardKey:
-    return ShardKey(plan.mbs, plan.seq, plan.tp, plan.cp, plan.sequence_parallel and plan.tp > 1, plan.ep,
-                    plan.etp_eff, plan.precision, plan.fused_kernels, plan.packed_doc_len, plan.attention)
-
-
 @lru_cache(maxsize=8192)
-def _layer_times(arch: TransformerArch, shard: ShardKey, kind: str, gpu: GPUSpec, sustained: bool = True) -> _LayerTimes:
-    from trainperf.parallel import layer_cache
-
-    ck = layer_cache.key(arch, tuple(shard), kind, gpu, sustained)
-    hit = layer_cache.get(ck)
-    if hit is not None:  # what pricing gave for the same inputs and code (layer_cache: fingerprinted file)
-        f, b, a, w, by_l = hit
-        return _LayerTimes(float(f), float(b), float(a), float(w),  # type: ignore[arg-type]
-                           tuple((str(c), float(x), float(y)) for c, x, y in by_l))  # type: ignore[attr-defined]
-    import numpy as np
-
-    from trainperf.parallel.opgen import Shard, layer_ops
-    from trainperf.parallel.optime import op_seconds
-
-    ops = layer_ops(arch, Shard(*shard), kind)
+def _layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, sustained: bool = True) -> _LayerTimes:
+    ops = layer_ops(arch, shard, kind)
     t = op_seconds(ops, gpu, shard.precision, compile=shard.fused, attention=shard.attention, sustained=sustained)
     fwd_mask = (ops["phase"] == "fwd").to_numpy()
     cats = ops["category"].to_numpy()
     attn = (cats == "attention") & fwd_mask
     wgrad = ops["module"].str.ends_with(".wgrad").to_numpy()
-    by = tuple((str(c), float(t[(cats == c) & fwd_mask].sum()), float(t[(cats == c) & ~fwd_mask].sum()))
+    by = tuple((c, float(t[(cats == c) & fwd_mask].sum()), float(t[(cats == c) & ~fwd_mask].sum()))
                for c in np.unique(cats))
-    lt = _LayerTimes(float(t[fwd_mask].sum()), float(t[~fwd_mask].sum()), float(t[attn].sum()),
-                     float(t[wgrad].sum()), by)
-    layer_cache.put(ck, [lt.fwd, lt.bwd, lt.attn_fwd, lt.wgrad, [list(x) for x in lt.by_cat]])
-    return lt
+    return _LayerTimes(float(t[fwd_mask].sum()), float(t[~fwd_mask].sum()), float(t[attn].sum()),
+                       float(t[wgrad].sum()), by)
 
 
 @lru_cache(maxsize=8192)
-def _scaled_layer_times(arch: TransformerArch, shard: ShardKey, kind: str, gpu: GPUSpec, k: float,
+def _scaled_layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPUSpec, k: float,
                         sustained: bool = True) -> _LayerTimes:
     """_layer_times with all op times x k (StepModelParams.compute_scale); cached like them. Dense and head
     op tables do not read ep / etp (opgen.layer_ops): one pricing serves every expert layout."""
     if kind != "moe" and (shard.ep != 1 or shard.etp != shard.tp):
-        shard = shard._replace(ep=1, etp=shard.tp)
+        shard = dataclasses.replace(shard, ep=1, etp=shard.tp)
     lt = _layer_times(arch, shard, kind, gpu, sustained)
     if k == 1.0:
         return lt
@@ -208,7 +175,9 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                           f"({parts} GiB); raise tp/pp/zero or recompute", mem)
 
     sp = plan.sequence_parallel and plan.tp > 1
-    shard = shard_key(plan)
+    shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
+                  precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len,
+                  attention=plan.attention)
     k = params.compute_scale
     dense = _scaled_layer_times(arch, shard, "dense", gpu, k, sustained) if arch.dense_layers_count() else None
     moe = _scaled_layer_times(arch, shard, "moe", gpu, k, sustained) if arch.is_moe else None

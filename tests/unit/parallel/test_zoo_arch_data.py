@@ -46,23 +46,3 @@ def test_render_round_trips(tmp_path) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.slow
 def test_whole_table_is_up_to_date() -> None:
     assert main(["--check"]) == 0
-
-
-def test_layer_time_cache_gives_the_same_numbers_without_polars(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import dataclasses
-    import os
-
-    from trainperf.parallel.estimate import ShardKey
-    from trainperf.parallel.opgen import Shard
-
-    assert tuple(f.name for f in dataclasses.fields(Shard)) == ShardKey._fields  # Shard(*key) stays right
-    code = ("import sys; from trainperf.parallel.api import plan_from_args, predict_request; "
-            "e = predict_request(plan_from_args('llama3.1-8b', gpus=16, tp=2, gbs=32, seq=4096)); "
-            "print(repr(e.step_time_s), 'polars' in sys.modules)")
-    env = {**os.environ, "TRAINPERF_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-            .stdout.split() for _ in range(2)]
-    assert runs[0][0] == runs[1][0] and runs[0][1] == "True" and runs[1][1] == "False"
-    env["TRAINPERF_CACHE"] = "0"
-    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert off.stdout.split() == runs[0]
