@@ -12,7 +12,7 @@ Default ranges and why:
 - pp: powers of two up to the layers; vp: 1, 2, 3, 4, 6, 8 with pp*vp <= layers (Megatron's interleaved
   schedule needs several layers per chunk; 8 chunks per rank is past where the bubble still shrinks).
 - cp: powers of two with at least 1,024 tokens per rank (ring attention hides its K/V exchange only
-  under long enough per-rank attention; Liu et al. 2023, Ring Attention, sec. 3).
+  under long enough per-rank attention; Liu et al. 2023, Ring Attention).
 - mbs: powers of two dividing the per-rank batch; ep: divisors of the expert count; etp: 1 or tp.
 - zero: ddp, zero1, zero2, zero3 (FSDP); recompute: none, selective, full.
 - precision: bf16; with ``precision="auto"`` also fp8 where the GPU has fp8 tensor cores.
