@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace.analyses._intervals import union_len_lazy
 from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
@@ -72,11 +73,30 @@ def collective_calls(events: pl.DataFrame) -> pl.DataFrame:
     return _calls(events).collect(engine=ENGINE)
 
 
+def _own_overlap(events: pl.DataFrame, calls: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (rank, kind): how much of that kind's own time runs under compute kernels, |K n C| = |K| + |C| -
+    |K u C| (unions over all streams, as overlap.py does for all collectives of a rank together)."""
+    comm, copy = OpCategory.COMMUNICATION.value, OpCategory.COPY.value
+    k = calls.select("rank", "kind", s="ts", e=pl.col("ts") + pl.col("dur"))
+    c = (events.lazy().filter(pl.col("gpu") & ~pl.col("category").is_in([comm, copy]))
+         .select("rank", s="ts", e=pl.col("ts") + pl.col("dur")))
+    kinds = k.select("rank", "kind").unique()
+    kc = pl.concat([k, c.join(kinds, on="rank").select("rank", "kind", "s", "e")])
+    by = ["rank", "kind"]
+    j = (union_len_lazy(k, by, "k_ns").join(union_len_lazy(kc, by, "kc_ns"), on=by)
+         .join(union_len_lazy(c, ["rank"], "c_ns"), on="rank", how="left").fill_null(0))
+    ov = pl.col("k_ns") + pl.col("c_ns") - pl.col("kc_ns")
+    return j.select(*by, overlapped_ns=ov, exposed_ns=pl.col("k_ns") - ov,
+                    overlap=pl.when(pl.col("k_ns") > 0).then(ov / pl.col("k_ns")))
+
+
 def collectives(events: pl.DataFrame) -> pl.DataFrame:
     """Per (rank, kind): count, time_ns, bytes, mean message bytes, achieved algbw and busbw (GB/s,
-    time-weighted over the calls whose size is known)."""
+    time-weighted over the calls whose size is known), and the kind's own overlap with compute
+    (overlapped_ns, exposed_ns, overlap: a fraction of the union of its calls)."""
     known = pl.col("bytes").is_not_null()
-    out = _calls(events).group_by("rank", "kind").agg(
+    calls = _calls(events)
+    out = calls.group_by("rank", "kind").agg(
         count=pl.len(), time_ns=pl.col("dur").sum(),
         bytes=pl.when(known.any()).then(pl.col("bytes").sum()),
         sized=known.sum(),
@@ -86,4 +106,5 @@ def collectives(events: pl.DataFrame) -> pl.DataFrame:
         group_size=pl.col("group_size").max(),
     )
     out = out.with_columns(pl.col("algbw_GBps", "busbw_GBps").fill_nan(None))
-    return out.sort(["rank", "time_ns"], descending=[False, True]).collect(engine=ENGINE)
+    out = out.join(_own_overlap(events, calls), on=["rank", "kind"], how="left")
+    return out.sort(["rank", "time_ns", "kind"], descending=[False, True, False]).collect(engine=ENGINE)

@@ -1,7 +1,13 @@
 """Opportunities: what would recover the most step time, ranked, each with its evidence and the concrete
 action. A pure function of the other analyses' tables (and the events, for data-loader spans).
 Recoverable times are per step, averaged over ranks, and are upper bounds: each assumes the problem
-is removed completely and nothing else moves onto the critical path. docs/analyses/opportunities.md.
+is removed completely and nothing else moves onto the critical path.
+
+They never add up to more than the step. Each item draws on one part of the temporal breakdown, and the
+parts are disjoint and add up to the window: host (GPU idle waiting on the host: idle_host + idle_sync),
+wait (communication + idle_other: collectives and stragglers), copy, compute. Items in the same part
+are counted in rank order up to what the part holds; an item that shares its time with a higher one
+says so (``overlaps``) and keeps what it would recover alone (``alone_ns``). docs/analyses/opportunities.md.
 """
 
 from __future__ import annotations
@@ -23,7 +29,11 @@ ACHIEVABLE_SOL = 0.7
 MIN_FRAC = 0.005  # opportunities under 0.5% of the step are noise in one profiled step
 
 SCHEMA = {"kind": pl.String, "title": pl.String, "recover_ns": pl.Float64, "recover_frac": pl.Float64,
-          "evidence": pl.String, "action": pl.String}
+          "alone_ns": pl.Float64, "part": pl.String, "overlaps": pl.String, "evidence": pl.String, "action": pl.String}
+# the part of the step each kind of item recovers time from (see the module docstring)
+PART = {"data_loading": "host", "launch_bound": "host", "synchronization": "host",
+        "exposed_communication": "wait", "imbalance": "wait", "exposed_copy": "copy",
+        "precision": "compute", "far_from_sol": "compute"}
 
 
 def _ms(ns: float) -> str:
@@ -66,7 +76,7 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
 
     def add(kind: str, title: str, ns: float, evidence: str, action: str) -> None:
         if ns > 0 and ns / step >= MIN_FRAC:
-            rows.append({"kind": kind, "title": title, "recover_ns": float(ns), "recover_frac": ns / step,
+            rows.append({"kind": kind, "title": title, "alone_ns": float(ns), "part": PART[kind],
                          "evidence": evidence, "action": action})
 
     n_ranks = max(1, t["rank"].n_unique())
@@ -117,9 +127,27 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
             f"{ex / 1e6:.2f} ms more than the mean rank",
             "Balance work across ranks (equal tokens per rank: sequence packing or length bucketing; even "
             "embedding-table sharding); check the slow rank's GPU clocks and thermals.")
+    pools = {"host": float(m["idle_host"]) + float(m["idle_sync"]),
+             "wait": float(m["communication"]) + float(m["idle_other"]),
+             "copy": float(m["copy"]), "compute": float(m["compute"])}
+    return _count_once(rows, pools, step)
+
+
+def _count_once(rows: list[dict[str, Any]], pools: dict[str, float], step: float) -> pl.DataFrame:
+    """Rank items by what each recovers alone; count each within what its part of the step has left."""
+    rows = sorted(rows, key=lambda r: (-r["alone_ns"], r["kind"]))
+    first: dict[str, str] = {}
+    for r in rows:
+        part = r["part"]
+        got = min(r["alone_ns"], max(0.0, pools[part]))
+        pools[part] -= got
+        r.update(recover_ns=got, recover_frac=got / step,
+                 overlaps=first.get(part) if got < r["alone_ns"] else None)
+        first.setdefault(part, r["kind"])
     if not rows:
         return pl.DataFrame(schema=SCHEMA)
-    return pl.DataFrame(rows, schema=SCHEMA).sort("recover_ns", descending=True)
+    out = pl.DataFrame(rows, schema=SCHEMA)
+    return out.sort(["recover_ns", "alone_ns", "kind"], descending=[True, True, False])
 
 
 # cuBLAS/cuDNN name their single-precision (no tensor core) kernels with an "s" precision letter:

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 # 2-5 us from launch to completion on V100..H100 (NVIDIA CUDA C++ Best Practices Guide, kernel launch
 # overhead; measured with empty kernels in PyTorch's CUDA-graphs blog post, 2021).
 KERNEL_FLOOR_NS = 5_000
+PRICE_SCHEMA = {"cost_category": pl.String, "flops": pl.Float64, "bytes": pl.Float64, "math_dtype": pl.String,
+                "covered": pl.Boolean, "unpriced": pl.String}
+
+
+def _ordered(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Most time first, then a full tie-break: the same order on every run."""
+    return lf.sort(["time_ns", "rank", "op", "shapes"], descending=[True, False, False, False],
+                   nulls_last=True).collect(engine=ENGINE)
 
 
 def op_call(name: str, shapes_json: str) -> OpCall:
@@ -35,16 +43,31 @@ def op_call(name: str, shapes_json: str) -> OpCall:
     return op_call_from_profiler(name, dims, types, concrete)
 
 
-def _price(name: str, shapes: str) -> tuple[Any, ...]:
-    from trainperf.costs import cost
+NO_SHAPES, UNRECORDED, NO_FORMULA = "no shapes", "shapes unrecorded", "no formula"
 
+
+def price(name: str, shapes: str | None) -> tuple[Any, ...]:
+    """(cost category, FLOPs, bytes, math dtype, covered, why unpriced) of one op call that launched GPU
+    work. Unpriced, never a 0-byte op: an op without recorded shapes, one whose tensor list was recorded
+    as [] (older Kineto), one no formula covers, and one a formula finds neither bytes nor FLOPs in (it
+    launched kernels, so what it worked on was not recorded: the output of aten::arange, say)."""
+    from trainperf.costs import cost
+    from trainperf.costs.profiler import op_call_from_profiler, shapes_unrecorded
+
+    if shapes is None:
+        return (None, None, None, None, False, NO_SHAPES)
+    dims, types, concrete = orjson.loads(shapes)
+    if shapes_unrecorded(dims, types):
+        return (None, None, None, None, False, UNRECORDED)
     try:
-        c = cost(op_call(name, shapes))
+        c = cost(op_call_from_profiler(name, dims, types, concrete))
     except Exception:  # a formula that cannot read these shapes: uncovered, never a crash
         c = None
     if c is None:
-        return (None, None, None, None, False)
-    return (c.category.value, float(c.flops), float(c.bytes), c.math_dtype, True)
+        return (None, None, None, None, False, NO_FORMULA)
+    if not (c.flops or c.bytes):
+        return (None, None, None, None, False, UNRECORDED)
+    return (c.category.value, float(c.flops), float(c.bytes), c.math_dtype, True, None)
 
 
 def _peak_tflops(gpu: Any, dtype: str | None) -> float | None:
@@ -74,15 +97,12 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
         calls=pl.len(), kernels=pl.col("kernels").sum(), time_ns=pl.col("time_ns").sum(),
         mean_kernel_ns=(pl.col("mean_kernel_ns") * pl.col("kernels")).sum() / pl.col("kernels").sum(),
     ).collect(engine=ENGINE)
-    uniq = sig.lazy().filter(pl.col("shapes").is_not_null()).select("op", "shapes").unique().collect(engine=ENGINE)
-    priced = [_price(o, s) for o, s in uniq.iter_rows()]
-    lut = uniq.with_columns(pl.DataFrame(priced, schema={"cost_category": pl.String, "flops": pl.Float64,
-                                                         "bytes": pl.Float64, "math_dtype": pl.String,
-                                                         "covered": pl.Boolean}, orient="row"))
-    out = sig.lazy().join(lut.lazy(), on=["op", "shapes"], how="left", nulls_equal=True).with_columns(
-        pl.col("covered").fill_null(False))
+    uniq = sig.select("op", "shapes").unique()
+    priced = [price(o, s) for o, s in uniq.iter_rows()]
+    lut = uniq.with_columns(pl.DataFrame(priced, schema=PRICE_SCHEMA, orient="row"))
+    out = sig.lazy().join(lut.lazy(), on=["op", "shapes"], how="left", nulls_equal=True)
     if gpu is None:
-        return out.sort("time_ns", descending=True).collect(engine=ENGINE)
+        return _ordered(out)
     bw = float(gpu.hbm_bw_GBps)
     peaks = {d: _peak_tflops(gpu, d) for d in lut["math_dtype"].drop_nulls().unique().to_list()}
     peak = pl.col("math_dtype").replace_strict(peaks, default=None, return_dtype=pl.Float64)
@@ -103,15 +123,18 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
         .when(pl.col("t_c") >= pl.col("t_m")).then(pl.lit(BoundBy.COMPUTE.value))
         .otherwise(pl.lit(BoundBy.MEMORY.value)),
     ).drop("t_c", "t_m")
-    return out.sort("time_ns", descending=True).collect(engine=ENGINE)
+    return _ordered(out)
 
 
 def sol_summary(sol: pl.DataFrame) -> dict[str, float]:
-    """Covered share of op kernel time, total SOL time over covered time, and FLOPs totals."""
+    """Covered share of op kernel time (ops whose shapes and formula give a price; the rest are unpriced,
+    by reason), total SOL time over covered time."""
     total = float(sol["time_ns"].sum() or 0)
     cov = sol.filter("covered")
     ct = float(cov["time_ns"].sum() or 0)
     out = {"op_kernel_ns": total, "covered_ns": ct, "covered_frac": ct / total if total else math.nan}
+    for why in (NO_SHAPES, UNRECORDED, NO_FORMULA):
+        out[f"unpriced_{why.replace(' ', '_')}_ns"] = float(sol.filter(pl.col("unpriced") == why)["time_ns"].sum() or 0)
     if "sol_ns" in sol.columns:
         s = float(cov["sol_ns"].sum() or 0)
         out.update(sol_ns=s, sol_frac=s / ct if ct else math.nan)

@@ -1,0 +1,104 @@
+"""Host (CPU) side of a step: where the CPU time of the profiled thread(s) goes, op by op, and how much of
+the step the framework spends between ops. The analyses a CPU-only profile gets (it has no GPU
+timeline), and the host half of a GPU one.
+
+Self time of an op = its duration less that of the cpu_ops nested directly inside it on the same thread
+(the profiler's "Self CPU" of ``key_averages()``, torch/autograd/profiler_util.py): ``aten::linear``
+and its ``aten::addmm`` child are not both counted. Per step when the trace has ProfilerStep spans
+(the ops inside them, divided by their number), else over the whole trace. docs/analyses/host.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from trainperf.trace.engine import ENGINE
+from trainperf.trace.schema import RUNTIME_CATS
+
+# Kineto's CPU categories of framework work: ops, and the runtime calls that launch GPU work.
+_OPS = pl.col("cat") == "cpu_op"
+
+
+def self_times(thread: Sequence[object], ts: Sequence[int], dur: Sequence[int]) -> tuple[list[int], list[bool]]:
+    """Self time of each interval and whether it is top-level (no enclosing interval on its thread), for
+    intervals that nest properly per thread (profiler spans do). Any order in; results in input order.
+    A child that outlives its parent (clock jitter) is cut at the parent's end."""
+    n = len(ts)
+    order = sorted(range(n), key=lambda i: (str(thread[i]), ts[i], -dur[i], i))
+    own = list(dur)
+    top = [True] * n
+    stack: list[int] = []  # open intervals on the current thread, innermost last
+    prev: object = object()
+    for i in order:
+        if thread[i] != prev:
+            stack, prev = [], thread[i]
+        while stack and ts[stack[-1]] + dur[stack[-1]] <= ts[i]:
+            stack.pop()
+        if stack:
+            p = stack[-1]
+            own[p] -= min(dur[i], ts[p] + dur[p] - ts[i])
+            top[i] = False
+        stack.append(i)
+    return [max(0, v) for v in own], top
+
+
+def _ops(events: pl.DataFrame) -> pl.DataFrame:
+    ops = (events.lazy().filter(_OPS & (pl.col("ph") == "X"))
+           .select("rank", "idx", "name", "pid", "tid", "ts", "dur", "step").collect(engine=ENGINE))
+    thread = list(zip(ops["rank"].to_list(), ops["pid"].to_list(), ops["tid"].to_list(), strict=True))
+    own, top = self_times(thread, ops["ts"].to_list(), ops["dur"].to_list())
+    return ops.with_columns(self_ns=pl.Series(own, dtype=pl.Int64), top=pl.Series(top, dtype=pl.Boolean))
+
+
+def _scope(ops: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The ops counted per rank (those inside a ProfilerStep when the rank has any) and the divisor
+    (its number of steps, else 1)."""
+    n = ops.group_by("rank").agg(steps=pl.col("step").drop_nulls().n_unique())
+    kept = ops.join(n, on="rank").filter((pl.col("steps") == 0) | pl.col("step").is_not_null())
+    return kept, n.with_columns(per=pl.col("steps").clip(lower_bound=1))
+
+
+def host_ops(events: pl.DataFrame) -> pl.DataFrame:
+    """Per (rank, op name): calls, self_ns and total_ns (inclusive) over the scope, calls_per_step,
+    self_per_step_ns and share (of the rank's op self time); most self time first."""
+    ops, n = _scope(_ops(events).lazy())
+    out = ops.group_by("rank", "name").agg(calls=pl.len(), self_ns=pl.col("self_ns").sum(),
+                                            total_ns=pl.col("dur").sum()).join(n, on="rank")
+    return (out.with_columns(calls_per_step=pl.col("calls") / pl.col("per"),
+                             self_per_step_ns=pl.col("self_ns") / pl.col("per"),
+                             share=pl.col("self_ns") / pl.col("self_ns").sum().over("rank"))
+            .drop("per").sort(["rank", "self_ns", "name"], descending=[False, True, False], nulls_last=True)
+            .collect(engine=ENGINE))
+
+
+def host_summary(events: pl.DataFrame) -> pl.DataFrame:
+    """Per rank: steps (0: no ProfilerStep, whole trace), window_ns (mean step span, else the span of the
+    ops), ops_per_step, in_ops_ns (time the busiest thread spends inside top-level ops), outside_ops_ns
+    (the rest of the window: Python and framework code between ops), op_self_median_ns (the median op's
+    own cost: dispatch, plus its CPU kernel on a CPU run), launch_calls and launch_ns (runtime calls that
+    launch GPU work) per step."""
+    ev = events.lazy()
+    ops, n = _scope(_ops(events).lazy())
+    steps = (ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
+             .group_by("rank").agg(step_ns=pl.col("dur").mean()))
+    span = ops.group_by("rank").agg(span_ns=(pl.col("ts") + pl.col("dur")).max() - pl.col("ts").min())
+    busiest = (ops.filter("top").group_by("rank", "pid", "tid").agg(t=pl.col("dur").sum())
+               .sort(["rank", "t", "pid", "tid"], descending=[False, True, False, False], nulls_last=True)
+               .group_by("rank", maintain_order=True).agg(in_ops=pl.col("t").first()))
+    per_rank = ops.group_by("rank").agg(ops=pl.len(), op_self_median_ns=pl.col("self_ns").median())
+    rt = (ev.filter(pl.col("cat").is_in(RUNTIME_CATS) & (pl.col("ph") == "X"))
+          .join(n.select("rank", "steps"), on="rank")
+          .filter((pl.col("steps") == 0) | pl.col("step").is_not_null())
+          .group_by("rank").agg(launch_calls=pl.len(), launch_ns=pl.col("dur").sum()))
+    out = (n.join(per_rank, on="rank").join(span, on="rank").join(busiest, on="rank", how="left")
+           .join(steps, on="rank", how="left").join(rt, on="rank", how="left"))
+    per = pl.col("per")
+    window = pl.when(pl.col("steps") > 0).then(pl.col("step_ns")).otherwise(pl.col("span_ns").cast(pl.Float64))
+    in_ops = (pl.col("in_ops").fill_null(0) / per).clip(upper_bound=window)
+    return (out.select("rank", "steps", window_ns=window, ops_per_step=pl.col("ops") / per, in_ops_ns=in_ops,
+                       outside_ops_ns=window - in_ops, op_self_median_ns=pl.col("op_self_median_ns").cast(pl.Float64),
+                       launch_calls_per_step=pl.col("launch_calls").fill_null(0) / per,
+                       launch_ns_per_step=pl.col("launch_ns").fill_null(0) / per)
+            .sort("rank").collect(engine=ENGINE))
