@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from trainperf.trace import jsontext
+from trainperf.trace import common, jsontext
 from trainperf.trace.engine import ENGINE
 from trainperf.trace.link import link_parts
 from trainperf.trace.schema import GPU_CATS
@@ -61,7 +61,7 @@ _TS_PREFIX = '"ts: \t\r\n'
 BAD = pl.col("ph").is_null() | (pl.col("ts").is_null() & (pl.col("ph") != "M"))
 # ts and dur stay within +-2**62 ns (146 years), so that ts + dur and the clock offsets added later never
 # wrap int64 (a wrapped time reads as a negative window); beyond it an event's times are corrupt.
-NS_LIMIT = float(2**62)
+NS_LIMIT = float(common.NS_LIMIT)
 
 
 class ChunkParser:

@@ -100,7 +100,8 @@ def _link_by_time(df: pl.DataFrame, gpu: pl.DataFrame) -> pl.DataFrame:
         launch_idx="idx", pid="pid", tid="tid", t="ts").drop_nulls(["pid", "tid"])
     cpu = (rows.filter((pl.col("cat") == "cpu_op") & (pl.col("ph") == "X")).drop_nulls(["pid", "tid"])
            .select("pid", "tid", t="ts", op_end=pl.col("ts") + pl.col("dur"), op2="idx"))
-    hit = (calls.sort("pid", "tid", "t").join_asof(cpu.sort("pid", "tid", "t"), on="t", by=["pid", "tid"],
+    # (ops starting together: the one later in the file, the inner one, whatever order the sort leaves them in)
+    hit = (calls.sort("pid", "tid", "t").join_asof(cpu.sort("pid", "tid", "t", "op2"), on="t", by=["pid", "tid"],
                                                  strategy="backward", check_sortedness=False)
            .filter(pl.col("t") < pl.col("op_end")).select("launch_idx", "op2"))
     return (gpu.lazy().join(hit, on="launch_idx", how="left").with_columns(op_idx=pl.coalesce("op_idx", "op2"))

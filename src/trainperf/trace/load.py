@@ -15,75 +15,12 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace import common
 from trainperf.trace.link import link
 from trainperf.trace.reader import read_file
 from trainperf.trace.schema import EVENTS_SCHEMA, RankInfo, TraceError, TraceSet
 
 _PARALLEL_MIN_BYTES = 16 << 20  # below this a process pool costs more than it saves
-
-
-_INT32_MAX = 2**31 - 1
-# Times are int64 ns. Each event's ts and dur are kept within +-2**62 (chunk.py), so a base offset below
-# 2**62 can still overflow their sum: checked on the file's extremes after reading (_check_range).
-_NS_LIMIT = 2**62
-
-
-def _base_ns(meta: dict[str, Any], path: Path) -> int:
-    """baseTimeNanoseconds, added to ts so that ranks share one clock (Kineto >= 2.3 writes ts relative to
-    it). A value that is not a whole number of ns in [0, 2**62) (2**62 ns is 146 years after the epoch)
-    is an error: adding it would wrap int64 times or shift them by nonsense."""
-    v = meta.get("baseTimeNanoseconds")
-    if v is None or meta.get("_unit") != "us":
-        return 0
-    if isinstance(v, bool) or not isinstance(v, int | float | str):
-        raise TraceError(f"{path}: baseTimeNanoseconds is a {type(v).__name__} ({str(v)[:40]}); expected an "
-                         "integer number of ns: fix or delete that key")
-    try:
-        base = int(v)
-    except (ValueError, OverflowError):
-        raise TraceError(f"{path}: baseTimeNanoseconds {str(v)[:40]!r} is not an integer number of ns: fix or "
-                         "delete that key") from None
-    if not 0 <= base < _NS_LIMIT:
-        raise TraceError(f"{path}: baseTimeNanoseconds {base} is outside [0, 2**62) ns; fix or delete that key")
-    return base
-
-
-def _check_range(df: pl.DataFrame, base: int, path: Path) -> None:
-    """ts + base and ts + dur + base must stay inside int64 ns (they would wrap to negative windows)."""
-    lo, hi = df.select(lo=pl.col("ts").min(), hi=(pl.col("ts") + pl.col("dur")).max()).row(0)
-    if lo is not None and (hi + base >= 2**63 - 1 or lo + base <= -(2**63)):
-        raise TraceError(f"{path}: baseTimeNanoseconds {base} plus the events' ts goes beyond the int64 ns range "
-                         "(292 years); the file's times are corrupt")
-
-
-def _int_field(d: dict[str, Any], key: str, lo: int, warnings: list[str], path: Path) -> int | None:
-    """distributedInfo.rank / world_size: an integer in [lo, 2**31 - 1], else None with a warning (a bool is
-    not a rank: JSON true is no number)."""
-    v = d.get(key)
-    if v is None:
-        return None
-    if isinstance(v, int) and not isinstance(v, bool) and lo <= v <= _INT32_MAX:
-        return v
-    warnings.append(f"{path.name}: distributedInfo.{key} {str(v)[:30]!r} is not an integer in [{lo}, 2**31-1]; "
-                    "ignored")
-    return None
-
-
-def _device_name(meta: dict[str, Any], df: pl.DataFrame, warnings: list[str],
-                 path: Path) -> tuple[str | None, dict[str, Any]]:
-    raw = meta.get("deviceProperties")
-    if raw is not None and not isinstance(raw, list):
-        warnings.append(f"{path.name}: deviceProperties is a {type(raw).__name__}, not a list of devices; "
-                        "ignored (pass --gpu for speed of light)")
-        raw = None
-    props = [p for p in raw or [] if isinstance(p, dict)]
-    if not props:
-        return None, {}
-    used = df["device"].filter(df["gpu"]).drop_nulls()
-    dev = used.mode().sort()[0] if used.len() else props[0].get("id", 0)
-    p = next((p for p in props if p.get("id") == dev), props[0])
-    name = p.get("name")
-    return (str(name) if name and isinstance(name, str | int | float) else None), p
 
 
 def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
@@ -100,28 +37,21 @@ def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFr
 
 def _read_rank(p: Path, time_unit: str | None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
     raw, meta = read_file(p, time_unit=time_unit)
-    warnings: list[str] = []
-    if meta.get("_dropped"):
-        warnings.append(f"{p.name}: skipped {meta['_dropped']} events without 'ph' or 'ts'")
-    if meta.get("_dup_keys"):
-        warnings.append(f"{p.name}: the traceEvents key appears {meta['_dup_keys']} times; the events of every "
-                        "one are read")
-    if meta.get("_out_of_range"):
-        warnings.append(f"{p.name}: skipped {meta['_out_of_range']} events whose ts or dur is beyond +-2**62 ns "
-                        "(146 years): corrupt times")
-    base, unit = _base_ns(meta, p), str(meta["_unit"])
-    _check_range(raw, base, p)
+    warnings = common.read_warnings(meta, p)
+    try:
+        base = common.base_ns(meta, p)
+        lo, hi = raw.select(lo=pl.col("ts").min(), hi=(pl.col("ts") + pl.col("dur")).max()).row(0)
+        common.check_range(lo, hi, base, p)
+    except common.MetaError as e:
+        raise TraceError(str(e)) from None
     df = link(raw.with_columns(ts=pl.col("ts") + base) if base else raw, meta.pop("_link_parts"), base)
     if meta.get("_bad_steps"):
         warnings.append(f"{p.name}: {meta['_bad_steps']} ProfilerStep# span(s) with a step number beyond 2**31-1; "
                         "not used as steps")
-    raw_dist = meta.get("distributedInfo")
-    dist: dict[str, Any] = raw_dist if isinstance(raw_dist, dict) else {}
-    rank = _int_field(dist, "rank", 0, warnings, p)
-    ws = _int_field(dist, "world_size", 1, warnings, p)
-    name, props = _device_name(meta, df, warnings, p)
+    rank, ws = common.rank_fields(meta, warnings, p)
+    name, props = common.device(meta, df["device"].filter(df["gpu"]).drop_nulls().to_list(), warnings, p)
     info = RankInfo(rank=rank if rank is not None else -1, rank_known=rank is not None, world_size=ws,
-                    path=str(p), device_name=name, device_props=props, n_events=df.height, time_unit=unit)
+                    path=str(p), device_name=name, device_props=props, n_events=df.height, time_unit=str(meta["_unit"]))
     return df, info, warnings
 
 

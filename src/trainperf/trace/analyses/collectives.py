@@ -14,20 +14,13 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace import common
 from trainperf.trace.analyses._intervals import union_len_lazy
 from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
-# NCCL's element type names (ncclDataType_t as the profiler prints them) -> bytes per element.
-NCCL_DTYPE_BYTES = {
-    "Float": 4, "Float32": 4, "Half": 2, "Float16": 2, "BFloat16": 2, "Double": 8, "Float64": 8,
-    "Int": 4, "Int32": 4, "Long": 8, "Int64": 8, "Char": 1, "Int8": 1, "Byte": 1, "Uint8": 1, "Bool": 1,
-    "Float8e4m3": 1, "Float8e5m2": 1, "Float8_e4m3fn": 1, "Float8_e5m2": 1,
-}
-
-_KINDS = (("allreduce", r"(?i)all_?reduce"), ("allgather", r"(?i)all_?gather"),
-          ("reducescatter", r"(?i)reduce_?scatter"), ("alltoall", r"(?i)all_?to_?all"),
-          ("broadcast", r"(?i)broadcast|bcast"), ("reduce", r"(?i)reduce"), ("sendrecv", r"(?i)send|recv"))
+NCCL_DTYPE_BYTES = common.NCCL_DTYPE_BYTES
+_KINDS = common.COLLECTIVE_KINDS
 
 
 def _kind_from(col: str) -> pl.Expr:

@@ -10,38 +10,13 @@ and its ``aten::addmm`` child are not both counted. Per step when the trace has 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import polars as pl
 
+from trainperf.trace.common import RUNTIME_CATS, self_times
 from trainperf.trace.engine import ENGINE
-from trainperf.trace.schema import RUNTIME_CATS
 
 # Kineto's CPU categories of framework work: ops, and the runtime calls that launch GPU work.
 _OPS = pl.col("cat") == "cpu_op"
-
-
-def self_times(thread: Sequence[object], ts: Sequence[int], dur: Sequence[int]) -> tuple[list[int], list[bool]]:
-    """Self time of each interval and whether it is top-level (no enclosing interval on its thread), for
-    intervals that nest properly per thread (profiler spans do). Any order in; results in input order.
-    A child that outlives its parent (clock jitter) is cut at the parent's end."""
-    n = len(ts)
-    order = sorted(range(n), key=lambda i: (str(thread[i]), ts[i], -dur[i], i))
-    own = list(dur)
-    top = [True] * n
-    stack: list[int] = []  # open intervals on the current thread, innermost last
-    prev: object = object()
-    for i in order:
-        if thread[i] != prev:
-            stack, prev = [], thread[i]
-        while stack and ts[stack[-1]] + dur[stack[-1]] <= ts[i]:
-            stack.pop()
-        if stack:
-            p = stack[-1]
-            own[p] -= min(dur[i], ts[p] + dur[p] - ts[i])
-            top[i] = False
-        stack.append(i)
-    return [max(0, v) for v in own], top
 
 
 def _ops(events: pl.DataFrame) -> pl.DataFrame:
