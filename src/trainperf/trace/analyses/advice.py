@@ -11,8 +11,7 @@ more than the step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # A well-tuned kernel reaches about this fraction of its roofline time on current GPUs (large cuBLAS GEMMs
 # reach 70-90% of dense peak; bandwidth-bound kernels 80-90% of HBM peak: NVIDIA "Matrix Multiplication
@@ -27,9 +26,9 @@ PART = {"data_loading": "host", "launch_bound": "host", "synchronization": "host
 COLUMNS = ("kind", "title", "recover_ns", "recover_frac", "alone_ns", "part", "overlaps", "evidence", "action")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Findings:
-    """What the analyses found, as the opportunities need it (times in ns, per step, mean over ranks)."""
+class Findings(NamedTuple):
+    """What the analyses found, as the opportunities need it (times in ns, per step, mean over ranks). (A
+    NamedTuple, not a dataclass: importing dataclasses costs the small-trace engine 13 ms of its 30.)"""
 
     means: dict[str, float]  # window, compute, communication, copy, idle_host, idle_sync, idle_other
     per: str  # "per step", or "over the trace" when the trace has no ProfilerStep spans
@@ -37,11 +36,11 @@ class Findings:
     kernels_per_step: float | None = None
     short_share: float | None = None
     overlap: float | None = None  # mean over ranks of the share of collective time under compute
-    collectives: list[tuple[str, int, float | None]] = field(default_factory=list)  # kind, calls, busbw
+    collectives: tuple[tuple[str, int, float | None], ...] = ()  # kind, calls, busbw
     fp32_ns: float = 0.0  # compute-bound fp32 matmul/conv/attention time
     fp32_categories: tuple[str, ...] = ()
     sol_gap_ns: float = 0.0  # time above ACHIEVABLE_SOL of roofline, all ops
-    sol_top: list[tuple[str, int, float, str]] = field(default_factory=list)  # op, calls, sol_frac, bound_by
+    sol_top: tuple[tuple[str, int, float, str], ...] = ()  # op, calls, sol_frac, bound_by
     straggler: tuple[int, float, float] | None = None  # rank, its compute, excess over the mean rank
 
 

@@ -74,8 +74,8 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
                  dataloader_ns=float(dl["dl_idle_ns"].sum() or 0) / n_ranks / n_steps,
                  kernels_per_step=ls.get("kernels_per_step"), short_share=ls.get("short_share"),
                  overlap=overlap.select(pl.col("overlap").mean()).item() if overlap.height else None,
-                 collectives=kinds, fp32_ns=fp32_ns / n_steps / n_ranks, fp32_categories=fp32_cats,
-                 sol_gap_ns=gap_ns / n_steps / n_ranks, sol_top=top, straggler=straggler)
+                 collectives=tuple(kinds), fp32_ns=fp32_ns / n_steps / n_ranks, fp32_categories=fp32_cats,
+                 sol_gap_ns=gap_ns / n_steps / n_ranks, sol_top=tuple(top), straggler=straggler)
     rows = opportunity_rows(f, gpu)
     return pl.DataFrame(rows, schema=SCHEMA) if rows else pl.DataFrame(schema=SCHEMA)
 
