@@ -14,6 +14,7 @@ checked against the float values, and converted digit by digit.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from concurrent.futures import Executor, Future
 from functools import lru_cache
@@ -85,6 +86,8 @@ class ChunkParser:
 
     def parse(self, buf: bytes) -> pl.DataFrame | None:
         """The raw columns of a chunk (parse_raw), trying polars' typed read of the shapes first."""
+        if _HUGE.search(buf):
+            return _parse_huge(buf)
         if not (self.typed_shapes and b'"Input Dims"' in buf):
             return parse_raw(buf)
         raw = _frame_shapes(buf)
@@ -151,6 +154,22 @@ class Pipeline:
             self.raws, self.bufs, self.size = [], [], 0
 
 
+# A ts or dur written with 20 or more digits is beyond 2**64: polars' JSON reader wraps such integers
+# (18446744073709551616 comes out as 8446744073709551616) and orjson refuses them, so those chunks go
+# through the json module, whose integers have no limit (then NS_LIMIT drops the event).
+_HUGE = re.compile(rb'"(?:ts|dur)"\s*:\s*-?[0-9]{20}')
+
+
+def _parse_huge(buf: bytes) -> pl.DataFrame | None:
+    import json
+
+    try:
+        evs = json.loads(buf)
+    except (ValueError, RecursionError):
+        return None
+    return _frame_python(evs) if isinstance(evs, list) else None
+
+
 def parse_raw(buf: bytes) -> pl.DataFrame | None:
     """Raw columns of one chunk (_JSON_SCHEMA, + shapes), or None when ``buf`` is not valid JSON."""
     try:
@@ -214,7 +233,7 @@ def _number(v: Any) -> float | None:
         return None
     try:
         return float(v)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -300,9 +319,11 @@ def _query(d: int, text: bool, shapes: bool, check: bool) -> tuple[pl.Expr | str
     else:
         ts, misaligned, lossy = _ns_from_float(f, d), pl.lit(False), _lossy(f, check)
     limit = NS_LIMIT / 10**d  # in the file's unit
-    oor = (f.abs() >= limit) | (pl.col("dur") >= limit)
+    # (an event without ts, metadata, is kept whatever its dur: only timed events can be out of range)
+    oor = (f.is_not_null() & ((f.abs() >= limit) | (pl.col("dur") >= limit)).fill_null(False))
     ts = pl.when(oor).then(pl.lit(None, pl.Int64)).otherwise(ts)  # dropped as BAD, counted apart
-    dur = _ns_from_float(pl.col("dur").clip(upper_bound=limit), d).fill_null(0).clip(lower_bound=0)
+    # (clipped before the conversion: -1e16 us would wrap int64 to +8.4e18 ns)
+    dur = _ns_from_float(pl.col("dur").clip(lower_bound=0, upper_bound=limit), d).fill_null(0)
     args = pl.col("args").cast(_ARGS_TYPED, strict=False).struct.rename_fields(list(_ARG_TYPES))
     return ("ph", "cat", "name", pl.col("pid", "tid").cast(pl.Int64, strict=False),
             pl.col("id").cast(pl.Int64, strict=False).alias("flow_id"), ts.alias("ts"), dur.alias("dur"), args,

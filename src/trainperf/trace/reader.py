@@ -57,8 +57,9 @@ def read_bytes(path: Path) -> bytes:
     return raw
 
 
-def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
-    """(start, end) of the traceEvents array's inside and the document's other keys."""
+def _array_bounds(data: bytes, path: Path, origin: Any = None) -> tuple[int, int, dict[str, Any]]:
+    """(start, end) of the traceEvents array's inside and the document's other keys (``origin(i)``: the
+    file offset of ``data[i]``, for the error message)."""
     i = 0
     while i < len(data) and data[i] in b" \t\r\n":
         i += 1
@@ -77,7 +78,7 @@ def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
         try:
             doc = jsontext.loads(data)
         except orjson.JSONDecodeError:
-            raise TraceError(f"{path}: invalid JSON ({_where(data, 0)})") from None
+            raise TraceError(f"{path}: invalid JSON ({_where(data, origin)})") from None
         keys = list(doc)[:6] if isinstance(doc, dict) else type(doc).__name__
         raise TraceError(f"{path}: JSON without 'traceEvents' (keys: {keys}); not a PyTorch profiler trace")
     start = m.end()
@@ -87,7 +88,7 @@ def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
         end = data.rfind(b"]", start - 1, end)
         if end < 0:
             break
-        if not _ends_with_event(data, start, end):
+        if not _array_ok(data, start, end):
             continue
         try:
             # (the array replaced by null: a list under the key afterwards is a second traceEvents key)
@@ -100,18 +101,34 @@ def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
                 meta["_later_events"] = later
             return start, end, meta
     err = jsontext.error(data)  # only on failure: name the first error
-    why = "the traceEvents array does not hold event objects" if err is None else _where(data, 0)
+    why = "the traceEvents array does not hold event objects" if err is None else _where(data, origin)
     raise TraceError(f"{path}: invalid JSON ({why})")
 
 
-def _where(buf: bytes, origin: int, chunk: bool = False) -> str:
-    """Where ``buf`` (a chunk whose first byte is the file's byte ``origin``; with ``chunk``, the "[" the
-    reader put in front is not in the file) stops being JSON: the file's byte offset, orjson's message and
-    the text around it."""
+_WHOLE = 8 << 20  # an array inside up to this size is checked by parsing it whole
+
+
+def _array_ok(data: bytes, start: int, end: int) -> bool:
+    """Whether data[start:end] can be the inside of the traceEvents array (not the "]" of deviceProperties
+    or INFO written after it): it parses as a list (or lists, between the seams of a duplicated key). Past
+    _WHOLE, a cheaper test: its last element is an event (_ends_with_event)."""
+    if end - start > _WHOLE:
+        return _ends_with_event(data, start, end)
+    try:
+        return all(isinstance(jsontext.loads(b"[" + part + b"]"), list) for part in _DUP.split(data[start:end]))
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _where(buf: bytes, origin: Any, chunk: bool = False) -> str:
+    """Where ``buf`` stops being JSON: the file's byte offset (``origin``: the file offset of buf[0], or a
+    function of the offset in buf; with ``chunk``, the "[" the reader put in front is not in the file),
+    orjson's message and the text around it."""
     e = jsontext.error(buf)
     if e is None:
         return "not a JSON object or array"
-    at = origin + e.byte - (1 if chunk else 0)
+    i = e.byte - (1 if chunk else 0)
+    at = origin(i) if callable(origin) else (origin or 0) + i
     near = buf[max(0, e.byte - 24) : e.byte + 24].decode("utf-8", "replace")
     return f"{e.msg} at byte {at}, near {near!r}"
 
@@ -204,7 +221,7 @@ def iter_frames(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES, parse: 
     """The document's metadata and a generator of typed DataFrames, one chunk of events at a time (``parse``:
     a chunk.ChunkParser, which keeps the file's ts unit across chunks). ``origin(i)``: the file offset of
     ``data[i]`` (for error messages; default i)."""
-    start, end, meta = _array_bounds(data, path)
+    start, end, meta = _array_bounds(data, path, origin)
     split = Split(path, chunk_bytes, parse or ChunkParser())
 
     def gen() -> Any:

@@ -3,7 +3,6 @@ fixture it accepts, and `trainperf analyze FILE` reaches it without importing po
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from conftest import diff
 from trainperf.__main__ import _quick_args, quick
 from trainperf.trace import analyze
 from trainperf.trace.quick import MAX_BYTES, analyze_small, small
@@ -19,21 +19,6 @@ from trainperf.trace.quick import MAX_BYTES, analyze_small, small
 ROOT = Path(__file__).resolve().parents[3]
 REAL = sorted(p for p in (ROOT / "data" / "traces").rglob("*.json*"))
 FIXTURES = sorted(p for p in (ROOT / "tests" / "data" / "traces").rglob("*.json*"))
-
-
-def diff(a: Any, b: Any, at: str = "") -> list[str]:
-    """Where two JSON-like values differ (floats to 1e-9 relative: the engines add in different orders)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = [f"{at}.{k}: only in one" for k in set(a) ^ set(b)]
-        return out + [d for k in sorted(set(a) & set(b)) for d in diff(a[k], b[k], f"{at}.{k}")]
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return [f"{at}: {len(a)} vs {len(b)} rows"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in diff(x, y, f"{at}[{i}]")]
-    if isinstance(a, float) or isinstance(b, float):
-        ok = a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
-        return [] if ok else [f"{at}: {a!r} vs {b!r}"]
-    return [] if a == b else [f"{at}: {a!r} vs {b!r}"]
 
 
 @pytest.mark.parametrize("path", REAL + FIXTURES, ids=lambda p: str(p.relative_to(ROOT)))

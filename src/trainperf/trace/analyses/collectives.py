@@ -47,7 +47,9 @@ def _calls(events: pl.DataFrame) -> pl.LazyFrame:
         o_dt="coll_dtype")
     k = k.join(ops, on=["rank", "op_idx"], how="left").with_columns(
         collective=pl.coalesce("collective", "o_coll"), in_nelems=pl.coalesce("in_nelems", "o_in"),
-        out_nelems=pl.coalesce("out_nelems", "o_out"), group_size=pl.coalesce("group_size", "o_gs"),
+        out_nelems=pl.coalesce("out_nelems", "o_out"),
+        # (a group of fewer than one rank is no group: unknown, not a division by zero)
+        group_size=pl.when(pl.coalesce("group_size", "o_gs") >= 1).then(pl.coalesce("group_size", "o_gs")),
         coll_dtype=pl.coalesce("coll_dtype", "o_dt"))
     k = k.with_columns(kind=pl.when(pl.col("collective").is_not_null()).then(_kind_from("collective"))
                        .otherwise(_kind_from("name")))

@@ -38,11 +38,15 @@ def price(name: str, shapes: str | None) -> tuple[Any, ...]:
 
     if shapes is None:
         return (None, None, None, None, False, NO_SHAPES)
-    dims, types, concrete = orjson.loads(shapes)
-    if shapes_unrecorded(dims, types):
+    try:
+        dims, types, concrete = orjson.loads(shapes)
+        if not isinstance(dims, list) or shapes_unrecorded(dims, types if isinstance(types, list) else None):
+            return (None, None, None, None, False, UNRECORDED)
+        call = op_call_from_profiler(name, dims, types, concrete)
+    except Exception:  # Input Dims / Input type the profiler never writes (a corrupt file): unpriced
         return (None, None, None, None, False, UNRECORDED)
     try:
-        c = cost(op_call_from_profiler(name, dims, types, concrete))
+        c = cost(call)
     except Exception:  # a formula that cannot read these shapes: uncovered, never a crash
         c = None
     if c is None:

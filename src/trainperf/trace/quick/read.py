@@ -131,6 +131,8 @@ def parse(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         if ph is None or (x is None and ph != "M"):
             dropped += 1
             continue
+        if x is None and e.get("cat") is not None:
+            raise Fallback("a metadata event with a category and no time")
         if x is not None and (abs(x) >= _LIMIT_US or (dur is not None and dur >= _LIMIT_US)):
             oor += 1
             continue
@@ -179,10 +181,25 @@ def _event(e: dict[str, Any], ph: str, ts: int | None, dur: float | None, idx: i
     return ev
 
 
+def _ints(v: Any) -> bool:
+    return type(v) is list and all(type(x) is int and -(2**63) <= x < 2**63 for x in v)
+
+
+def _strs(v: Any) -> bool:
+    return v is None or (type(v) is list and all(type(x) is str for x in v))
+
+
 def _shapes(a: dict[str, Any]) -> str:
+    """The shapes text as both readers write it, for the shapes the profiler writes (per argument a list of
+    ints, or of int lists for a tensor list; type and concrete-input strings); anything else is left to
+    the polars reader, whose typed read coerces odd values its own way."""
     import orjson
 
-    return orjson.dumps([a["Input Dims"], a.get("Input type"), a.get("Concrete Inputs")]).decode()
+    dims, types, concrete = a["Input Dims"], a.get("Input type"), a.get("Concrete Inputs")
+    if not (type(dims) is list and all(_ints(d) or (type(d) is list and all(_ints(x) for x in d)) for d in dims)
+            and _strs(types) and _strs(concrete)):
+        raise Fallback("shapes the profiler does not write")
+    return orjson.dumps([dims, types, concrete]).decode()
 
 
 def link(evs: list[dict[str, Any]], base: int) -> int:

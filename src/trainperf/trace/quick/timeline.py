@@ -225,6 +225,7 @@ def collectives(gpu: dict[int, list[Ev]], evs: list[Ev]) -> list[dict[str, Any]]
             size = common.NCCL_DTYPE_BYTES.get(get("coll_dtype"))
             nbytes = max(nel) * size if nel and size is not None else None
             n = get("group_size")
+            n = n if n is not None and n >= 1 else None
             f = None if n is None else (2 * (n - 1) / n if kind == "allreduce" else
                                         (n - 1) / n if kind in ("allgather", "reducescatter", "alltoall") else 1.0)
             if kind not in ("allreduce", "allgather", "reducescatter", "alltoall"):
