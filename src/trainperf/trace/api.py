@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from trainperf.trace.analyses.collectives import collectives
-from trainperf.trace.analyses.host import host_ops, host_summary
+from trainperf.trace.analyses.host import host_tables
 from trainperf.trace.analyses.imbalance import rank_imbalance
 from trainperf.trace.analyses.kernels import kernel_breakdown, top_kernels
 from trainperf.trace.analyses.launch import launch_stats
@@ -107,9 +107,10 @@ def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: 
     if n_gpu and ev["shapes"].null_count() == ev.height:
         notes.append("no shapes recorded (profile with record_shapes=True for speed of light per op)")
     opp = opportunities(ev, temporal, launch, overlap, coll, sol, imb, spec)
+    host, host_ops = host_tables(ev)
     return TraceAnalysis(trace=ts, gpu=spec, temporal=temporal, kernels=kernels, top_kernels=top_k, launch=launch,
                          overlap=overlap, collectives=coll, imbalance=imb, sol=sol, sol_summary=sol_summary(sol),
-                         opportunities=opp, host=host_summary(ev), host_ops=host_ops(ev), notes=tuple(notes))
+                         opportunities=opp, host=host, host_ops=host_ops, notes=tuple(notes))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -129,12 +129,14 @@ def read_warnings(meta: dict[str, Any], path: Path) -> list[str]:
     return out
 
 
-def self_times(thread: Sequence[object], ts: Sequence[int], dur: Sequence[int]) -> tuple[list[int], list[bool]]:
+def self_times(thread: Sequence[object], ts: Sequence[int], dur: Sequence[int],
+               presorted: bool = False) -> tuple[list[int], list[bool]]:
     """Self time of each interval and whether it is top-level (no enclosing interval on its thread), for
-    intervals that nest properly per thread (profiler spans do). Any order in; results in input order.
-    A child that outlives its parent (clock jitter) is cut at the parent's end."""
+    intervals that nest properly per thread (profiler spans do). Any order in (``presorted``: already by
+    thread, start, longest first); results in input order. A child that outlives its parent (clock
+    jitter) is cut at the parent's end."""
     n = len(ts)
-    order = sorted(range(n), key=lambda i: (str(thread[i]), ts[i], -dur[i], i))
+    order = range(n) if presorted else sorted(range(n), key=lambda i: (str(thread[i]), ts[i], -dur[i], i))
     own = list(dur)
     top = [True] * n
     stack: list[int] = []  # open intervals on the current thread, innermost last

@@ -20,11 +20,14 @@ _OPS = pl.col("cat") == "cpu_op"
 
 
 def _ops(events: pl.DataFrame) -> pl.DataFrame:
+    # sorted here (by thread, start, longest first) rather than in Python: a third of the time on 40k ops
     ops = (events.lazy().filter(_OPS & (pl.col("ph") == "X"))
-           .select("rank", "idx", "name", "pid", "tid", "ts", "dur", "step").collect(engine=ENGINE))
-    thread = list(zip(ops["rank"].to_list(), ops["pid"].to_list(), ops["tid"].to_list(), strict=True))
-    own, top = self_times(thread, ops["ts"].to_list(), ops["dur"].to_list())
-    return ops.with_columns(self_ns=pl.Series(own, dtype=pl.Int64), top=pl.Series(top, dtype=pl.Boolean))
+           .select("rank", "idx", "name", "pid", "tid", "ts", "dur", "step")
+           .sort(["rank", "pid", "tid", "ts", "dur", "idx"], descending=[False, False, False, False, True, False],
+                 nulls_last=True)
+           .with_columns(thread=pl.struct("rank", "pid", "tid").rank("dense")).collect(engine=ENGINE))
+    own, top = self_times(ops["thread"].to_list(), ops["ts"].to_list(), ops["dur"].to_list(), presorted=True)
+    return ops.drop("thread").with_columns(self_ns=pl.Series(own, dtype=pl.Int64), top=pl.Series(top, dtype=pl.Boolean))
 
 
 def _scope(ops: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -35,10 +38,16 @@ def _scope(ops: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     return kept, n.with_columns(per=pl.col("steps").clip(lower_bound=1))
 
 
-def host_ops(events: pl.DataFrame) -> pl.DataFrame:
+def host_tables(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(host_summary, host_ops), the self times computed once for both."""
+    ops = _ops(events)
+    return host_summary(events, ops), host_ops(events, ops)
+
+
+def host_ops(events: pl.DataFrame, ops_: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per (rank, op name): calls, self_ns and total_ns (inclusive) over the scope, calls_per_step,
     self_per_step_ns and share (of the rank's op self time); most self time first."""
-    ops, n = _scope(_ops(events).lazy())
+    ops, n = _scope((_ops(events) if ops_ is None else ops_).lazy())
     out = ops.group_by("rank", "name").agg(calls=pl.len(), self_ns=pl.col("self_ns").sum(),
                                             total_ns=pl.col("dur").sum()).join(n, on="rank")
     return (out.with_columns(calls_per_step=pl.col("calls") / pl.col("per"),
@@ -48,14 +57,14 @@ def host_ops(events: pl.DataFrame) -> pl.DataFrame:
             .collect(engine=ENGINE))
 
 
-def host_summary(events: pl.DataFrame) -> pl.DataFrame:
+def host_summary(events: pl.DataFrame, ops_: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per rank: steps (0: no ProfilerStep, whole trace), window_ns (mean step span, else the span of the
     ops), ops_per_step, in_ops_ns (time the busiest thread spends inside top-level ops), outside_ops_ns
     (the rest of the window: Python and framework code between ops), op_self_median_ns (the median op's
     own cost: dispatch, plus its CPU kernel on a CPU run), launch_calls and launch_ns (runtime calls that
     launch GPU work) per step."""
     ev = events.lazy()
-    ops, n = _scope(_ops(events).lazy())
+    ops, n = _scope((_ops(events) if ops_ is None else ops_).lazy())
     steps = (ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
              .group_by("rank").agg(step_ns=pl.col("dur").mean()))
     span = ops.group_by("rank").agg(span_ns=(pl.col("ts") + pl.col("dur")).max() - pl.col("ts").min())

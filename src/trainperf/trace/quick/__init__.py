@@ -13,9 +13,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-# Above this much JSON the polars engine is faster (benchmarks/bench_trace.py: the two cross near
-# 4 MB, ~30k events, on this project's machines); gzip files count by their inflated size.
-MAX_BYTES = 4 << 20
+# Up to this much JSON the small engine is the faster one (benchmarks/bench_trace.py --cli, whole process:
+# 0.30 s vs 0.39 s on the 8.7 MB, 18k-event Qwen trace, 0.56 s vs 0.46 s on the 9.8 MB, 41k-event NCCL
+# one: they cross near 25-30k events; 6 MiB of the densest real trace, 240 bytes per event, is 26k).
+# gzip files count by their inflated size.
+MAX_BYTES = 6 << 20
 
 
 def small(path: Path) -> bool:
