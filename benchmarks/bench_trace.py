@@ -171,10 +171,19 @@ def _big(n: int, tmp: Path) -> Path:
     return d
 
 
+_HTA_PATH: list[str] = []  # --hta-path, for the HTA child processes
+
+
 def _run(code: str, path: Path, *extra: str) -> dict:
     """The tool's result from a fresh process (or {"error": last line of its stderr})."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed (_PYC)
+    env["PYTHONPYCACHEPREFIX"] = str(_PYC)
+    if _HTA_PATH and code is HTA:
+        env["PYTHONPATH"] = _HTA_PATH[0]
     r = subprocess.run([sys.executable, "-c", code, str(path), *extra], capture_output=True, text=True,
-                       timeout=3600)
+                       timeout=3600, env=env)
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:100]}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -321,9 +330,11 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
         return
+    if args.hta_path:
+        _HTA_PATH.append(args.hta_path)
     try:
-        import hta
-
+        if not args.hta_path:
+            import hta
         have_hta = not args.no_hta
     except ImportError:
         have_hta = False
