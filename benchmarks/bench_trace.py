@@ -9,8 +9,15 @@ _filter_irrelevant_gpu_kernels) and counts over [first kernel start, last kernel
 filter to our Events table, then compare compute / non-compute (communication + memcpy/memset) / idle and
 the kernel-time sums per HTA kernel type, as a fraction of the mean step time.
 Targets (issue 5): >= 5x faster, <= half the peak memory, agreement within 1% of step time.
-HTA is optional (`pip install holistictraceanalysis`); without it its columns print "skipped".
-Run: python benchmarks/bench_trace.py [--big N] [--repeat 5] [--json OUT]
+HTA is optional (`pip install holistictraceanalysis`, or `--hta-path DIR` for a `pip install --target DIR`);
+without it its columns print "skipped".
+
+`--cli`: the command a user types, `trainperf analyze FILE --json`, whole process (interpreter start,
+imports, analysis, printing) timed from outside, for both engines: the small-trace engine (trace/quick,
+what the command runs for a file up to 6 MiB of JSON) and the polars engine (what it runs above that),
+each on every trace, with `python -c pass` as the floor and HTA beside them; and whether the two
+engines' JSON agree (to 1e-9).
+Run: python benchmarks/bench_trace.py [--big N] [--repeat 5] [--json OUT] [--cli]
 """
 
 from __future__ import annotations
@@ -164,10 +171,19 @@ def _big(n: int, tmp: Path) -> Path:
     return d
 
 
+_HTA_PATH: list[str] = []  # --hta-path, for the HTA child processes
+
+
 def _run(code: str, path: Path, *extra: str) -> dict:
     """The tool's result from a fresh process (or {"error": last line of its stderr})."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed (_PYC)
+    env["PYTHONPYCACHEPREFIX"] = str(_PYC)
+    if _HTA_PATH and code is HTA:
+        env["PYTHONPATH"] = _HTA_PATH[0]
     r = subprocess.run([sys.executable, "-c", code, str(path), *extra], capture_output=True, text=True,
-                       timeout=3600)
+                       timeout=3600, env=env)
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:100]}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -197,6 +213,103 @@ def _agreement(ours: dict, hta: dict) -> tuple[float, float]:
     return t_err, k_err
 
 
+CLI_TRACES = {
+    "bert_h100 (1.1 MB)": TRACES / "tracelens_h100" / "gaunernst_bert-small-uncased__1016001.json.gz",
+    "dlrm_worker0 (0.9 MB)": TRACES / "param_dlrm_8rank" / "worker0_step_12.1694128201545.pt.trace.json.gz",
+    "rank_non_gpu (1.0 MB)": TRACES / "rank_non_gpu" / "rank_non_gpu.json.gz",
+    "trace_filter_r0 (1.8 MB)": TRACES / "trace_filter" / "sampled_rank-0.json.gz",
+    "falcon_h100 (2.3 MB)": TRACES / "tracelens_h100" / "Falconsai_nsfw_image_detection__1016002.json.gz",
+    "qwen_h100 (8.7 MB)": TRACES / "tracelens_h100" / "Qwen_Qwen1.5-0.5B-Chat__1016005.json.gz",
+    "nccl_a100 (9.8 MB)": TRACES / "nccl_parser_config" / "nccl_data.json.gz",
+}
+# the small-trace engine with no size limit (to show where the polars engine overtakes it)
+QUICK = ("import sys, trainperf.trace.quick as q; q.MAX_BYTES = 1 << 40; from trainperf.__main__ import main; "
+         "sys.argv = ['trainperf', 'analyze', sys.argv[1], '--json']; main()")
+POLARS = ("import sys; from trainperf.cli import main; sys.argv = ['trainperf', 'analyze', sys.argv[1], '--json']; "
+          "main()")
+
+
+# Children run as an installed package does: with compiled bytecode (pip compiles it at install time).
+# This project's machines set PYTHONDONTWRITEBYTECODE=1, which makes every process compile every module it
+# imports from source (29 ms of the small engine's 80); the cache goes to a temporary folder, not the tree.
+_PYC = Path(tempfile.gettempdir()) / "trainperf-bench-pycache"
+
+
+def _wall(args: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    import os
+    import time
+
+    full = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    full.update(PYTHONPYCACHEPREFIX=str(_PYC), **(env or {}))
+    t = time.perf_counter()
+    r = subprocess.run(args, capture_output=True, text=True, env=full, timeout=600)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError((r.stderr.strip().splitlines() or ["?"])[-1][:120])
+    return wall, r.stdout
+
+
+def _agree(a: str, b: str) -> bool:
+    import math
+
+    def same(x: object, y: object) -> bool:
+        if isinstance(x, dict) and isinstance(y, dict):
+            return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+        if isinstance(x, list) and isinstance(y, list):
+            return len(x) == len(y) and all(same(u, v) for u, v in zip(x, y, strict=True))
+        if isinstance(x, float) or isinstance(y, float):
+            return x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-6)  # type: ignore[arg-type]
+        return x == y
+
+    return same(json.loads(a), json.loads(b))
+
+
+def cli(repeat: int, hta_path: str | None) -> list[dict]:
+    """The `--cli` table (module docstring)."""
+    import importlib.util
+
+    env = {"PYTHONPATH": hta_path} if hta_path else None
+    have_hta = bool(hta_path) or importlib.util.find_spec("hta") is not None
+    py = sys.executable
+    print(f"{'trace':26} {'events':>8} | {'python':>6} {'small':>6} {'polars':>6} {'HTA':>6} | {'default':>7} "
+          f"{'vs HTA':>6} | same JSON")
+    rows = []
+    floor = min(_wall([py, "-c", "pass"])[0] for _ in range(repeat))
+    with tempfile.TemporaryDirectory() as t:
+        for name, f in CLI_TRACES.items():
+            q = p = h = float("inf")
+            out_q = out_p = ""
+            _wall([py, "-c", QUICK, str(f)])  # (the first run fills the bytecode cache)
+            _wall([py, "-c", POLARS, str(f)])
+            for _ in range(repeat):  # interleaved: both meet the same disturbances of a shared machine
+                wq, out_q = _wall([py, "-c", QUICK, str(f)])
+                wp, out_p = _wall([py, "-c", POLARS, str(f)])
+                q, p = min(q, wq), min(p, wp)
+                if have_hta:
+                    d = Path(t) / name.split()[0]
+                    d.mkdir(exist_ok=True)
+                    if not (d / f.name).exists():
+                        (d / f.name).symlink_to(f)
+                    try:
+                        h = min(h, _wall([py, "-c", HTA, str(d)], env)[0])
+                    except RuntimeError:  # (HTA fails on traces without GPU kernels)
+                        h = float("nan")
+            from trainperf.trace.quick import small
+
+            default = q if small(f) else p
+            events = json.loads(out_p)["events"]
+            row = {"trace": name, "events": events, "python_s": floor, "small_engine_s": q, "polars_engine_s": p,
+                   "hta_s": h if have_hta and h == h else None, "default": "small" if small(f) else "polars",
+                   "same_json": _agree(out_q, out_p)}
+            rows.append(row)
+            print(f"{name:26} {events:8,} | {floor:6.3f} {q:6.3f} {p:6.3f} "
+                  f"{(f'{h:6.2f}' if have_hta else 'skip'):>6} | {default:7.3f} "
+                  f"{(f'{h / default:5.1f}x' if have_hta else ''):>6} | {row['same_json']}", flush=True)
+    print("seconds, whole process, fastest of the runs: python = `python -c pass`; small / polars = `trainperf "
+          "analyze FILE --json` on each engine; default = the engine the command picks (small up to 6 MiB of JSON)")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*", default=DEFAULT)
@@ -206,13 +319,22 @@ def main() -> None:
                     help="runs per tool and trace (2 above 50 MB); the fastest is reported")
     ap.add_argument("--json", default=None)
     ap.add_argument("--make-big", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--cli", action="store_true", help="time `trainperf analyze FILE --json` on both engines")
+    ap.add_argument("--hta-path", default=None, help="a folder holding HTA (pip install --target)")
     args = ap.parse_args()
     if args.make_big:
         _big(int(args.make_big[0]), Path(args.make_big[1]))
         return
+    if args.cli:
+        rows = cli(args.repeat, args.hta_path)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1))
+        return
+    if args.hta_path:
+        _HTA_PATH.append(args.hta_path)
     try:
-        import hta
-
+        if not args.hta_path:
+            import hta
         have_hta = not args.no_hta
     except ImportError:
         have_hta = False

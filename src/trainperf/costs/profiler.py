@@ -60,3 +60,10 @@ def op_call_from_profiler(name: str, dims: Sequence[Any] | None, types: Sequence
         else:
             args.append(None)
     return OpCall(op=name, args=tuple(args))
+
+
+def shapes_unrecorded(dims: Sequence[Any] | None, types: Sequence[str] | None) -> bool:
+    """True when the profiler recorded a tensor-list argument without its shapes: older Kineto writes
+    "TensorList" arguments as `[]` (newer ones as a list of shapes). Such an op (aten::cat, _foreach_*) has
+    no price: pricing it would give a 0-byte op."""
+    return any(t == "TensorList" and d == [] for d, t in zip(list(dims or []), list(types or []), strict=False))

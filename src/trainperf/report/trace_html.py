@@ -26,7 +26,10 @@ td:first-child,th:first-child{text-align:left}.warn{color:#a15c00}.opp{margin:10
 
 
 def _ms(ns: float | None) -> str:
-    return "-" if ns is None or (isinstance(ns, float) and math.isnan(ns)) else seconds(float(ns) * 1e-9)
+    """A time, signed (units.seconds takes magnitudes: -55 ms would print as "-55148.5 us")."""
+    if ns is None or (isinstance(ns, float) and not math.isfinite(ns)):
+        return "-"
+    return ("-" if ns < 0 else "") + seconds(abs(float(ns)) * 1e-9)
 
 
 def _legend(keys: list[str]) -> str:
@@ -153,7 +156,7 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
         rad = 2 + 10 * math.sqrt(r["time_ns"] / tmax)
         c = COLORS.get(r["cost_category"] or "other", "#999")
         parts.append(f'<circle cx="{X(r["intensity"]):.1f}" cy="{Y(r["achieved_tflops"]):.1f}" r="{rad:.1f}" '
-                     f'fill="{c}" fill-opacity="0.6"><title>{escape(r["op"])} x{r["calls"]}: {_ms(r["time_ns"])}, '
+                     f'fill="{c}" fill-opacity="0.6"><title>{escape(str(r["op"]))} x{r["calls"]}: {_ms(r["time_ns"])}, '
                      f'{pct(r["sol_frac"] or 0)} of SOL, {r["bound_by"]}-bound</title></circle>')
     cats = sorted({c for c in s["cost_category"].to_list() if c})
     return "".join(parts) + "</svg>" + _legend(cats)
@@ -168,32 +171,59 @@ def render_html(a: Any) -> str:
            f"{ts.events.height:,} events, {escape(ts.device_name or 'no GPU named')}"
            + (f"; speed of light against {escape(a.gpu.name)}" if a.gpu is not None else "") + "</p>"]
     out += [f"<p class='warn'>warning: {escape(w)}</p>" for w in (*ts.warnings, *a.notes)]
-    out.append("<h2>What to fix first</h2>")
+    per = "per step" if a.temporal.filter(pl.col("step") >= 0).height else "over the whole trace"
+    out.append(f"<h2>What to fix first</h2><p class='dim'>recoverable GPU time {per}; upper bounds; time two items "
+               "share is counted once, so they never add up to more than the step</p>")
     if not a.opportunities.height:
         out.append("<p>nothing above 0.5% of the step</p>")
     for i, r in enumerate(a.opportunities.iter_rows(named=True), 1):
-        out.append(f"<div class='opp'><b>{i}. {escape(r['title'])}</b>: {_ms(r['recover_ns'])} per step "
-                   f"({pct(r['recover_frac'])})<br><span class='dim'>evidence:</span> {escape(r['evidence'])}"
+        shared = (f"; {_ms(r['alone_ns'])} alone, shares {escape(r['part'])} time with "
+                  f"{escape(r['overlaps'])}" if r.get("overlaps") else "")
+        out.append(f"<div class='opp'><b>{i}. {escape(r['title'])}</b>: {_ms(r['recover_ns'])} {per} "
+                   f"({pct(r['recover_frac'])}){shared}<br><span class='dim'>evidence:</span> {escape(r['evidence'])}"
                    f"<br><span class='dim'>action:</span> {escape(r['action'])}</div>")
     if a.temporal.height:
         out += ["<h2>Timeline overview</h2>", timeline_svg(ts.events),
-                "<h2>Temporal breakdown (mean per step)</h2>", breakdown_svg(a.temporal),
-                "<h2>GPU kernel time by category</h2>", categories_svg(a.kernels),
-                "<h2>Top kernels</h2>",
-                _table(a.top_kernels, {"kernel": lambda r: r["name"][:120], "category": lambda r: r["category"],
+                f"<h2>Temporal breakdown (mean {per})</h2>", breakdown_svg(a.temporal),
+                f"<h2>GPU kernel time by category ({per}, mean over ranks)</h2>", categories_svg(a.kernels),
+                "<h2>Top kernels (whole trace)</h2>",
+                _table(a.top_kernels, {"kernel": lambda r: (r["name"] or "(no name)")[:120],
+                                       "category": lambda r: r["category"],
                                        "calls": lambda r: r["count"], "total": lambda r: _ms(r["time_ns"]),
                                        "mean": lambda r: _ms(r["mean_ns"]), "share": lambda r: pct(r["share"])})]
     if a.collectives.height:
-        out += ["<h2>Collectives</h2>", _table(a.collectives, {
+        out += ["<h2>Collectives (whole trace)</h2>", _table(a.collectives, {
             "rank": lambda r: r["rank"], "kind": lambda r: r["kind"], "calls": lambda r: r["count"],
             "time": lambda r: _ms(r["time_ns"]),
-            "busbw GB/s": lambda r: "-" if r["busbw_GBps"] is None else f"{r['busbw_GBps']:.1f}"})]
-    out += ["<h2>Roofline (ops recorded with shapes)</h2>", roofline_svg(a.sol, a.gpu)]
+            "busbw GB/s": lambda r: "-" if r["busbw_GBps"] is None else f"{r['busbw_GBps']:.1f}",
+            "overlap (own)": lambda r: "-" if r["overlap"] is None else pct(r["overlap"])})]
+    if a.host.height:
+        hper = "per step" if a.host["steps"].min() else "whole trace"
+        out += [f"<h2>Host time by op ({hper}; self = without nested ops)</h2>", _table(a.host_ops.head(30), {
+            "op": lambda r: r["name"], "rank": lambda r: r["rank"], "calls": lambda r: f"{r['calls_per_step']:.1f}",
+            "self": lambda r: _ms(r["self_per_step_ns"]), "share": lambda r: pct(r["share"])})]
+    out += ["<h2>Roofline (ops recorded with shapes, whole trace)</h2>", roofline_svg(a.sol, a.gpu)]
     if "sol_ns" in a.sol.columns and a.sol.filter("covered").height:
         out.append(_table(a.sol.filter("covered").head(30), {
             "op": lambda r: r["op"], "calls": lambda r: r["calls"], "time": lambda r: _ms(r["time_ns"]),
             "SOL": lambda r: _ms(r["sol_ns"]), "% SOL": lambda r: pct(r["sol_frac"] or 0),
             "TFLOP/s": lambda r: f"{r['achieved_tflops']:.1f}", "GB/s": lambda r: f"{r['achieved_GBps']:.0f}",
             "bound by": lambda r: r["bound_by"]}))
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def render_compare_html(c: Any, *, top: int = 15) -> str:
+    """A trace comparison (TraceComparison) as one HTML page: the three tables, B against A, per step."""
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>trainperf: {escape(c.a)} vs {escape(c.b)}"
+           f"</title><style>{CSS}</style></head><body><h1>trainperf trace comparison</h1>"
+           f"<p>A: {escape(c.a)}<br>B: {escape(c.b)}</p>"]
+    for title, df, key in (("Per step", c.temporal, "part"), ("Kernel time per step by category", c.categories,
+                                                                 "category"),
+                           ("Kernels that changed most (per step)", c.kernels, "name")):
+        out += [f"<h2>{title} (mean over ranks)</h2>", _table(df.head(top), {
+            key: lambda r, k=key: str(r[k])[:120], "A": lambda r: _ms(r["a_ns"]), "B": lambda r: _ms(r["b_ns"]),
+            "B - A": lambda r: _ms(r["delta_ns"]),
+            "change": lambda r: "-" if r["delta_frac"] is None else f"{r['delta_frac']:+.1%}"})]
     out.append("</body></html>")
     return "\n".join(out)

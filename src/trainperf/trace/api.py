@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from trainperf.trace.analyses.collectives import collectives
+from trainperf.trace.analyses.host import host_tables
 from trainperf.trace.analyses.imbalance import rank_imbalance
 from trainperf.trace.analyses.kernels import kernel_breakdown, top_kernels
 from trainperf.trace.analyses.launch import launch_stats
@@ -38,12 +39,15 @@ class TraceAnalysis:
     sol: pl.DataFrame
     sol_summary: dict[str, float]
     opportunities: pl.DataFrame
+    host: pl.DataFrame
+    host_ops: pl.DataFrame
     notes: tuple[str, ...] = field(default=())
 
     def tables(self) -> dict[str, pl.DataFrame]:
         return {"temporal": self.temporal, "kernels": self.kernels, "top_kernels": self.top_kernels,
                 "launch": self.launch, "overlap": self.overlap, "collectives": self.collectives,
-                "imbalance": self.imbalance, "sol": self.sol, "opportunities": self.opportunities}
+                "imbalance": self.imbalance, "sol": self.sol, "opportunities": self.opportunities,
+                "host": self.host, "host_ops": self.host_ops}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: source, ranks, GPU, warnings, and every table as a list of row dicts."""
@@ -52,6 +56,8 @@ class TraceAnalysis:
 
         return {
             "source": self.trace.source,
+            "device": self.trace.device_name,
+            "events": self.trace.events.height,
             "ranks": [{"rank": r.rank, "path": r.path, "world_size": r.world_size, "device": r.device_name,
                        "events": r.n_events} for r in self.trace.ranks],
             "gpu": self.gpu.name if self.gpu is not None else None,
@@ -95,14 +101,16 @@ def analyze(trace: TraceSet | str | Path, *, gpu: str | Any | None = None, top: 
     finally:  # (the timeline's result, or its error, before anything else: it never outlives this call)
         temporal, launch, overlap, coll = timeline.result()
     if n_gpu == 0:
-        notes.append("no GPU events in the trace (CPU-only profile): GPU analyses are empty")
+        notes.append("no GPU events in the trace (CPU-only profile): host-side analyses only (host time by "
+                     "op, dispatch); the GPU timeline tables are empty")
     imb = rank_imbalance(temporal) if temporal.height else pl.DataFrame()
     if n_gpu and ev["shapes"].null_count() == ev.height:
         notes.append("no shapes recorded (profile with record_shapes=True for speed of light per op)")
     opp = opportunities(ev, temporal, launch, overlap, coll, sol, imb, spec)
+    host, host_ops = host_tables(ev)
     return TraceAnalysis(trace=ts, gpu=spec, temporal=temporal, kernels=kernels, top_kernels=top_k, launch=launch,
                          overlap=overlap, collectives=coll, imbalance=imb, sol=sol, sol_summary=sol_summary(sol),
-                         opportunities=opp, notes=tuple(notes))
+                         opportunities=opp, host=host, host_ops=host_ops, notes=tuple(notes))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ checked against the float values, and converted digit by digit.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from concurrent.futures import Executor, Future
 from functools import lru_cache
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from trainperf.trace import common, jsontext
 from trainperf.trace.engine import ENGINE
 from trainperf.trace.link import link_parts
 from trainperf.trace.schema import GPU_CATS
@@ -58,6 +60,9 @@ _FEW = 64
 _TS_TEXT = r'"ts"\s*:\s*-?[0-9][0-9.eE+-]*'
 _TS_PREFIX = '"ts: \t\r\n'
 BAD = pl.col("ph").is_null() | (pl.col("ts").is_null() & (pl.col("ph") != "M"))
+# ts and dur stay within +-2**62 ns (146 years), so that ts + dur and the clock offsets added later never
+# wrap int64 (a wrapped time reads as a negative window); beyond it an event's times are corrupt.
+NS_LIMIT = float(common.NS_LIMIT)
 
 
 class ChunkParser:
@@ -68,7 +73,7 @@ class ChunkParser:
     def __init__(self, time_unit: str | None = None) -> None:
         self.unit = time_unit
         self.exact = False
-        self.seen = self.dropped = 0
+        self.seen = self.dropped = self.out_of_range = 0
         self.typed_shapes = True  # until a chunk's Input Dims nest deeper than polars' typed read allows
         self.rows = 0  # rows converted so far: the file's row number (idx) of the next one
         self.parts: list[list[pl.DataFrame]] = []  # link.link_parts of each converted batch
@@ -81,6 +86,8 @@ class ChunkParser:
 
     def parse(self, buf: bytes) -> pl.DataFrame | None:
         """The raw columns of a chunk (parse_raw), trying polars' typed read of the shapes first."""
+        if _HUGE.search(buf):
+            return _parse_huge(buf)
         if not (self.typed_shapes and b'"Input Dims"' in buf):
             return parse_raw(buf)
         raw = _frame_shapes(buf)
@@ -96,12 +103,13 @@ class ChunkParser:
         self.unit = self.unit or unit_of(raw)
         if self.exact:
             raw = with_ts_text(raw, buf)
-        out, lossy = typed(raw, self.unit, check=not self.exact)
+        out, lossy, oor = typed(raw, self.unit, check=not self.exact)
         if lossy:
             self.exact = True
-            out, _ = typed(with_ts_text(raw, buf), self.unit)
+            out, _, oor = typed(with_ts_text(raw, buf), self.unit)
         self.seen += raw.height
-        self.dropped += raw.height - out.height
+        self.dropped += raw.height - out.height - oor
+        self.out_of_range += oor
         self.parts.append(link_parts(out, self.rows))
         self.rows += out.height
         return out
@@ -146,18 +154,34 @@ class Pipeline:
             self.raws, self.bufs, self.size = [], [], 0
 
 
+# A ts or dur written with 20 or more digits is beyond 2**64: polars' JSON reader wraps such integers
+# (18446744073709551616 comes out as 8446744073709551616) and orjson refuses them, so those chunks go
+# through the json module, whose integers have no limit (then NS_LIMIT drops the event).
+_HUGE = re.compile(rb'"(?:ts|dur)"\s*:\s*-?[0-9]{20}')
+
+
+def _parse_huge(buf: bytes) -> pl.DataFrame | None:
+    import json
+
+    try:
+        evs = json.loads(buf)
+    except (ValueError, RecursionError):
+        return None
+    return _frame_python(evs) if isinstance(evs, list) else None
+
+
 def parse_raw(buf: bytes) -> pl.DataFrame | None:
     """Raw columns of one chunk (_JSON_SCHEMA, + shapes), or None when ``buf`` is not valid JSON."""
     try:
         df = pl.read_json(buf, schema=_JSON_SCHEMA)
     except Exception:
         try:
-            evs = orjson.loads(buf)
+            evs = jsontext.loads(buf)
         except orjson.JSONDecodeError:
             return None
-        return _frame_python(evs)
+        return _frame_python(evs) if isinstance(evs, list) else None
     if b'"Input Dims"' in buf:  # nested shape lists have no fixed polars type: take them from orjson
-        evs = orjson.loads(buf)
+        evs = jsontext.loads(buf)
         if len(evs) != df.height:
             return _frame_python(evs)
         df = df.with_columns(shapes=pl.Series("shapes", [_shapes(e) for e in evs], dtype=_S))
@@ -209,7 +233,7 @@ def _number(v: Any) -> float | None:
         return None
     try:
         return float(v)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -268,17 +292,18 @@ def _ns_from_text(x: pl.Expr, digits: int) -> pl.Expr:
     return (x.cast(pl.Decimal(38, digits), strict=False) * 10**digits).cast(pl.Int64, strict=False)
 
 
-def typed(raw: pl.DataFrame, unit: str, *, check: bool = False) -> tuple[pl.DataFrame, bool]:
-    """The chunk's typed columns (TYPED_SCHEMA), events without ph or ts dropped, in one query; and with
-    ``check``, whether a float ts without text may have lost digits (then ts need their text). A text that
-    is not its row's float value to one ulp means misaligned texts: the chunk keeps the float values."""
+def typed(raw: pl.DataFrame, unit: str, *, check: bool = False) -> tuple[pl.DataFrame, bool, int]:
+    """The chunk's typed columns (TYPED_SCHEMA), events without ph or ts dropped, in one query; with
+    ``check``, whether a float ts without text may have lost digits (then ts need their text); and how many
+    events were dropped for a ts or dur beyond NS_LIMIT. A text that is not its row's float value to one ulp
+    means misaligned texts: the chunk keeps the float values."""
     d, shapes = (0 if unit == "ns" else 3), "shapes" in raw.columns
     if "ts_text" in raw.columns:
-        out, misaligned, lossy = _run(raw, _query(d, True, shapes, check))
+        out, misaligned, lossy, oor = _run(raw, _query(d, True, shapes, check))
         if not misaligned:
-            return out, lossy
-    out, _, lossy = _run(raw, _query(d, False, shapes, check))
-    return out, lossy
+            return out, lossy, oor
+    out, _, lossy, oor = _run(raw, _query(d, False, shapes, check))
+    return out, lossy, oor
 
 
 @lru_cache(maxsize=32)
@@ -293,12 +318,17 @@ def _query(d: int, text: bool, shapes: bool, check: bool) -> tuple[pl.Expr | str
         lossy = _lossy(f.filter(t.is_null()), check)
     else:
         ts, misaligned, lossy = _ns_from_float(f, d), pl.lit(False), _lossy(f, check)
-    dur = _ns_from_float(pl.col("dur"), d).fill_null(0).clip(lower_bound=0)
+    limit = NS_LIMIT / 10**d  # in the file's unit
+    # (an event without ts, metadata, is kept whatever its dur: only timed events can be out of range)
+    oor = (f.is_not_null() & ((f.abs() >= limit) | (pl.col("dur") >= limit)).fill_null(False))
+    ts = pl.when(oor).then(pl.lit(None, pl.Int64)).otherwise(ts)  # dropped as BAD, counted apart
+    # (clipped before the conversion: -1e16 us would wrap int64 to +8.4e18 ns)
+    dur = _ns_from_float(pl.col("dur").clip(lower_bound=0, upper_bound=limit), d).fill_null(0)
     args = pl.col("args").cast(_ARGS_TYPED, strict=False).struct.rename_fields(list(_ARG_TYPES))
     return ("ph", "cat", "name", pl.col("pid", "tid").cast(pl.Int64, strict=False),
             pl.col("id").cast(pl.Int64, strict=False).alias("flow_id"), ts.alias("ts"), dur.alias("dur"), args,
             pl.col("shapes") if shapes else pl.lit(None, _S).alias("shapes"),
-            misaligned.alias("_misaligned"), lossy.alias("_lossy"))
+            misaligned.alias("_misaligned"), lossy.alias("_lossy"), oor.fill_null(False).sum().alias("_oor"))
 
 
 def _lossy(f: pl.Expr, check: bool) -> pl.Expr:
@@ -315,16 +345,17 @@ _IS_GPU = (pl.col("cat").is_in(GPU_CATS) & (pl.col("ph") == "X")).fill_null(Fals
 _ROW_LOCAL = (pl.when("gpu").then(pl.coalesce("stream", "tid")).otherwise("stream").alias("stream"),
               pl.when("gpu").then(pl.coalesce(pl.col("device"), pl.col("pid").cast(pl.Int32))).otherwise("device")
               .alias("device"))
-_FLAGS = ("_misaligned", "_lossy")
+_FLAGS = ("_misaligned", "_lossy", "_oor")
 
 
-def _run(raw: pl.DataFrame, query: tuple[pl.Expr | str, ...]) -> tuple[pl.DataFrame, bool, bool]:
+def _run(raw: pl.DataFrame, query: tuple[pl.Expr | str, ...]) -> tuple[pl.DataFrame, bool, bool, int]:
     """One query: the typed columns, filtered, plus the chunk-wide flags (scalars broadcast as columns)."""
     out = (raw.lazy().select(query).unnest("args").filter(~BAD).with_columns(gpu=_IS_GPU)
            .with_columns(*_ROW_LOCAL).collect(engine=ENGINE))
     if out.height:
-        misaligned, lossy = bool(out["_misaligned"][0]), bool(out["_lossy"][0])
+        misaligned, lossy, oor = bool(out["_misaligned"][0]), bool(out["_lossy"][0]), int(out["_oor"][0])
     else:  # every event dropped: the flags from the chunk itself
-        misaligned, lossy = (bool(v) for v in raw.select(query[-2:]).row(0))
+        m, lo, o = raw.select(query[-3:]).row(0)
+        misaligned, lossy, oor = bool(m), bool(lo), int(o or 0)
     # (dropping the flag columns this way needs no query)
-    return pl.DataFrame([c for c in out.get_columns() if c.name not in _FLAGS]), misaligned, lossy
+    return pl.DataFrame([c for c in out.get_columns() if c.name not in _FLAGS]), misaligned, lossy, oor

@@ -30,8 +30,9 @@ def link_parts(batch: pl.DataFrame, first_row: int) -> list[pl.DataFrame]:
         .select("correlation", launch_idx="idx", launch_ts="ts", rt_ext="external_id"),
         lf.filter((pl.col("cat") == "cpu_op") & pl.col("external_id").is_not_null())
         .select(rt_ext="external_id", op_idx="idx"),
-        lf.filter(_STEP).select(step=pl.col("name").str.extract(r"#(\d+)").cast(pl.Int32), s="ts",
-                                e=pl.col("ts") + pl.col("dur")),
+        # (a step number beyond int32 becomes null: that span is no step, and read_file counts it)
+        lf.filter(_STEP).select(step=pl.col("name").str.extract(r"#(\d+)").cast(pl.Int32, strict=False), s="ts",
+                                e=pl.col("ts") + pl.col("dur"), bad=pl.col("name").str.contains(r"#\d")),
     ], engine=ENGINE)
 
 
@@ -51,7 +52,9 @@ def link(df: pl.DataFrame, parts: list[list[pl.DataFrame]], shift: int = 0) -> p
     rt = rt.with_columns(rt_ext=pl.when(own_id).then(pl.lit(None, pl.Int64)).otherwise("rt_ext"))
     ops = ops.unique("rt_ext", keep="last", maintain_order=True)
     q = gpu.join(rt, on="correlation", how="left").join(ops, on="rt_ext", how="left")
-    found, steps_df = pl.collect_all([q, steps.drop_nulls("step").unique("step").sort("s")], engine=ENGINE)
+    # one span per step number (the first in file order, whichever order unique() meets them in), by start
+    steps = steps.drop_nulls("step").unique("step", keep="first", maintain_order=True).sort("s", "step")
+    found, steps_df = pl.collect_all([q, steps.select("step", "s", "e")], engine=ENGINE)
     found = _link_by_time(df, found)
     found = found.with_columns(category=_category(found))
     # idx is the row number: scatter the GPU rows' links into full columns (a join would copy the table)
@@ -97,7 +100,8 @@ def _link_by_time(df: pl.DataFrame, gpu: pl.DataFrame) -> pl.DataFrame:
         launch_idx="idx", pid="pid", tid="tid", t="ts").drop_nulls(["pid", "tid"])
     cpu = (rows.filter((pl.col("cat") == "cpu_op") & (pl.col("ph") == "X")).drop_nulls(["pid", "tid"])
            .select("pid", "tid", t="ts", op_end=pl.col("ts") + pl.col("dur"), op2="idx"))
-    hit = (calls.sort("pid", "tid", "t").join_asof(cpu.sort("pid", "tid", "t"), on="t", by=["pid", "tid"],
+    # (ops starting together: the one later in the file, the inner one, whatever order the sort leaves them in)
+    hit = (calls.sort("pid", "tid", "t").join_asof(cpu.sort("pid", "tid", "t", "op2"), on="t", by=["pid", "tid"],
                                                  strategy="backward", check_sortedness=False)
            .filter(pl.col("t") < pl.col("op_end")).select("launch_idx", "op2"))
     return (gpu.lazy().join(hit, on="launch_idx", how="left").with_columns(op_idx=pl.coalesce("op_idx", "op2"))

@@ -15,27 +15,12 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace import common
 from trainperf.trace.link import link
 from trainperf.trace.reader import read_file
 from trainperf.trace.schema import EVENTS_SCHEMA, RankInfo, TraceError, TraceSet
 
 _PARALLEL_MIN_BYTES = 16 << 20  # below this a process pool costs more than it saves
-
-
-def _base_ns(meta: dict[str, Any]) -> int:
-    """baseTimeNanoseconds, added to ts so that ranks share one clock (Kineto >= 2.3 writes ts relative to
-    it)."""
-    return int(meta.get("baseTimeNanoseconds") or 0) if meta.get("_unit") == "us" else 0
-
-
-def _device_name(meta: dict[str, Any], df: pl.DataFrame) -> tuple[str | None, dict[str, Any]]:
-    props = [p for p in meta.get("deviceProperties") or [] if isinstance(p, dict)]
-    if not props:
-        return None, {}
-    used = df["device"].filter(df["gpu"]).drop_nulls()
-    dev = used.mode()[0] if used.len() else props[0].get("id", 0)
-    p = next((p for p in props if p.get("id") == dev), props[0])
-    return (str(p["name"]) if p.get("name") else None), p
 
 
 def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
@@ -52,18 +37,21 @@ def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFr
 
 def _read_rank(p: Path, time_unit: str | None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
     raw, meta = read_file(p, time_unit=time_unit)
-    warnings: list[str] = []
-    if meta.get("_dropped"):
-        warnings.append(f"{p.name}: skipped {meta['_dropped']} events without 'ph' or 'ts'")
-    base, unit = _base_ns(meta), str(meta["_unit"])
+    warnings = common.read_warnings(meta, p)
+    try:
+        base = common.base_ns(meta, p)
+        lo, hi = raw.select(lo=pl.col("ts").min(), hi=(pl.col("ts") + pl.col("dur")).max()).row(0)
+        common.check_range(lo, hi, base, p)
+    except common.MetaError as e:
+        raise TraceError(str(e)) from None
     df = link(raw.with_columns(ts=pl.col("ts") + base) if base else raw, meta.pop("_link_parts"), base)
-    raw_dist = meta.get("distributedInfo")
-    dist: dict[str, Any] = raw_dist if isinstance(raw_dist, dict) else {}
-    rank = dist.get("rank") if isinstance(dist.get("rank"), int) else None
-    ws = dist.get("world_size") if isinstance(dist.get("world_size"), int) else None
-    name, props = _device_name(meta, df)
+    if meta.get("_bad_steps"):
+        warnings.append(f"{p.name}: {meta['_bad_steps']} ProfilerStep# span(s) with a step number beyond 2**31-1; "
+                        "not used as steps")
+    rank, ws = common.rank_fields(meta, warnings, p)
+    name, props = common.device(meta, df["device"].filter(df["gpu"]).drop_nulls().to_list(), warnings, p)
     info = RankInfo(rank=rank if rank is not None else -1, rank_known=rank is not None, world_size=ws,
-                    path=str(p), device_name=name, device_props=props, n_events=df.height, time_unit=unit)
+                    path=str(p), device_name=name, device_props=props, n_events=df.height, time_unit=str(meta["_unit"]))
     return df, info, warnings
 
 
@@ -72,6 +60,9 @@ def _files(path: Path) -> list[Path]:
         raise FileNotFoundError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
+    if not path.is_dir():  # a FIFO, socket or device: reading it would block or never end
+        raise TraceError(f"{path}: not a regular file or folder (a pipe, socket or device); save the trace "
+                         "to a file and analyze that")
     pats = ("*.json", "*.json.gz")
     files = sorted(f for pat in pats for f in path.glob(pat) if f.is_file())
     if not files:
@@ -119,7 +110,10 @@ def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], warnings: l
     ref_end = next(e for s, e in spans if s == ref_start)
     out = []
     for f, info, (s, e) in zip(frames, infos, spans, strict=True):
-        if e < ref_start or s > ref_end:
+        if (e < ref_start or s > ref_end) and e - s + ref_start >= 2**63 - 1:
+            warnings.append(f"rank {info.rank} ({Path(info.path).name}): its window does not overlap the other "
+                            "ranks' and cannot be shifted onto theirs within int64 ns; left as it is")
+        elif e < ref_start or s > ref_end:
             shift = ref_start - s
             warnings.append(f"rank {info.rank} ({Path(info.path).name}): clock skew of {shift / 1e9:+.3f} s "
                             "against the other ranks (or the files come from different runs); its times are "

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from trainperf.trace import jsontext
 from trainperf.trace.chunk import ChunkParser, Pipeline
 from trainperf.trace.engine import background
 from trainperf.trace.schema import TraceError
@@ -56,8 +57,9 @@ def read_bytes(path: Path) -> bytes:
     return raw
 
 
-def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
-    """(start, end) of the traceEvents array's inside and the document's other keys."""
+def _array_bounds(data: bytes, path: Path, origin: Any = None) -> tuple[int, int, dict[str, Any]]:
+    """(start, end) of the traceEvents array's inside and the document's other keys (``origin(i)``: the
+    file offset of ``data[i]``, for the error message)."""
     i = 0
     while i < len(data) and data[i] in b" \t\r\n":
         i += 1
@@ -74,9 +76,9 @@ def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
     m = key.search(data)
     if m is None:
         try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            raise TraceError(f"{path}: invalid JSON ({e})") from None
+            doc = jsontext.loads(data)
+        except orjson.JSONDecodeError:
+            raise TraceError(f"{path}: invalid JSON ({_where(data, origin)})") from None
         keys = list(doc)[:6] if isinstance(doc, dict) else type(doc).__name__
         raise TraceError(f"{path}: JSON without 'traceEvents' (keys: {keys}); not a PyTorch profiler trace")
     start = m.end()
@@ -86,21 +88,49 @@ def _array_bounds(data: bytes, path: Path) -> tuple[int, int, dict[str, Any]]:
         end = data.rfind(b"]", start - 1, end)
         if end < 0:
             break
-        if not _ends_with_event(data, start, end):
+        if not _array_ok(data, start, end):
             continue
         try:
-            meta = orjson.loads(head + b"]" + data[end + 1 :])
+            # (the array replaced by null: a list under the key afterwards is a second traceEvents key)
+            meta = jsontext.loads(head[:-1] + b"null" + data[end + 1 :])
         except orjson.JSONDecodeError:
             continue
         if isinstance(meta, dict):
-            meta.pop("traceEvents", None)
+            later = meta.pop("traceEvents", None)
+            if isinstance(later, list):  # a second traceEvents key after this array
+                meta["_later_events"] = later
             return start, end, meta
-    try:  # only on failure: let the parser name the first error
-        orjson.loads(data)
-        why = "the traceEvents array does not hold event objects"
-    except orjson.JSONDecodeError as e:
-        why = str(e)
+    err = jsontext.error(data)  # only on failure: name the first error
+    why = "the traceEvents array does not hold event objects" if err is None else _where(data, origin)
     raise TraceError(f"{path}: invalid JSON ({why})")
+
+
+_WHOLE = 8 << 20  # an array inside up to this size is checked by parsing it whole
+
+
+def _array_ok(data: bytes, start: int, end: int) -> bool:
+    """Whether data[start:end] can be the inside of the traceEvents array (not the "]" of deviceProperties
+    or INFO written after it): it parses as a list (or lists, between the seams of a duplicated key). Past
+    _WHOLE, a cheaper test: its last element is an event (_ends_with_event)."""
+    if end - start > _WHOLE:
+        return _ends_with_event(data, start, end)
+    try:
+        return all(isinstance(jsontext.loads(b"[" + part + b"]"), list) for part in _DUP.split(data[start:end]))
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _where(buf: bytes, origin: Any, chunk: bool = False) -> str:
+    """Where ``buf`` stops being JSON: the file's byte offset (``origin``: the file offset of buf[0], or a
+    function of the offset in buf; with ``chunk``, the "[" the reader put in front is not in the file),
+    orjson's message and the text around it."""
+    e = jsontext.error(buf)
+    if e is None:
+        return "not a JSON object or array"
+    i = e.byte - (1 if chunk else 0)
+    at = origin(i) if callable(origin) else (origin or 0) + i
+    near = buf[max(0, e.byte - 24) : e.byte + 24].decode("utf-8", "replace")
+    return f"{e.msg} at byte {at}, near {near!r}"
 
 
 def _ends_with_event(data: bytes, start: int, end: int) -> bool:
@@ -121,7 +151,7 @@ def _ends_with_event(data: bytes, start: int, end: int) -> bool:
         cands.append(tail.find(b"{"))
     for first in cands:
         try:
-            ev = orjson.loads(b"[" + tail[first:] + b"]")
+            ev = jsontext.loads(b"[" + tail[first:] + b"]")
         except orjson.JSONDecodeError:
             continue
         return bool(ev) and isinstance(ev[-1], dict) and "ph" in ev[-1]
@@ -131,42 +161,83 @@ def _ends_with_event(data: bytes, start: int, end: int) -> bool:
 Parse = Callable[[bytes], Any]  # a chunk's bytes -> its frame (or a Future of it); None: not valid JSON
 
 
+# Between the arrays of a traceEvents key written twice (files merged by hand): both arrays are read.
+_DUP = re.compile(rb'\]\s*,\s*"traceEvents"\s*:\s*\[')
+
+
+class Split:
+    """Cuts one file's traceEvents text into chunks at event boundaries and parses them (``parse``). A
+    candidate cut inside a string or a nested value makes the chunk a valid prefix cut short: the next
+    boundary is tried. Any other JSON error is the file's: reported at once with its byte offset (trying
+    every later boundary first made one bad byte in a 15 MB trace cost 30 s and point at the wrong place)."""
+
+    def __init__(self, path: Path, chunk_bytes: int, parse: Parse) -> None:
+        self.path, self.chunk_bytes, self.parse = path, chunk_bytes, parse
+        self.dups = 0  # traceEvents keys after the first
+
+    def next(self, b: bytes | bytearray, lo: int, hi: int, final: bool, origin: int) -> tuple[Any, int]:
+        """(frame or None, where the next chunk starts) for the events from ``b[lo]`` (just past a "[" or
+        ","); with ``final``, ``b[lo:hi]`` is the rest of the array, else more text may follow. The same
+        ``lo`` back: read more. ``origin + i`` is the file offset of ``b[i]``."""
+        m = _BOUNDARY.search(b, lo + self.chunk_bytes, hi) if hi - lo > self.chunk_bytes else None
+        for _ in range(_MAX_TRIES):
+            if m is None and not final:
+                return None, lo
+            stop = hi if m is None else m.start() + 1
+            if not bytes(b[lo:stop]).strip():
+                return None, hi
+            buf = b"".join((b"[", b[lo:stop], b"]"))
+            df = self.parse(buf)
+            if df is not None:
+                return df, (hi if m is None else m.end() - 1)
+            e = jsontext.error(buf)
+            if e is None or not e.cut or m is None:
+                return self._bad(b, lo, hi, buf, e, origin)
+            m = _BOUNDARY.search(b, m.start() + 1, hi)
+        if not final:
+            return None, lo
+        raise TraceError(f"{self.path}: invalid JSON in traceEvents after byte {origin + lo}")
+
+    def _bad(self, b: bytes | bytearray, lo: int, hi: int, buf: bytes, e: jsontext.JsonError | None,
+             origin: int) -> tuple[Any, int]:
+        """A chunk that is not a cut prefix: the seam of a duplicated traceEvents key (read on after it), or
+        the file's own error."""
+        q = lo + (e.byte - 1 if e is not None else 0)  # (buf has the "[" in front)
+        d = _DUP.search(b, lo, min(hi, q + 64))
+        if d is not None and d.start() <= q + 1:
+            self.dups += 1
+            before = bytes(b[lo : d.start()])
+            df = self.parse(b"[" + before + b"]") if before.strip() else None
+            if before.strip() and df is None:
+                raise TraceError(f"{self.path}: invalid JSON in traceEvents ({_where(b'[' + before + b']', origin + lo, True)})")
+            return df, d.end()
+        if e is None:
+            raise TraceError(f"{self.path}: traceEvents near byte {origin + lo} holds values that are not events")
+        raise TraceError(f"{self.path}: invalid JSON in traceEvents ({_where(buf, origin + lo, True)})")
+
+
 def iter_frames(data: bytes, path: Path, chunk_bytes: int = CHUNK_BYTES, parse: Parse | None = None,
-                ) -> tuple[dict[str, Any], Any]:
+                origin: Any = None) -> tuple[dict[str, Any], Any]:
     """The document's metadata and a generator of typed DataFrames, one chunk of events at a time (``parse``:
-    a chunk.ChunkParser, which keeps the file's ts unit across chunks)."""
-    start, end, meta = _array_bounds(data, path)
-    parse = parse or ChunkParser()
+    a chunk.ChunkParser, which keeps the file's ts unit across chunks). ``origin(i)``: the file offset of
+    ``data[i]`` (for error messages; default i)."""
+    start, end, meta = _array_bounds(data, path, origin)
+    split = Split(path, chunk_bytes, parse or ChunkParser())
 
     def gen() -> Any:
         pos = start
         while pos < end:
-            if end - pos <= chunk_bytes and not data[pos:end].strip():
-                return
-            df = None
-            cut = end
-            if end - pos > chunk_bytes:
-                m = _BOUNDARY.search(data, pos + chunk_bytes, end)
-                tries = 0
-                while m is not None and tries < _MAX_TRIES:
-                    df = parse(b"[" + data[pos : m.start() + 1] + b"]")
-                    if df is not None:
-                        cut = m.start() + 1
-                        break
-                    m = _BOUNDARY.search(data, m.start() + 1, end)
-                    tries += 1
-            if df is None:
-                cut = end
-                df = parse(b"[" + data[pos:end] + b"]")
-                if df is None:
-                    try:
-                        orjson.loads(b"[" + data[pos:end] + b"]")
-                    except orjson.JSONDecodeError as e:
-                        raise TraceError(f"{path}: invalid JSON in traceEvents near byte {pos} ({e})") from None
-            yield df
-            pos = cut
-            nxt = data.find(b",", pos, end)  # skip the comma between this chunk and the next
-            pos = end if nxt < 0 else nxt + 1
+            df, nxt = split.next(data, pos, end, True, 0 if origin is None else origin(pos) - pos)
+            if df is not None:
+                yield df
+            pos = nxt
+        later = meta.pop("_later_events", None)
+        if later is not None:
+            split.dups += 1
+            df = split.parse(orjson.dumps(later)) if later else None
+            if df is not None:
+                yield df
+        meta["_dup_keys"] = split.dups
 
     return meta, gen()
 
@@ -182,7 +253,7 @@ def stream_frames(path: Path, meta: dict[str, Any], chunk_bytes: int = CHUNK_BYT
     whole file. ``meta`` receives the document's other keys once the generator is exhausted."""
     parse = parse or ChunkParser()
     with Source(path) as f:
-        text, eof, offset = Text(), False, 0
+        text, eof = Text(), False
 
         def more() -> None:
             nonlocal eof
@@ -203,34 +274,31 @@ def stream_frames(path: Path, meta: dict[str, Any], chunk_bytes: int = CHUNK_BYT
             meta.update(m_all)
             return
         head = bytes(text.b[text.lo : m.end()])
-        text.lo = m.end()
+        text.lo = at_lo = m.end()  # at_lo: the file offset of text.lo
+        split = Split(path, chunk_bytes, parse)
         while True:
             while len(text) < 2 * chunk_bytes and not eof:
                 more()
             if eof:
                 break
-            cut = None
-            b = _BOUNDARY.search(text.b, text.lo + chunk_bytes, text.hi)
-            tries = 0
-            while b is not None and tries <= _MAX_TRIES:
-                df = parse(text.chunk(b.start() + 1))
-                if df is not None:
-                    yield df
-                    cut = b.end() - 1
-                    break
-                b = _BOUNDARY.search(text.b, b.start() + 1, text.hi)
-                tries += 1
-            if cut is None:
+            df, nxt = split.next(text.b, text.lo, text.hi, False, at_lo - text.lo)
+            if df is not None:
+                yield df
+            if nxt == text.lo:
                 if len(text) > 64 * chunk_bytes:
-                    raise TraceError(f"{path}: invalid JSON in traceEvents after byte {offset + len(head)}")
+                    raise TraceError(f"{path}: invalid JSON in traceEvents after byte {at_lo}")
                 more()  # a very large event, or the array's end is in the buffer: read on
                 continue
-            offset += cut - text.lo
-            text.lo = cut
-        # the last events, the closing "]" and the keys after it: a small document with the header
-        m_all, gen = iter_frames(head + text.rest(), path, chunk_bytes, parse)
+            at_lo += nxt - text.lo
+            text.lo = nxt
+        # the last events, the closing "]" and the keys after it: a small document with the header. Its
+        # text after the header starts at the file's byte at_lo.
+        n = len(head)
+        m_all, gen = iter_frames(head + text.rest(), path, chunk_bytes, parse,
+                                 origin=lambda i: i if i < n else at_lo + i - n)
         yield from gen
         meta.update(m_all)
+        meta["_dup_keys"] = meta.get("_dup_keys", 0) + split.dups
 
 
 def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None = None,
@@ -257,8 +325,12 @@ def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None 
     meta["_unit"] = parse.unit or "us"
     if parse.seen == 0:
         raise TraceError(f"{path}: the trace has no events (traceEvents is empty)")
-    if parse.dropped == parse.seen:
+    if parse.dropped + parse.out_of_range == parse.seen:
         raise TraceError(f"{path}: no event has 'ph' and 'ts'; not a Chrome-trace event list")
     meta["_dropped"] = parse.dropped
+    if meta.get("_dup_keys"):
+        meta["_dup_keys"] += 1  # (arrays after the first, plus the first)
+    meta["_out_of_range"] = parse.out_of_range
+    meta["_bad_steps"] = sum(int((p[3]["step"].is_null() & p[3]["bad"]).sum()) for p in parse.parts)
     meta["_link_parts"] = parse.parts
     return pl.concat(frames, how="vertical", rechunk=False), meta

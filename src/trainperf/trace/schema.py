@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace import common
+
 # name -> (dtype, meaning). The reader builds exactly these columns in this order.
 EVENTS_COLUMNS: dict[str, tuple[Any, str]] = {
     "rank": (pl.Int32, "rank from distributedInfo (or the file's order in the folder when absent)"),
@@ -46,8 +48,7 @@ EVENTS_COLUMNS: dict[str, tuple[Any, str]] = {
 }
 
 EVENTS_SCHEMA: dict[str, Any] = {k: v[0] for k, v in EVENTS_COLUMNS.items()}
-GPU_CATS = ("kernel", "gpu_memcpy", "gpu_memset")
-RUNTIME_CATS = ("cuda_runtime", "cuda_driver", "hip_runtime", "hip_driver")
+GPU_CATS, RUNTIME_CATS = common.GPU_CATS, common.RUNTIME_CATS
 
 
 @dataclass(frozen=True, kw_only=True)

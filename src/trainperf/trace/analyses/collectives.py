@@ -14,19 +14,13 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace import common
+from trainperf.trace.analyses._intervals import union_len_lazy
 from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
-# NCCL's element type names (ncclDataType_t as the profiler prints them) -> bytes per element.
-NCCL_DTYPE_BYTES = {
-    "Float": 4, "Float32": 4, "Half": 2, "Float16": 2, "BFloat16": 2, "Double": 8, "Float64": 8,
-    "Int": 4, "Int32": 4, "Long": 8, "Int64": 8, "Char": 1, "Int8": 1, "Byte": 1, "Uint8": 1, "Bool": 1,
-    "Float8e4m3": 1, "Float8e5m2": 1, "Float8_e4m3fn": 1, "Float8_e5m2": 1,
-}
-
-_KINDS = (("allreduce", r"(?i)all_?reduce"), ("allgather", r"(?i)all_?gather"),
-          ("reducescatter", r"(?i)reduce_?scatter"), ("alltoall", r"(?i)all_?to_?all"),
-          ("broadcast", r"(?i)broadcast|bcast"), ("reduce", r"(?i)reduce"), ("sendrecv", r"(?i)send|recv"))
+NCCL_DTYPE_BYTES = common.NCCL_DTYPE_BYTES
+_KINDS = common.COLLECTIVE_KINDS
 
 
 def _kind_from(col: str) -> pl.Expr:
@@ -53,7 +47,9 @@ def _calls(events: pl.DataFrame) -> pl.LazyFrame:
         o_dt="coll_dtype")
     k = k.join(ops, on=["rank", "op_idx"], how="left").with_columns(
         collective=pl.coalesce("collective", "o_coll"), in_nelems=pl.coalesce("in_nelems", "o_in"),
-        out_nelems=pl.coalesce("out_nelems", "o_out"), group_size=pl.coalesce("group_size", "o_gs"),
+        out_nelems=pl.coalesce("out_nelems", "o_out"),
+        # (a group of fewer than one rank is no group: unknown, not a division by zero)
+        group_size=pl.when(pl.coalesce("group_size", "o_gs") >= 1).then(pl.coalesce("group_size", "o_gs")),
         coll_dtype=pl.coalesce("coll_dtype", "o_dt"))
     k = k.with_columns(kind=pl.when(pl.col("collective").is_not_null()).then(_kind_from("collective"))
                        .otherwise(_kind_from("name")))
@@ -72,11 +68,30 @@ def collective_calls(events: pl.DataFrame) -> pl.DataFrame:
     return _calls(events).collect(engine=ENGINE)
 
 
+def _own_overlap(events: pl.DataFrame, calls: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (rank, kind): how much of that kind's own time runs under compute kernels, |K n C| = |K| + |C| -
+    |K u C| (unions over all streams, as overlap.py does for all collectives of a rank together)."""
+    comm, copy = OpCategory.COMMUNICATION.value, OpCategory.COPY.value
+    k = calls.select("rank", "kind", s="ts", e=pl.col("ts") + pl.col("dur"))
+    c = (events.lazy().filter(pl.col("gpu") & ~pl.col("category").is_in([comm, copy]))
+         .select("rank", s="ts", e=pl.col("ts") + pl.col("dur")))
+    kinds = k.select("rank", "kind").unique()
+    kc = pl.concat([k, c.join(kinds, on="rank").select("rank", "kind", "s", "e")])
+    by = ["rank", "kind"]
+    j = (union_len_lazy(k, by, "k_ns").join(union_len_lazy(kc, by, "kc_ns"), on=by)
+         .join(union_len_lazy(c, ["rank"], "c_ns"), on="rank", how="left").fill_null(0))
+    ov = pl.col("k_ns") + pl.col("c_ns") - pl.col("kc_ns")
+    return j.select(*by, overlapped_ns=ov, exposed_ns=pl.col("k_ns") - ov,
+                    overlap=pl.when(pl.col("k_ns") > 0).then(ov / pl.col("k_ns")))
+
+
 def collectives(events: pl.DataFrame) -> pl.DataFrame:
     """Per (rank, kind): count, time_ns, bytes, mean message bytes, achieved algbw and busbw (GB/s,
-    time-weighted over the calls whose size is known)."""
+    time-weighted over the calls whose size is known), and the kind's own overlap with compute
+    (overlapped_ns, exposed_ns, overlap: a fraction of the union of its calls)."""
     known = pl.col("bytes").is_not_null()
-    out = _calls(events).group_by("rank", "kind").agg(
+    calls = _calls(events)
+    out = calls.group_by("rank", "kind").agg(
         count=pl.len(), time_ns=pl.col("dur").sum(),
         bytes=pl.when(known.any()).then(pl.col("bytes").sum()),
         sized=known.sum(),
@@ -86,4 +101,5 @@ def collectives(events: pl.DataFrame) -> pl.DataFrame:
         group_size=pl.col("group_size").max(),
     )
     out = out.with_columns(pl.col("algbw_GBps", "busbw_GBps").fill_nan(None))
-    return out.sort(["rank", "time_ns"], descending=[False, True]).collect(engine=ENGINE)
+    out = out.join(_own_overlap(events, calls), on=["rank", "kind"], how="left")
+    return out.sort(["rank", "time_ns", "kind"], descending=[False, True, False]).collect(engine=ENGINE)

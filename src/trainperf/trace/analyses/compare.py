@@ -40,7 +40,8 @@ def compare_categories(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
         n = max(1, k["rank"].n_unique())
         return k.group_by("category").agg(ns=pl.col("time_per_step_ns").sum() / n)
 
-    return _delta(per(a), per(b), ["category"]).sort(pl.col("delta_ns").abs(), descending=True)
+    j = _delta(per(a), per(b), ["category"])
+    return j.sort([pl.col("delta_ns").abs(), pl.col("category")], descending=[True, False])
 
 
 def compare_kernels(a: pl.DataFrame, b: pl.DataFrame, n: int = 20) -> pl.DataFrame:
@@ -51,4 +52,5 @@ def compare_kernels(a: pl.DataFrame, b: pl.DataFrame, n: int = 20) -> pl.DataFra
         return g.group_by("name", "category").agg(ns=pl.col("dur").sum() / d, calls=pl.len() / d)
 
     j = _delta(per(a), per(b), ["name", "category"]).rename({"calls": "a_calls", "calls_b": "b_calls"})
-    return j.sort(pl.col("delta_ns").abs(), descending=True).head(n)
+    return j.sort([pl.col("delta_ns").abs(), pl.col("name"), pl.col("category")], descending=[True, False, False],
+                  nulls_last=True).head(n)

@@ -24,5 +24,5 @@ def rank_imbalance(temporal: pl.DataFrame) -> pl.DataFrame:
     mean_c = float(mean or 0.0)
     per = per.with_columns(compute_vs_mean=pl.col("compute_ns") / mean_c if mean_c else pl.lit(None))
     spread = (hi - lo) / mean_c if per.height > 1 and mean_c else 0.0
-    top = per.sort("compute_ns", descending=True)["rank"][0] if per.height else None
+    top = per.sort(["compute_ns", "rank"], descending=[True, False])["rank"][0] if per.height else None
     return per.with_columns(straggler=(pl.col("rank") == top) & pl.lit(spread > 0.05)).sort("rank")

@@ -15,14 +15,15 @@ def _steps(g: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def kernel_breakdown(events: pl.DataFrame) -> pl.DataFrame:
-    """Per (rank, category): count, time_ns (sum of durations), time_per_step_ns, share of the rank's GPU
-    kernel time. Sorted by rank, then time descending."""
+    """Per (rank, category): count, time_ns (sum of durations), n_steps, time_per_step_ns, count_per_step,
+    share of the rank's GPU kernel time. Sorted by rank, then time descending."""
     g = events.lazy().filter("gpu").select("rank", "step", "category", "dur")
     out = (g.group_by("rank", "category").agg(count=pl.len(), time_ns=pl.col("dur").sum())
            .join(_steps(g), on="rank", how="left"))
     return (out.with_columns(time_per_step_ns=pl.col("time_ns") / pl.col("n_steps"),
+                             count_per_step=pl.col("count") / pl.col("n_steps"),
                              share=pl.col("time_ns") / pl.col("time_ns").sum().over("rank"))
-            .sort(["rank", "time_ns"], descending=[False, True]).collect(engine=ENGINE))
+            .sort(["rank", "time_ns", "category"], descending=[False, True, False]).collect(engine=ENGINE))
 
 
 def top_kernels(events: pl.DataFrame, n: int = 20) -> pl.DataFrame:
@@ -35,4 +36,6 @@ def top_kernels(events: pl.DataFrame, n: int = 20) -> pl.DataFrame:
     # share of all kernel time; 1 when there is none (no division by zero)
     total = pl.col("time_ns").sum()
     share = pl.col("time_ns") / pl.when(total > 0).then(total).otherwise(1)
-    return out.with_columns(share=share).sort("time_ns", descending=True).head(n).collect(engine=ENGINE)
+    # (a full tie-break: which kernel is n-th must not change from run to run)
+    return (out.with_columns(share=share).sort(["time_ns", "name", "category"], descending=[True, False, False],
+                                               nulls_last=True).head(n).collect(engine=ENGINE))

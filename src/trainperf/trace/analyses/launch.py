@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from trainperf.trace import common
 from trainperf.trace.engine import ENGINE
 
-# A kernel shorter than this is dominated by launch and tail overhead: the CUDA launch path costs about
-# 2-5 us of CPU per kernel (NVIDIA CUDA C++ Best Practices Guide, "Kernel launch overhead"; PyTorch
-# CUDA-graphs blog, 2021), so a stream of such kernels cannot keep the GPU busy from an eager CPU loop.
-SHORT_KERNEL_NS = 10_000
+SHORT_KERNEL_NS = common.SHORT_KERNEL_NS  # (why 10 us: trace/common.py)
 
 
 def launch_stats(events: pl.DataFrame, *, short_ns: int = SHORT_KERNEL_NS) -> pl.DataFrame:

@@ -9,53 +9,33 @@ fraction of SOL reached and what bounds the op. docs/analyses/sol.md.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
 import polars as pl
 
+from trainperf.trace.analyses.pricing import (
+    KERNEL_FLOOR_NS,
+    NO_FORMULA,
+    NO_SHAPES,
+    UNRECORDED,
+    op_call,
+    peak_tflops,
+    price,
+    resolve_gpu,
+)
 from trainperf.trace.engine import ENGINE
 from trainperf.vocab import BoundBy, OpCategory
 
-if TYPE_CHECKING:
-    from trainperf.costs import OpCall
+__all__ = ["KERNEL_FLOOR_NS", "op_call", "op_sol", "price", "resolve_gpu", "sol_summary"]
 
-# Below this much roofline time per kernel, a kernel's fixed cost dominates: an empty kernel takes about
-# 2-5 us from launch to completion on V100..H100 (NVIDIA CUDA C++ Best Practices Guide, kernel launch
-# overhead; measured with empty kernels in PyTorch's CUDA-graphs blog post, 2021).
-KERNEL_FLOOR_NS = 5_000
+PRICE_SCHEMA = {"cost_category": pl.String, "flops": pl.Float64, "bytes": pl.Float64, "math_dtype": pl.String,
+                "covered": pl.Boolean, "unpriced": pl.String}
 
 
-def op_call(name: str, shapes_json: str) -> OpCall:
-    """An OpCall from one row's ``shapes`` column (JSON [Input Dims, Input type, Concrete Inputs])."""
-    # the cost registry is imported on first use: traces without shapes never need it (6 ms of imports)
-    from trainperf.costs.profiler import op_call_from_profiler
-
-    dims, types, concrete = orjson.loads(shapes_json)
-    return op_call_from_profiler(name, dims, types, concrete)
-
-
-def _price(name: str, shapes: str) -> tuple[Any, ...]:
-    from trainperf.costs import cost
-
-    try:
-        c = cost(op_call(name, shapes))
-    except Exception:  # a formula that cannot read these shapes: uncovered, never a crash
-        c = None
-    if c is None:
-        return (None, None, None, None, False)
-    return (c.category.value, float(c.flops), float(c.bytes), c.math_dtype, True)
-
-
-def _peak_tflops(gpu: Any, dtype: str | None) -> float | None:
-    if dtype is None:
-        return None
-    for d in (dtype, "float32"):  # a dtype the part lacks (bf16 on V100) runs at the fp32 rate
-        try:
-            return float(gpu.peak_tflops(d))
-        except ValueError:
-            continue
-    return None
+def _ordered(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Most time first, then a full tie-break: the same order on every run."""
+    return lf.sort(["time_ns", "rank", "op", "shapes"], descending=[True, False, False, False],
+                   nulls_last=True).collect(engine=ENGINE)
 
 
 def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
@@ -74,17 +54,14 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
         calls=pl.len(), kernels=pl.col("kernels").sum(), time_ns=pl.col("time_ns").sum(),
         mean_kernel_ns=(pl.col("mean_kernel_ns") * pl.col("kernels")).sum() / pl.col("kernels").sum(),
     ).collect(engine=ENGINE)
-    uniq = sig.lazy().filter(pl.col("shapes").is_not_null()).select("op", "shapes").unique().collect(engine=ENGINE)
-    priced = [_price(o, s) for o, s in uniq.iter_rows()]
-    lut = uniq.with_columns(pl.DataFrame(priced, schema={"cost_category": pl.String, "flops": pl.Float64,
-                                                         "bytes": pl.Float64, "math_dtype": pl.String,
-                                                         "covered": pl.Boolean}, orient="row"))
-    out = sig.lazy().join(lut.lazy(), on=["op", "shapes"], how="left", nulls_equal=True).with_columns(
-        pl.col("covered").fill_null(False))
+    uniq = sig.select("op", "shapes").unique()
+    priced = [price(o, s) for o, s in uniq.iter_rows()]
+    lut = uniq.with_columns(pl.DataFrame(priced, schema=PRICE_SCHEMA, orient="row"))
+    out = sig.lazy().join(lut.lazy(), on=["op", "shapes"], how="left", nulls_equal=True)
     if gpu is None:
-        return out.sort("time_ns", descending=True).collect(engine=ENGINE)
+        return _ordered(out)
     bw = float(gpu.hbm_bw_GBps)
-    peaks = {d: _peak_tflops(gpu, d) for d in lut["math_dtype"].drop_nulls().unique().to_list()}
+    peaks = {d: peak_tflops(gpu, d) for d in lut["math_dtype"].drop_nulls().unique().to_list()}
     peak = pl.col("math_dtype").replace_strict(peaks, default=None, return_dtype=pl.Float64)
     t_compute = pl.col("flops") / (peak * 1e3)  # ns per call: TFLOP/s = 1e3 FLOP/ns
     t_memory = pl.col("bytes") / bw  # GB/s = byte/ns
@@ -103,31 +80,19 @@ def op_sol(events: pl.DataFrame, gpu: Any | None) -> pl.DataFrame:
         .when(pl.col("t_c") >= pl.col("t_m")).then(pl.lit(BoundBy.COMPUTE.value))
         .otherwise(pl.lit(BoundBy.MEMORY.value)),
     ).drop("t_c", "t_m")
-    return out.sort("time_ns", descending=True).collect(engine=ENGINE)
+    return _ordered(out)
 
 
 def sol_summary(sol: pl.DataFrame) -> dict[str, float]:
-    """Covered share of op kernel time, total SOL time over covered time, and FLOPs totals."""
+    """Covered share of op kernel time (ops whose shapes and formula give a price; the rest are unpriced,
+    by reason), total SOL time over covered time."""
     total = float(sol["time_ns"].sum() or 0)
     cov = sol.filter("covered")
     ct = float(cov["time_ns"].sum() or 0)
     out = {"op_kernel_ns": total, "covered_ns": ct, "covered_frac": ct / total if total else math.nan}
+    for why in (NO_SHAPES, UNRECORDED, NO_FORMULA):
+        out[f"unpriced_{why.replace(' ', '_')}_ns"] = float(sol.filter(pl.col("unpriced") == why)["time_ns"].sum() or 0)
     if "sol_ns" in sol.columns:
         s = float(cov["sol_ns"].sum() or 0)
         out.update(sol_ns=s, sol_frac=s / ct if ct else math.nan)
     return out
-
-
-def resolve_gpu(name: str | None, props: dict[str, Any] | None = None) -> tuple[Any | None, str | None]:
-    """The GPUSpec for a device from the trace or ``--gpu`` (trainperf.hardware.get_gpu), or None and a
-    one-line reason; the only place the trace analyzer looks up hardware. ``props`` (the rank's
-    deviceProperties entry) identifies parts whose device name is shared (ROCm's "AMD Radeon Graphics")."""
-    if not name:
-        return None, "no GPU named in the trace (deviceProperties); pass --gpu for speed of light"
-    from trainperf.hardware import get_gpu
-
-    try:
-        return get_gpu(props if props and "numSms" in props else name), None
-    except KeyError as e:
-        msg = e.args[0] if e.args else str(e)
-        return None, f"speed of light skipped: {msg}; pass --gpu NAME"

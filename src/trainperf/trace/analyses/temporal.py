@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from trainperf.trace import common
 from trainperf.trace.analyses._intervals import covered_lazy, in_windows_lazy, inner_gaps_lazy
 from trainperf.trace.engine import ENGINE
 from trainperf.vocab import OpCategory
 
-ALL_STEPS = -1  # the step value of the whole-trace row
-_SYNC = r"(?i)synchronize|cudaMemcpy$|hipMemcpy$"
+ALL_STEPS = common.ALL_STEPS  # the step value of the whole-trace row
+_SYNC = common.SYNC_NAME
 _COLS = ["window", "compute", "communication", "copy", "idle", "idle_host", "idle_sync", "idle_other"]
 
 
@@ -81,10 +82,12 @@ def _idle_causes(events: pl.DataFrame, g: pl.LazyFrame, w: pl.LazyFrame) -> pl.L
     # CPU synchronize calls overlapping the host-bound part of each gap
     # (the runtime rows first, in their own query: the name regex over every event's name would cost more
     # than the rest of this analysis, and polars would merge two filters of one query into one)
-    rt = (events.lazy().filter(pl.col("cat").is_in(["cuda_runtime", "cuda_driver", "cuda_sync"]))
+    rt = (events.lazy().filter(pl.col("cat").is_in(common.SYNC_CATS) & pl.col("ts").is_not_null())
           .select("rank", "cat", "name", ss="ts", se=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE))
     sync = rt.lazy().filter(pl.col("name").str.contains(_SYNC) | (pl.col("cat") == "cuda_sync")).select("rank", "ss", "se")
-    gp = gp.sort("g0").join_asof(sync.sort("se"), left_on="g0", right_on="se", by="rank", strategy="forward",
+    # (forward: the first call ending at or after g0; among calls ending together the earliest-starting, so
+    # that the answer does not depend on the sort's order of equal ends)
+    gp = gp.sort("g0").join_asof(sync.sort("se", "ss"), left_on="g0", right_on="se", by="rank", strategy="forward",
                                  check_sortedness=False)
     synced = (pl.col("ss") < pl.col("h1")).fill_null(False)
     host = pl.col("h1") - pl.col("g0")
