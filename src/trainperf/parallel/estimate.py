@@ -174,6 +174,62 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         return Infeasible(f"needs {mem.total / 2**30:.1f} GiB per GPU > {cap / 2**30:.1f} GiB usable on {gpu.name} "
                           f"({parts} GiB); raise tp/pp/zero or recompute", mem)
 
+    terms = stage_terms(arch, plan, cluster, params, sustained=sustained)
+    return compose(arch, plan, cluster, mem, terms, params)
+
+
+@dataclass(frozen=True, slots=True)
+class StageTerms:
+    """The terms of one plan's step on its busiest pipeline rank, before they are composed: per-layer compute
+    of one micro-batch (recompute and per-layer overheads in), exposed and hidden communication per
+    micro-batch by axis, and the raw once-per-step collectives and optimizer. ``compose`` adds them up in
+    closed form (1F1B, overlap windows); the simulator (simulate/build.py) lays the same terms out as tasks
+    on streams, so each overlap rule has one definition, here."""
+
+    dense: _LayerTimes | None
+    moe: _LayerTimes | None
+    head: _LayerTimes
+    n_dense: float
+    n_moe: float
+    head_on: float
+    df: float
+    db: float
+    mf: float
+    mb: float
+    tp_one: float
+    """One TP collective set (AG + RS with SP, else one all-reduce) per block, unexposed."""
+    tp_expo: float
+    """Exposed share of TP communication (1 without tp_comm_overlap)."""
+    tp_blocks_moe: float
+    tp_f: float
+    tp_b: float
+    cp_f: float
+    cp_b: float
+    ep_f: float
+    fsdp_f: float
+    fsdp_b: float
+    fsdp_once: float
+    hidden: float
+    """Communication overlapped with compute over the step (s): it slows that compute (interference)."""
+    dense_p: float
+    expert_p: float
+    sp: bool
+    t_sp: int
+    pp_p2p: float
+    """One pipeline activation transfer (send/recv of a micro-batch's boundary activations)."""
+    dp_kind: Collective
+    dp_reduce: float
+    """Raw data-parallel gradient reduction of the stage (all-reduce, or reduce-scatter with ZeRO-1/2)."""
+    dp_gather: float
+    """Raw ZeRO-1/2 parameter all-gather after the optimizer (0 with DDP)."""
+    hsdp: float
+    optimizer: float
+
+
+def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
+                params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> StageTerms:
+    """The uncomposed terms of a plan that ParallelPlan and plan.check accepted (evaluate checks memory)."""
+    gpu = cluster.gpu
     sp = plan.sequence_parallel and plan.tp > 1
     shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
                   precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len,
@@ -212,21 +268,18 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     t = plan.mbs * plan.seq // plan.cp
     t_sp = t // plan.tp if sp else t
     h = arch.hidden
-    comm: dict[str, float] = {}
     hidden = 0.0  # communication time overlapped with compute (it still slows the compute it shares)
-
-    def add(key: str, v: float) -> None:
-        if v > 0:
-            comm[key] = comm.get(key, 0.0) + v
 
     # --- per micro-batch, per layer: TP (Megatron SP: AG + RS around attention and MLP, fwd and bwd) ---
     act_bytes = t * h * 2.0
-    tp_f = tp_b = 0.0
+    tp_f = tp_b = tp_one = 0.0
+    tp_expo, tp_blocks_moe = 1.0, 1.0
     if plan.tp > 1:
         kinds = (Collective.ALL_GATHER, Collective.REDUCE_SCATTER) if sp else (Collective.ALL_REDUCE,)
         one = sum(_ct(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
         expo = params.exposed_tp_fraction if plan.tp_comm_overlap else 1.0
         blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
+        tp_one, tp_expo, tp_blocks_moe = one, expo, blocks_moe
         tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
         tp_b = tp_f
         hidden += 2 * plan.n_micro * tp_f * (1 - expo) / max(expo, 1e-9)
@@ -289,6 +342,53 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
             # forward gathers it again (DeepSpeed ZeRO-3 with activation checkpointing)
             fsdp_b += layers * plan.recomputed_fraction(arch) * ag
 
+    # --- once per step: PP transfer, DP gradient reduce / ZeRO-1/2 gather, HSDP, optimizer (raw times) ---
+    pp_p2p = 0.0
+    if plan.pp > 1:
+        cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
+        pp_p2p = p2p_time(t_sp * h * 2.0, cross, cluster)
+    dp_kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
+    dp_reduce = dp_gather = hsdp = 0.0
+    if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1 and not plan.lora:
+        g = plan.grad_reduce_bytes
+        dp_reduce = _ct(dp_kind, dense_p * g, dgroup, dstride, cluster) + _ct(
+            dp_kind, expert_p * g, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
+        if plan.sharding is not Sharding.DDP:
+            dp_gather = _ct(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + _ct(
+                Collective.ALL_GATHER, expert_p * 2, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
+    if plan.shard_group and plan.shard_group < plan.dp:  # HSDP: replicas all-reduce the sharded grads
+        rep = plan.dp // plan.shard_group
+        hsdp = _ct(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes / plan.shard_size, rep,
+                   plan.tp * plan.cp * plan.shard_group, cluster)
+    # optimizer: Adam over the local shard, memory-bound
+    opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
+    local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
+    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
+    return StageTerms(dense=dense, moe=moe, head=head, n_dense=n_dense, n_moe=n_moe, head_on=head_on, df=df, db=db,
+                      mf=mf, mb=mb, tp_one=tp_one, tp_expo=tp_expo, tp_blocks_moe=tp_blocks_moe, tp_f=tp_f,
+                      tp_b=tp_b, cp_f=cp_f, cp_b=cp_b, ep_f=ep_f, fsdp_f=fsdp_f, fsdp_b=fsdp_b,
+                      fsdp_once=fsdp_once, hidden=hidden, dense_p=dense_p, expert_p=expert_p, sp=sp, t_sp=t_sp,
+                      pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
+                      optimizer=optimizer)
+
+
+def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem: MemoryBreakdown,
+            terms: StageTerms, params: StepModelParams = DEFAULT_PARAMS) -> PlanEstimate:
+    """The step in closed form from its terms: the pipeline schedule over per-micro-batch stage times, the
+    exposed part of each once-per-step collective after its overlap window, optimizer and overheads."""
+    gpu = cluster.gpu
+    x = terms
+    dense, moe, head = x.dense, x.moe, x.head
+    n_dense, n_moe, head_on, df, db, mf, mb = x.n_dense, x.n_moe, x.head_on, x.df, x.db, x.mf, x.mb
+    tp_f, tp_b, cp_f, cp_b, ep_f, fsdp_f, fsdp_b = x.tp_f, x.tp_b, x.cp_f, x.cp_b, x.ep_f, x.fsdp_f, x.fsdp_b
+    fsdp_once, hidden, sp = x.fsdp_once, x.hidden, x.sp
+    layers = max(n_dense + n_moe, 1.0)
+    comm: dict[str, float] = {}
+
+    def add(key: str, v: float) -> None:
+        if v > 0:
+            comm[key] = comm.get(key, 0.0) + v
+
     t_f = n_dense * df + n_moe * mf + head_on * head.fwd + tp_f + cp_f + ep_f + fsdp_f
     t_b = n_dense * db + n_moe * mb + head_on * head.bwd + tp_b + cp_b + ep_f + fsdp_b
     m = plan.n_micro
@@ -301,32 +401,19 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     add("all_gather+reduce_scatter@fsdp-step", fsdp_once)
     # --- PP: activation send/recv on the fill/drain path (steady-state transfers overlap) ---
     if plan.pp > 1:
-        cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
-        add("send_recv@pp", 2 * (plan.pp - 1) * plan.vp * p2p_time(t_sp * h * 2.0, cross, cluster))
+        add("send_recv@pp", 2 * (plan.pp - 1) * plan.vp * x.pp_p2p)
     # --- DP gradient reduction (and ZeRO-1/2 parameter all-gather), overlapped with the last backward ---
-    if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1 and not plan.lora:
-        g = plan.grad_reduce_bytes
-        kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
-        red = _ct(kind, dense_p * g, dgroup, dstride, cluster) + _ct(
-            kind, expert_p * g, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
+    if x.dp_reduce > 0:
+        red = x.dp_reduce
         window = t_b * (1 - 1 / layers) if plan.overlap_grad_reduce else 0.0
-        add(f"{kind.value}@dp", max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0))
+        add(f"{x.dp_kind.value}@dp", max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0))
         hidden += min(red, window)
-        if plan.sharding is not Sharding.DDP:
-            ag = _ct(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + _ct(
-                Collective.ALL_GATHER, expert_p * 2, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
+        if x.dp_gather > 0:
             window = t_f * (1 - 1 / layers) if plan.overlap_param_gather else 0.0
-            add("all_gather@dp", max(0.0, ag - window))
-            hidden += min(ag, window)
-    if plan.shard_group and plan.shard_group < plan.dp:  # HSDP: replicas all-reduce the sharded grads
-        rep = plan.dp // plan.shard_group
-        add("all_reduce@hsdp", _ct(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes /
-                                               plan.shard_size, rep, plan.tp * plan.cp * plan.shard_group, cluster))
-    # --- optimizer: Adam over the local shard, memory-bound ---
-    opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
-    local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
-    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
-
+            add("all_gather@dp", max(0.0, x.dp_gather - window))
+            hidden += min(x.dp_gather, window)
+    add("all_reduce@hsdp", x.hsdp)
+    optimizer = x.optimizer
     dp_exposed = sum(v for k, v in comm.items() if k.endswith(("@dp", "@hsdp", "@pp", "@fsdp-step")))
     interference = params.overlap_interference * hidden
     step = step_pipe + dp_exposed + optimizer + interference + params.step_overhead_s
