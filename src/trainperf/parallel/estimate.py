@@ -178,6 +178,13 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     return compose(arch, plan, cluster, mem, terms, params)
 
 
+def plan_shard(plan: ParallelPlan) -> Shard:
+    """The per-rank shapes of one micro-batch under ``plan`` (what the op tables depend on)."""
+    return Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=plan.sequence_parallel and plan.tp > 1,
+                 ep=plan.ep, etp=plan.etp_eff, precision=plan.precision, fused=plan.fused_kernels,
+                 doc_len=plan.packed_doc_len, attention=plan.attention)
+
+
 @dataclass(frozen=True, slots=True)
 class StageTerms:
     """The terms of one plan's step on its busiest pipeline rank, before they are composed: per-layer compute
@@ -224,16 +231,23 @@ class StageTerms:
     """Raw ZeRO-1/2 parameter all-gather after the optimizer (0 with DDP)."""
     hsdp: float
     optimizer: float
+    cp_hidden: float
+    """Per layer per micro-batch: CP ring exchange hidden under forward attention (backward: twice)."""
+    ep_hidden: float
+    """Per MoE layer per micro-batch: all-to-all hidden under compute (forward + backward)."""
+    fsdp_hidden_f: float
+    """Per layer per micro-batch: FSDP all-gather prefetched under the forward."""
+    fsdp_hidden_b: float
+    fsdp_hidden_once: float
+    """Once per step (no reshard per micro-batch): gathers and reduces hidden under compute."""
 
 
 def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                 params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> StageTerms:
     """The uncomposed terms of a plan that ParallelPlan and plan.check accepted (evaluate checks memory)."""
     gpu = cluster.gpu
-    sp = plan.sequence_parallel and plan.tp > 1
-    shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=sp, ep=plan.ep, etp=plan.etp_eff,
-                  precision=plan.precision, fused=plan.fused_kernels, doc_len=plan.packed_doc_len,
-                  attention=plan.attention)
+    shard = plan_shard(plan)
+    sp = shard.sp
     k = params.compute_scale
     dense = _scaled_layer_times(arch, shard, "dense", gpu, k, sustained) if arch.dense_layers_count() else None
     moe = _scaled_layer_times(arch, shard, "moe", gpu, k, sustained) if arch.is_moe else None
@@ -284,7 +298,7 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         tp_b = tp_f
         hidden += 2 * plan.n_micro * tp_f * (1 - expo) / max(expo, 1e-9)
     # --- CP: ring exchange of K and V (cp - 1 steps), hidden under attention ---
-    cp_f = cp_b = 0.0
+    cp_f = cp_b = cp_hid = 0.0
     if plan.cp > 1:
         kv = 2.0 * t * max(1, arch.n_kv_heads // plan.tp) * arch.hd * 2
         step = _ct(Collective.SEND_RECV, kv, 2, plan.tp, cluster) if plan.cp > 1 else 0.0
@@ -292,9 +306,10 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         att_f = (dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0)
         cp_f = max(0.0, xchg - att_f) * (n_dense + n_moe)
         cp_b = max(0.0, 2 * xchg - 2 * att_f) * (n_dense + n_moe)
-        hidden += plan.n_micro * 3 * min(xchg, att_f) * (n_dense + n_moe)
+        cp_hid = min(xchg, att_f)
+        hidden += plan.n_micro * 3 * cp_hid * (n_dense + n_moe)
     # --- EP: dispatch + combine all-to-all, forward and backward ---
-    ep_f = 0.0
+    ep_f = ep_hid = 0.0
     if plan.ep > 1 and arch.is_moe:
         # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
         disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
@@ -310,12 +325,13 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         total = 4 * one
         can_hide = min(total * (1 - params.exposed_a2a_fraction), mf + mb)
         ep_f = (total - can_hide) / 2 * n_moe
+        ep_hid = can_hide
         hidden += plan.n_micro * can_hide * n_moe
     # --- ZeRO-3 / FSDP: gather weights per layer, reduce-scatter grads, prefetched under compute ---
     dense_p, expert_p = _stage_params(arch, plan)
     dgroup, dstride = plan.shard_size * plan.cp, plan.tp
     layers = max(n_dense + n_moe, 1.0)
-    fsdp_f = fsdp_b = fsdp_once = 0.0
+    fsdp_f = fsdp_b = fsdp_once = fs_hid_f = fs_hid_b = fs_hid_once = 0.0
     if plan.sharding is Sharding.ZERO3:
         w_layer = 2.0 * dense_p / layers
         e_layer = 2.0 * expert_p / layers
@@ -330,10 +346,12 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
         if not plan.reshard_per_microbatch:  # once per step: gather before the first forward, reduce after
             fsdp_once = layers * (max(0.0, ag - lf) + max(0.0, rs - lb)) + ag + rs  # the last backward
-            hidden += layers * (min(ag, lf) + min(rs, lb))
+            fs_hid_once = layers * (min(ag, lf) + min(rs, lb))
+            hidden += fs_hid_once
         elif plan.overlap_param_gather:
             fsdp_f = layers * max(0.0, ag - lf) + ag
             fsdp_b = layers * max(0.0, ag + rs - lb) + rs
+            fs_hid_f, fs_hid_b = min(ag, lf), min(ag + rs, lb)
             hidden += plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb))
         else:
             fsdp_f, fsdp_b = layers * ag, layers * (ag + rs)
@@ -369,7 +387,8 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                       tp_b=tp_b, cp_f=cp_f, cp_b=cp_b, ep_f=ep_f, fsdp_f=fsdp_f, fsdp_b=fsdp_b,
                       fsdp_once=fsdp_once, hidden=hidden, dense_p=dense_p, expert_p=expert_p, sp=sp, t_sp=t_sp,
                       pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
-                      optimizer=optimizer)
+                      optimizer=optimizer, cp_hidden=cp_hid, ep_hidden=ep_hid, fsdp_hidden_f=fs_hid_f,
+                      fsdp_hidden_b=fs_hid_b, fsdp_hidden_once=fs_hid_once)
 
 
 def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem: MemoryBreakdown,

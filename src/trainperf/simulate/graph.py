@@ -87,6 +87,14 @@ class Task:
     """HBM bytes read + written (compute) or bytes on the wire per rank (communication)."""
     comm: Comm | None = None
     deps: tuple[int, ...] = ()
+    parts: tuple[tuple[str, float], ...] = ()
+    """Compute tasks: (OpCategory value, seconds) of the kernels inside, in order; what remains of
+    ``duration_s`` after them is host / framework time in which the GPU waits (per-layer overheads)."""
+    step: int = 0
+    """Training step (0-based) the task belongs to."""
+    posted_after: int = -1
+    """RECV: the task after which the receiver posts the receive (its kernel is launched then and spins
+    until the data arrives, as NCCL's do: a pipeline bubble shows as receive time); -1 = step 0's start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,7 @@ class StepGraph:
     """ParallelPlan.describe() of the simulated layout."""
     gpu: str
     cluster: str
+    steps: int = 1
 
     def rank_of(self, stage: int) -> int:
         return stage * self.ranks_per_stage
