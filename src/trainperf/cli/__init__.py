@@ -10,7 +10,19 @@ import sys
 
 import typer
 
-from trainperf.cli import analyze, capture, fleet, hw, optimize, plan, predict, profile, validate, zoo
+from trainperf.cli import (
+    analyze,
+    capture,
+    fleet,
+    hw,
+    optimize,
+    plan,
+    predict,
+    profile,
+    simulate,
+    validate,
+    zoo,
+)
 
 app = typer.Typer(
     name="trainperf",
@@ -27,7 +39,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (zoo, capture, profile, hw, predict, plan, fleet, validate, analyze, optimize):
+for _module in (zoo, capture, profile, hw, predict, plan, simulate, fleet, validate, analyze, optimize):
     _module.register(app)
 
 

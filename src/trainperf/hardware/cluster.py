@@ -122,6 +122,19 @@ class ClusterSpec:
                 return t
         return self.tiers[-1]
 
+    def with_links_scaled(self, factors: Mapping[str, float]) -> ClusterSpec:
+        """The same cluster with tier bandwidths x factor, by tier name (e.g. {'nvlink': 0.5}): a degraded
+        or hypothetical link. Unknown names and factors outside (0, 100] are refused with the choices."""
+        names = [t.name for t in self.tiers]
+        for k, f in factors.items():
+            if k not in names:
+                raise ValueError(f"link {k!r}: cluster {self.name} has tiers {', '.join(names)}")
+            if not 0 < f <= 100:
+                raise ValueError(f"link {k}={f}: the factor must be in (0, 100], e.g. {k}=0.5")
+        tiers = tuple(dataclasses.replace(t, bw_GBps=t.bw_GBps * factors[t.name]) if t.name in factors else t
+                      for t in self.tiers)
+        return dataclasses.replace(self, tiers=tiers)
+
     def with_gpu(self, gpu: GPUSpec | str) -> ClusterSpec:
         """The same fabric with another GPU part (e.g. the 40 GB A100 in a DGX A100)."""
         g = get_gpu(gpu) if isinstance(gpu, str) else gpu

@@ -183,7 +183,6 @@ class _Builder:
                            micro=u.micro, chunk=u.chunk, layer=layer,
                            work=self.work[("moe" if moe else "dense", u.backward)])
         block: list[int] = []
-        kw = {"micro": u.micro, "chunk": u.chunk, "layer": layer}
         under = [last] if last is not None else []  # hidden comm launches with this layer's compute
 
         def pair(axis: Axis, coll: Collective, hidden: float, exposed: float, nbytes: float, group: int,
@@ -191,10 +190,10 @@ class _Builder:
             total = hidden + exposed
             if hidden > 0:
                 self.comm(stage, axis, coll, hidden, nbytes * hidden / total, group, stride, ph, under,
-                          label="overlapped", **kw)
+                          label="overlapped", micro=u.micro, chunk=u.chunk, layer=layer)
             if exposed > 0:
                 block.append(self.comm(stage, axis, coll, exposed, nbytes * exposed / total, group, stride, ph,
-                                       [cid], **kw))
+                                       [cid], micro=u.micro, chunk=u.chunk, layer=layer))
 
         bwd = u.backward
         if p.tp > 1:

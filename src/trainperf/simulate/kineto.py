@@ -24,15 +24,15 @@ from trainperf.simulate.graph import Stream, Task, TaskKind
 from trainperf.vocab import OpCategory as C
 
 KERNEL_NAMES = {
-    C.MATMUL.value: "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x256x64 (simulated)",
-    C.ATTENTION.value: "flash_fwd_kernel (simulated)",
-    C.CONV.value: "cudnn_conv_fprop_implicit_gemm (simulated)",
-    C.NORM.value: "rms_norm_kernel (simulated)",
-    C.ELEMENTWISE.value: "vectorized_elementwise_kernel (simulated)",
-    C.REDUCTION.value: "cross_entropy_reduce_kernel (simulated)",
-    C.EMBEDDING.value: "indexSelectLargeIndex embedding (simulated)",
-    C.OPTIMIZER.value: "multi_tensor_apply_kernel adam (simulated)",
-    C.OTHER.value: "kernel (simulated)",
+    C.MATMUL.value: "sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x256x64 [trainperf sim]",
+    C.ATTENTION.value: "flash_fwd_kernel [trainperf sim]",
+    C.CONV.value: "cudnn_conv_fprop_implicit_gemm [trainperf sim]",
+    C.NORM.value: "rms_norm_kernel [trainperf sim]",
+    C.ELEMENTWISE.value: "vectorized_elementwise_kernel [trainperf sim]",
+    C.REDUCTION.value: "cross_entropy_reduce_kernel [trainperf sim]",
+    C.EMBEDDING.value: "indexSelectLargeIndex embedding [trainperf sim]",
+    C.OPTIMIZER.value: "multi_tensor_apply_kernel adam [trainperf sim]",
+    C.OTHER.value: "unclassified_kernel [trainperf sim]",
 }
 _NCCL = {Collective.ALL_REDUCE: ("AllReduce_Sum_bf16_RING_LL", "allreduce"),
          Collective.ALL_GATHER: ("AllGather_RING_LL", "_allgather_base"),
