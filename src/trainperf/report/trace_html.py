@@ -218,8 +218,8 @@ def render_compare_html(c: Any, *, top: int = 15) -> str:
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>trainperf: {escape(c.a)} vs {escape(c.b)}"
            f"</title><style>{CSS}</style></head><body><h1>trainperf trace comparison</h1>"
            f"<p>A: {escape(c.a)}<br>B: {escape(c.b)}</p>"]
-    for title, df, key in (("Per step", c.temporal, "part"), ("Kernel time per step by category", c.categories,
-                                                                 "category"),
+    for title, df, key in (("Per step", c.temporal, "part"), ("Per rank, largest change first", c.ranks, "part"),
+                           ("Kernel time per step by category", c.categories, "category"),
                            ("Kernels that changed most (per step)", c.kernels, "name")):
         out += [f"<h2>{title} (mean over ranks)</h2>", _table(df.head(top), {
             key: lambda r, k=key: str(r[k])[:120], "A": lambda r: _ms(r["a_ns"]), "B": lambda r: _ms(r["b_ns"]),

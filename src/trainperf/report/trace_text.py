@@ -246,12 +246,13 @@ def render_comparison(c: Any, *, json_out: bool = False, top: int = 15, out: Tex
         _json(d, out)
         return
     parts = [f"A {d['a']}\nB {d['b']}\n"]
-    for title, key, name in (("Per step", "temporal", "part"), ("Kernel time per step by category", "categories",
-                                                                 "category"),
+    for title, key, name in (("Per step", "temporal", "part"), ("Per rank, largest change first", "ranks", "part"),
+                             ("Kernel time per step by category", "categories", "category"),
                              ("Kernels that changed most (per step)", "kernels", "name")):
-        rows = d["tables"][key][:top]
+        rows = d["tables"].get(key, [])[:top]
         u, sc = unit_of(v for r in rows for v in (r["a_ns"], r["b_ns"], r["delta_ns"]))
         body = [[_short(r[name]), num(r["a_ns"], sc), num(r["b_ns"], sc), num(r["delta_ns"], sc),
                  "-" if r["delta_frac"] is None else f"{r['delta_frac']:+.1%}"] for r in rows]
-        parts.append(table(f"{title} ({u}, mean per step over ranks)", [name, "A", "B", "B - A", "change"], body))
+        scope = "mean per step" if key == "ranks" else "mean per step over ranks"
+        parts.append(table(f"{title} ({u}, {scope})", [name, "A", "B", "B - A", "change"], body))
     out.write("\n".join(p for p in parts if p))

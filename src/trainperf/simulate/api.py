@@ -18,8 +18,7 @@ from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan
 from trainperf.simulate.build import WhatIf, build_graph
-from trainperf.simulate.engine import UNORDERED, Timeline, run
-from trainperf.simulate.graph import Stream, TaskKind
+from trainperf.simulate.engine import Timeline, run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,27 +68,24 @@ def _busy_until(t: np.ndarray, s: np.ndarray, e: np.ndarray, before: np.ndarray)
     return out
 
 
-def _kernels(tl: Timeline, ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kernels(tl: Timeline, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Busy intervals of the compute kernels of tasks ``ids`` (a compute task runs its kernels first, then
     waits out its host share)."""
-    g = tl.graph
-    comp = [i for i in ids if g.tasks[i].kind is TaskKind.COMPUTE]
-    k = np.array([sum(t for _, t in g.tasks[i].parts) for i in comp])
-    st = tl.start_s[comp] if comp else np.zeros(0)
-    return _busy(st, st + np.minimum(k, tl.end_s[comp] - st) if comp else np.zeros(0))
+    comp = ids[tl.compute[ids]]
+    st = tl.start_s[comp]
+    return _busy(st, st + np.minimum(tl.kernel_s[comp], tl.end_s[comp] - st))
 
 
-def _ids(tl: Timeline, step: int, stage: int) -> list[int]:
-    return [t.id for t in tl.graph.tasks if t.stage == stage and t.step == step]
+def _ids(tl: Timeline, step: int, stage: int) -> np.ndarray:
+    return np.flatnonzero((tl.stage == stage) & (tl.step == step))
 
 
 def _overlap(tl: Timeline, step: int, stage: int) -> float:
     """Seconds of (non-pipeline) communication that ran under this stage's compute kernels in ``step``."""
-    g = tl.graph
     ids = _ids(tl, step, stage)
     s, e, before = _kernels(tl, ids)
-    hid = [i for i in ids if g.tasks[i].stream is not Stream.COMPUTE and g.tasks[i].stream not in UNORDERED]
-    if not hid or not len(s):
+    hid = ids[tl.hideable[ids]]
+    if not len(hid) or not len(s):
         return 0.0
     a, b = tl.start_s[hid], tl.end_s[hid]
     return float(np.clip(_busy_until(b, s, e, before) - _busy_until(a, s, e, before), 0.0, None).sum())
@@ -101,20 +97,20 @@ def simulate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     """Simulate ``steps`` training steps of ``plan``; ValueError with the reason when it cannot run."""
     g = build_graph(arch, plan, cluster, params, steps=steps, whatif=whatif, sustained=sustained)
     first = run(g)
-    slow = {}
+    scale = np.ones(len(g.tasks))
     for st in range(steps):
         for s in range(plan.pp):
-            busy = _kernels(first, _ids(first, st, s))
+            ids = _ids(first, st, s)
+            busy = _kernels(first, ids)
             kernel_s = float((busy[1] - busy[0]).sum())
-            slow[(st, s)] = 1.0 + params.overlap_interference * _overlap(first, st, s) / max(kernel_s, 1e-30)
-    tl = run(build_graph(arch, plan, cluster, params, steps=steps, whatif=whatif, sustained=sustained,
-                         slowdown=slow))
+            comp = ids[first.compute[ids]]
+            scale[comp] = 1.0 + params.overlap_interference * _overlap(first, st, s) / max(kernel_s, 1e-30)
+    tl = run(g, scale)
     return SimResult(timeline=tl, step_times_s=_step_times(tl, steps), stages=_summaries(tl, steps))
 
 
 def _step_times(tl: Timeline, steps: int) -> tuple[float, ...]:
-    step_of = np.fromiter((t.step for t in tl.graph.tasks), dtype=np.int64, count=len(tl.graph.tasks))
-    ends = [float(tl.end_s[step_of == k].max()) for k in range(steps)]
+    ends = [float(tl.end_s[tl.step == k].max()) for k in range(steps)]
     return tuple(b - a for a, b in zip([0.0, *ends[:-1]], ends, strict=True))
 
 
@@ -123,19 +119,20 @@ def _summaries(tl: Timeline, steps: int) -> tuple[StageSummary, ...]:
     g, k = tl.graph, steps - 1
     out = []
     for stage in range(g.stages):
-        ids = [i for i in _ids(tl, k, stage) if tl.end_s[i] > tl.start_s[i]]
+        ids = _ids(tl, k, stage)
+        ids = ids[tl.end_s[ids] > tl.start_s[ids]]
         s, e, before = _kernels(tl, ids)
         window = float(tl.end_s[ids].max() - tl.start_s[ids].min())
         compute = float((e - s).sum())
-        comm = [i for i in ids if g.tasks[i].kind is not TaskKind.COMPUTE]
+        comm = ids[~tl.compute[ids]]
+        a, b = tl.start_s[comm], tl.end_s[comm]
+        outside = np.maximum(0.0, (b - a) - (_busy_until(b, s, e, before) - _busy_until(a, s, e, before)))
         exposed: dict[str, float] = {}
-        for i in comm:
-            t = g.tasks[i]
-            a, b = np.array([tl.start_s[i]]), np.array([tl.end_s[i]])
-            ov = float((_busy_until(b, s, e, before) - _busy_until(a, s, e, before))[0])
-            axis = t.comm.axis.value if t.comm else "other"
-            exposed[axis] = exposed.get(axis, 0.0) + max(0.0, float(b[0] - a[0]) - ov)
-        communication = _union_outside(tl, comm, s, e)
+        for i, v in zip(comm.tolist(), outside.tolist(), strict=True):
+            c = g.tasks[i].comm
+            axis = c.axis.value if c else "other"
+            exposed[axis] = exposed.get(axis, 0.0) + v
+        communication = _union_outside(tl, comm.tolist(), s, e)
         out.append(StageSummary(stage=stage, rank=g.rank_of(stage), window_s=window, compute_s=compute,
                                 exposed_comm_s=exposed, communication_s=communication,
                                 idle_s=max(0.0, window - compute - communication)))

@@ -95,8 +95,6 @@ class _Builder:
                  params: StepModelParams, whatif: WhatIf) -> None:
         self.arch, self.plan, self.cluster, self.x, self.params, self.whatif = arch, plan, cluster, x, params, whatif
         self.rows: list[_Row] = []
-        self.step = 0
-        self.slowdown: dict[tuple[int, int], float] = {}
         self.rng = np.random.default_rng(whatif.seed)
         self.rps = plan.tp * plan.cp * plan.dp
         slow = {r // self.rps: f for r, f in whatif.slow_ranks}
@@ -158,7 +156,7 @@ class _Builder:
     def compute(self, stage: int, name: str, dur: float, parts: tuple[tuple[str, float], ...], phase: Phase,
                 deps: list[int], *, micro: int = -1, chunk: int = 0, layer: int = -1,
                 work: tuple[float, float] = (0.0, 0.0), jitter: bool = True) -> int:
-        f = self.stage_factor[stage] * self.slowdown.get((self.step, stage), 1.0) * (self._jitter() if jitter else 1.0)
+        f = self.stage_factor[stage] * (self._jitter() if jitter else 1.0)
         cat = max(parts, key=lambda ct: ct[1])[0] if parts else "other"
         return self.add(_Row(stage, Stream.COMPUTE, TaskKind.COMPUTE, name, dur * f, cat, phase, micro,
                              chunk, layer, work[0], work[1], None, list(deps), tuple((c, t * f) for c, t in parts)))
@@ -225,9 +223,8 @@ def _check(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, para
 
 def build_graph(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                 params: StepModelParams = DEFAULT_PARAMS, *, steps: int = 1, whatif: WhatIf | None = None,
-                sustained: bool = True, slowdown: dict[tuple[int, int], float] | None = None) -> StepGraph:
-    """Every task of ``steps`` training steps. ``slowdown`` (step, stage) -> factor on that stage's compute
-    in that step: the interference of the communication that overlaps it (simulate() measures it)."""
+                sustained: bool = True) -> StepGraph:
+    """Every task of ``steps`` training steps."""
     if not 1 <= steps <= 100:
         raise ValueError(f"--steps {steps}: simulate 1..100 steps")
     for r, _ in (whatif.slow_ranks if whatif else ()):
@@ -236,10 +233,8 @@ def build_graph(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     _check(arch, plan, cluster, params, sustained)
     x = stage_terms(arch, plan, cluster, params, sustained=sustained)
     b = _Builder(arch, plan, cluster, x, params, whatif or WhatIf())
-    b.slowdown = slowdown or {}
     prev_tail: dict[int, int] = {}
     for step in range(steps):
-        b.step = step
         prev_tail = _one_step(b, step, prev_tail)
     tasks = tuple(Task(id=i, stage=r.stage, stream=r.stream, kind=r.kind, name=r.name, duration_s=r.duration_s,
                        category=r.category, phase=r.phase, micro=r.micro, chunk=r.chunk, layer=r.layer,
@@ -276,7 +271,7 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
         pending: list[int] = list(deps0)
         last: int | None = prev_tail.get(s)
         seen_fwd: set[int] = set()
-        n_layers_stage = sum(len(b.chunks[c * p.pp + s]) for c in range(p.vp))
+        n_layers_stage = max(1, sum(len(b.chunks[c * p.pp + s]) for c in range(p.vp)))
         for i, u in enumerate(orders[s]):
             vs = u.chunk * p.pp + s
             layers = list(b.chunks[vs])
@@ -300,6 +295,10 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
             if not u.backward and vs == P - 1:
                 last = b.compute(s, "head.fwd", x.head.fwd, b._parts(x.head, False, x.head.fwd), Phase.FWD, pending,
                                  micro=u.micro, chunk=u.chunk, work=b.work[("head", False)])
+                pending = []
+            if len(b.rows) == unit_first:  # a virtual stage with no layers (pp*vp up to n_layers + 2): passes through
+                last = b.compute(s, "stage.passthrough", 0.0, (), Phase.BWD if u.backward else Phase.FWD, pending,
+                                 micro=u.micro, chunk=u.chunk, jitter=False)
                 pending = []
             start[key] = unit_first if b.rows[unit_first].stream is Stream.COMPUTE else _first_compute(b, unit_first)
             end[key] = ([last] if last is not None else []) + pending

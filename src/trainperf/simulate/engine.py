@@ -22,13 +22,26 @@ UNORDERED = frozenset({Stream.PP})
 
 @dataclass(frozen=True)
 class Timeline:
+    """Start / end of every task (index = task id), with per-task columns the summaries select on."""
+
     graph: StepGraph
     start_s: np.ndarray
     end_s: np.ndarray
+    stage: np.ndarray
+    step: np.ndarray
+    compute: np.ndarray
+    """Compute tasks (bool)."""
+    hideable: np.ndarray
+    """Communication on an ordered stream: what can run under compute and interfere with it (bool)."""
+    kernel_s: np.ndarray
+    """Kernel seconds inside each compute task (the sum of its parts, scaled; 0 for communication)."""
+    scale: np.ndarray
+    """Factor on each task's duration and kernels in this run."""
 
 
-def run(graph: StepGraph) -> Timeline:
-    """Start / end seconds of every task (index = task id)."""
+def run(graph: StepGraph, scale: np.ndarray | None = None) -> Timeline:
+    """Start / end seconds of every task (index = task id); ``scale`` multiplies each task's duration (and
+    its kernels), e.g. the interference slowdown simulate() charges."""
     tasks = graph.tasks
     n = len(tasks)
     succ: list[list[int]] = [[] for _ in range(n)]
@@ -52,6 +65,8 @@ def run(graph: StepGraph) -> Timeline:
     start = np.zeros(n)
     end = np.zeros(n)
     dur = np.fromiter((t.duration_s for t in tasks), dtype=float, count=n)
+    scale = np.ones(n) if scale is None else np.asarray(scale, dtype=float)
+    dur = dur * scale
     if (dur < 0).any() or not np.isfinite(dur).all():
         bad = int(np.flatnonzero((dur < 0) | ~np.isfinite(dur))[0])
         raise ValueError(f"simulate: task {bad} ({tasks[bad].name}) has duration {dur[bad]}")
@@ -77,4 +92,12 @@ def run(graph: StepGraph) -> Timeline:
     if done < n:
         stuck = [tasks[int(i)].name for i in np.flatnonzero(indeg > 0)[:3]]
         raise ValueError(f"simulate: the schedule deadlocks ({n - done} tasks wait on each other, e.g. {stuck})")
-    return Timeline(graph, start, end)
+    return Timeline(graph, start, end,
+                    stage=np.fromiter((t.stage for t in tasks), dtype=np.int64, count=n),
+                    step=np.fromiter((t.step for t in tasks), dtype=np.int64, count=n),
+                    compute=~np.fromiter((t.comm is not None or t.kind is not TaskKind.COMPUTE for t in tasks),
+                                         dtype=bool, count=n),
+                    hideable=np.fromiter((t.stream is not Stream.COMPUTE and t.stream not in UNORDERED for t in tasks),
+                                         dtype=bool, count=n),
+                    kernel_s=np.fromiter((sum(d for _, d in t.parts) for t in tasks), dtype=float, count=n) * scale,
+                    scale=scale)

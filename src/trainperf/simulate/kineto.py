@@ -124,7 +124,7 @@ def rank_trace(tl: Timeline, stage: int, gpu: GPUSpec) -> dict[str, Any]:
         if t.kind is TaskKind.COMPUTE:
             at = s
             for cat, sec in t.parts:
-                d = sec * us
+                d = sec * float(tl.scale[t.id]) * us
                 if d <= 0:
                     continue
                 if cat == C.COPY.value:

@@ -120,21 +120,29 @@ class TraceComparison:
     a: str
     b: str
     temporal: pl.DataFrame
+    ranks: pl.DataFrame
     categories: pl.DataFrame
     kernels: pl.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "tables": {
-            k: t.to_dicts() for k, t in (("temporal", self.temporal), ("categories", self.categories),
+            k: t.to_dicts() for k, t in (("temporal", self.temporal), ("ranks", self.ranks),
+                                         ("categories", self.categories),
                                          ("kernels", self.kernels))}}
 
 
 def compare_traces(a: TraceSet | str | Path, b: TraceSet | str | Path, *, top: int = 20) -> TraceComparison:
     """Compare two traces (before/after a change, or two ranks' files)."""
-    from trainperf.trace.analyses.compare import compare_categories, compare_kernels, compare_temporal
+    from trainperf.trace.analyses.compare import (
+        compare_categories,
+        compare_kernels,
+        compare_ranks,
+        compare_temporal,
+    )
 
     ta = a if isinstance(a, TraceSet) else load_trace(a)
     tb = b if isinstance(b, TraceSet) else load_trace(b)
     return TraceComparison(a=ta.source, b=tb.source, temporal=compare_temporal(ta.events, tb.events),
+                           ranks=compare_ranks(ta.events, tb.events),
                            categories=compare_categories(ta.events, tb.events),
                            kernels=compare_kernels(ta.events, tb.events, top))

@@ -1,5 +1,5 @@
-"""Two traces compared (before/after, or two ranks): per-step time by temporal class, by kernel category
-and by kernel name, with the change. docs/analyses/compare.md."""
+"""Two traces compared (before/after, measured against simulated, or two ranks): per-step time by temporal
+class, by rank, by kernel category and by kernel name, with the change. docs/analyses/compare.md."""
 
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ def compare_temporal(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
         return s.select(pl.col(cols).mean()).unpivot(variable_name="part", value_name="ns")
 
     return _delta(mean(a), mean(b), ["part"])
+
+
+def compare_ranks(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
+    """Per rank, mean per-step window / compute / communication / idle in A and B, largest change first:
+    a measured run against a simulated one shows which ranks (pipeline stages) the prediction misses."""
+    cols = ["window", "compute", "communication", "idle"]
+
+    def per(ev: pl.DataFrame) -> pl.DataFrame:
+        t = temporal_breakdown(ev)
+        s = t.filter(pl.col("step") != ALL_STEPS)
+        s = s if s.height else t
+        m = s.group_by("rank").agg(pl.col(cols).mean()).unpivot(index="rank", variable_name="p", value_name="ns")
+        return m.select(part=pl.format("rank {} {}", "rank", "p"), ns="ns")
+
+    j = _delta(per(a), per(b), ["part"])
+    return j.sort([pl.col("delta_ns").abs(), pl.col("part")], descending=[True, False])
 
 
 def compare_categories(a: pl.DataFrame, b: pl.DataFrame) -> pl.DataFrame:
