@@ -140,6 +140,11 @@ def test_round_trip_through_the_analyzer(tmp_path: Path) -> None:
         assert row["compute"] / 1e9 == pytest.approx(s.compute_s, rel=1e-3)
         assert row["communication"] / 1e9 == pytest.approx(s.communication_s, rel=1e-3)
         assert row["idle"] / 1e9 == pytest.approx(s.idle_s, rel=1e-3, abs=1e-6)
+    from trainperf.trace.api import compare_traces
+
+    ranks = compare_traces(tmp_path, tmp_path).ranks  # measured-vs-predicted table, here a trace against itself
+    assert ranks.height == 2 * 4 and set(ranks["delta_ns"].to_list()) == {0}
+    assert "rank 8 compute" in ranks["part"].to_list()
 
 
 def test_kernel_names_classify_back() -> None:
