@@ -19,6 +19,8 @@ def validate_cmd(
         help="CSV with the columns of the packaged published_training_perf.csv (default: that file, 507 "
              "published runs; its README names each source)")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write per-row predictions here (CSV)")] = None,
+    engine: Annotated[str, typer.Option(help="plan (analytic, ~2 s for the 507 runs) or sim (event simulation of "
+                                             "each run's layout, ~10 min; progress on stderr)")] = "plan",
 ) -> None:
     """Predict every row of a published-measurements CSV from its architecture, GPU, layout, batch,
     recompute and precision; print median and p90 |error| of tokens/s/GPU overall and by source, GPU and
@@ -34,7 +36,16 @@ def validate_cmd(
         csv = PUBLISHED_CSV
     if output is not None:
         check_output(output, inputs=[csv])  # before the work: never overwrite the input
-    result, summary = validate_csv(csv)
+    from trainperf.parallel.validate import ENGINES
+
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
+
+    def progress(done: int, total: int) -> None:
+        if engine == "sim" and (done % 25 == 0 or done == total):
+            typer.echo(f"  simulated {done}/{total} rows", err=True)
+
+    result, summary = validate_csv(csv, engine=engine, progress=progress)
     if output is not None and write_atomic(output, lambda tmp: write_output(result, tmp)):
         typer.echo(f"replaced {output}", err=True)
     render_validation(summary, str(output) if output else None)

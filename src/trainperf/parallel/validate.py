@@ -9,6 +9,7 @@ status, reason) plus measured values and groups for the error statistics.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,12 @@ def gpu_group(gpu_type: str) -> str:
     return "other"
 
 
-def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS) -> dict[str, Any]:
+ENGINES = ("plan", "sim")
+"""plan: the analytic step (parallel.evaluate); sim: the discrete-event simulation of the same layout
+(trainperf.simulate), one step: ~100x slower, see benchmarks/results/simulate.txt for how they compare."""
+
+
+def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS, engine: str = "plan") -> dict[str, Any]:
     out: dict[str, Any] = {"id": row["id"], "predicted_tokens_per_s_per_gpu": None, "predicted_step_time_s": None,
                            "predicted_mfu": None, "predicted_mem_gib": None}
     try:
@@ -48,6 +54,13 @@ def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS) -
     if isinstance(est, Infeasible):
         mem = est.memory.total / 2**30 if est.memory else None
         return {**out, "predicted_mem_gib": mem, "status": "infeasible", "reason": est.reason, "_arch": setup.arch}
+    if engine == "sim":
+        from trainperf.simulate.api import simulate
+
+        step = simulate(setup.arch, est.plan, setup.cluster, params, steps=1).step_time_s
+        k = est.step_time_s / step
+        est = dataclasses.replace(est, step_time_s=step, tokens_per_s_per_gpu=est.tokens_per_s_per_gpu * k,
+                                  model_tflops_per_gpu=est.model_tflops_per_gpu * k, mfu=est.mfu * k)
     rc = est.plan.recompute.value + (f" on {est.plan.recompute_layers} layers/rank" if est.plan.recompute_layers else "")
     note = "; ".join(setup.notes + ([] if setup.recompute_given else [f"recompute={rc} (least that fits)"]))
     return {**out, "predicted_tokens_per_s_per_gpu": est.tokens_per_s_per_gpu, "predicted_step_time_s": est.step_time_s,
@@ -93,11 +106,17 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return df.to_dicts()
 
 
-def validate_rows(rows: list[dict[str, Any]], params: StepModelParams = DEFAULT_PARAMS) -> pl.DataFrame:
-    """Predictions for every row with the fixed output columns, then measured/error/group columns."""
+def validate_rows(rows: list[dict[str, Any]], params: StepModelParams = DEFAULT_PARAMS, *, engine: str = "plan",
+                  progress: Callable[[int, int], None] | None = None) -> pl.DataFrame:
+    """Predictions for every row with the fixed output columns, then measured/error/group columns.
+    ``engine`` plan | sim (ENGINES); ``progress(done, total)`` is called after each row."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")
     recs = []
-    for row in rows:
-        r = predict_row(row, params)
+    for i, row in enumerate(rows):
+        r = predict_row(row, params, engine)
+        if progress is not None:
+            progress(i + 1, len(rows))
         meas, how = measured_tokens(row, r.pop("_arch"))
         pred = r["predicted_tokens_per_s_per_gpu"]
         r.update(measured_tokens_per_s_per_gpu=meas, measured_how=how,
@@ -143,10 +162,11 @@ def summarize(result: pl.DataFrame, rows: list[dict[str, Any]] | None = None) ->
     return Summary(rows=result.height, supported=ok.height, by=by)
 
 
-def validate_csv(path: str | Path, params: StepModelParams = DEFAULT_PARAMS) -> tuple[pl.DataFrame, Summary]:
+def validate_csv(path: str | Path, params: StepModelParams = DEFAULT_PARAMS, *, engine: str = "plan",
+                 progress: Callable[[int, int], None] | None = None) -> tuple[pl.DataFrame, Summary]:
     """Predict every row of a published-format CSV; the output table and its error summary."""
     rows = read_rows(path)
-    res = validate_rows(rows, params)
+    res = validate_rows(rows, params, engine=engine, progress=progress)
     return res, summarize(res, rows)
 
 

@@ -193,3 +193,15 @@ def test_cli_writes_traces_and_json(tmp_path: Path) -> None:
     d = orjson.loads(r.output)
     assert len(d["files"]) == 2 and d["step_time_s"] > 0
     assert abs(d["step_time_s"] / d["plan_step_time_s"] - 1) < 0.03
+
+
+def test_validate_engine_sim_predicts_the_same_rows(published_csv: Path) -> None:
+    from trainperf.parallel.validate import read_rows, validate_rows
+
+    rows = read_rows(published_csv)[:3]
+    plan, sim = validate_rows(rows), validate_rows(rows, engine="sim")
+    assert sim["status"].to_list() == plan["status"].to_list()
+    for a, b in zip(plan["predicted_step_time_s"], sim["predicted_step_time_s"], strict=True):
+        assert b == pytest.approx(a, rel=0.03)
+    with pytest.raises(ValueError, match="--engine"):
+        validate_rows(rows, engine="fast")
