@@ -13,6 +13,7 @@ import typer
 from trainperf.cli import (
     analyze,
     capture,
+    export,
     fleet,
     hw,
     optimize,
@@ -39,7 +40,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (zoo, capture, profile, hw, predict, plan, simulate, fleet, validate, analyze, optimize):
+for _module in (zoo, capture, profile, hw, predict, plan, simulate, export, fleet, validate, analyze, optimize):
     _module.register(app)
 
 

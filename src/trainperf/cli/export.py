@@ -1,0 +1,80 @@
+"""`trainperf export`: a simulated training step in other tools' formats (`export chakra`: MLCommons Chakra
+execution traces, one per NPU, that ASTRA-sim runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trainperf.cli.plan import CLUSTER_HELP
+
+export_app = typer.Typer(
+    help="Write a layout's simulated training step in other tools' formats (chakra: ASTRA-sim).",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(export_app, name="export")
+
+
+@export_app.command("chakra")
+def chakra_cmd(
+    model: Annotated[str, typer.Argument(help="zoo LLM name, e.g. llama3.1-70b (see `trainperf zoo`)")],
+    out: Annotated[Path, typer.Option("-o", "--output", help="folder for {prefix}.{rank}.et (one per NPU) and "
+                                                             "comm_group.json; created")],
+    cluster: Annotated[str, typer.Option(help=CLUSTER_HELP)] = "dgx-h100",
+    gpus: Annotated[int, typer.Option(help="GPUs in the job (= NPUs = files written)")] = 8,
+    tp: Annotated[int, typer.Option(help="tensor parallel, with sequence parallel")] = 1,
+    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
+    cp: Annotated[int, typer.Option(help="context parallel")] = 1,
+    ep: Annotated[int, typer.Option(help="expert parallel (MoE)")] = 1,
+    vp: Annotated[int, typer.Option(help="virtual stages per pipeline rank (interleaved 1F1B)")] = 1,
+    mbs: Annotated[int, typer.Option(help="micro-batch size in sequences")] = 1,
+    gbs: Annotated[int | None, typer.Option(help="global batch in sequences (default one micro-batch per rank)")] = None,
+    seq: Annotated[int | None, typer.Option(help="sequence length (default 8192 or the model's positions)")] = None,
+    zero: Annotated[str, typer.Option(help="ddp | zero1 | zero2 | zero3")] = "zero1",
+    recompute: Annotated[str, typer.Option(help="none | selective | full | auto (least that fits)")] = "auto",
+    precision: Annotated[str, typer.Option(help="bf16 | fp16 | fp8 | fp4 | auto")] = "bf16",
+    gpu: Annotated[str | None, typer.Option(help="swap the cluster's GPU part, e.g. H200")] = None,
+    tp_overlap: Annotated[bool, typer.Option("--tp-overlap/--no-tp-overlap", help="TP comm overlapped with GEMMs")] = True,
+    steps: Annotated[int, typer.Option(min=1, max=100, help="training steps in each trace")] = 1,
+    prefix: Annotated[str, typer.Option(help="file name prefix: ASTRA-sim's --workload-configuration=DIR/PREFIX")]
+    = "trainperf",
+    max_ranks: Annotated[int, typer.Option(min=1, help="refuse jobs with more GPUs: every NPU is a file holding its "
+                                                      "stage's whole step")] = 4096,
+) -> None:
+    """Export a layout's training step as MLCommons Chakra execution traces for ASTRA-sim: one
+    `PREFIX.RANK.et` per GPU and `comm_group.json` (communicator groups, Megatron rank order: tp, cp, dp, pp).
+    The step is the one `trainperf simulate` runs (same flags, same per-op costs and schedule): compute nodes
+    carry duration_micros (measured mode) and num_ops / tensor_size (FLOPs and HBM bytes, for ASTRA-sim's
+    roofline mode); collectives carry comm_type, comm_size and their group (pg_name); pipeline transfers are
+    send/receive pairs with peers and tags. Needs `pip install 'trainperf[chakra]'`. See docs/simulators.md
+    for the ASTRA-sim command line."""
+    from trainperf.export.chakra import write_chakra
+    from trainperf.parallel.api import plan_from_args, predict_request
+    from trainperf.parallel.estimate import Infeasible
+    from trainperf.simulate.api import simulate
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out}: is a file; give a folder for the per-rank traces")
+    if gpus > max_ranks:  # before any work
+        raise ValueError(f"--gpus {gpus} is above --max-ranks {max_ranks}: ASTRA-sim reads one .et file per NPU, "
+                         "each holding its stage's whole step; raise --max-ranks to write them anyway")
+    req = plan_from_args(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, gbs=gbs,
+                         seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu, tp_overlap=tp_overlap)
+    est = predict_request(req)  # with --recompute auto: the least recomputation that fits
+    if isinstance(est, Infeasible):
+        raise ValueError(f"{req.plan.describe()} does not run: {est.reason}")
+    # simulate()'s graph: durations include the interference charged on measured overlap, as `simulate` shows
+    res = simulate(req.arch, est.plan, req.cluster, steps=steps)
+    ex = write_chakra(res.timeline.graph, out, prefix=prefix, max_ranks=max_ranks)
+    nodes = "/".join(str(n) for n in ex.nodes_per_stage)
+    typer.echo(f"wrote {len(ex.files)} trace files {ex.workload}.{{0..{len(ex.files) - 1}}}.et ({nodes} nodes per "
+               f"rank by stage) and {ex.comm_groups} ({ex.groups} groups): {est.plan.describe()}, simulated step "
+               f"{res.step_time_s * 1e3:.1f} ms")
+    typer.echo(f"run: AstraSim_Analytical_Congestion_Unaware --workload-configuration={ex.workload} "
+               f"--comm-group-configuration={ex.comm_groups} --system-configuration=SYSTEM.json "
+               "--network-configuration=NETWORK.yml --remote-memory-configuration=MEMORY.json (docs/simulators.md)")
