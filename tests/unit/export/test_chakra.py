@@ -95,7 +95,7 @@ def test_hand_graph_every_rank(tmp_path: Path) -> None:
         meta, nodes = _read(path)
         assert _attrs(meta)["rank"] == rank
         ids = {n.id for n in nodes}
-        assert len(ids) == len(nodes) == out.nodes_per_stage[stage]
+        assert len(ids) == len(nodes) == out.nodes_per_stage[stage] and _acyclic(nodes)
         for n in nodes:
             assert set(n.data_deps) <= ids, n.name
             assert not _attrs(n)["is_cpu_op"]
@@ -179,23 +179,48 @@ def test_missing_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         write_chakra(_hand_graph(), tmp_path)
 
 
-def test_real_job_tp_pp_dp(tmp_path: Path) -> None:
+def _acyclic(nodes: list[Any]) -> bool:
+    """Kahn's algorithm: a cycle would leave ASTRA-sim waiting forever."""
+    indeg = {n.id: len(set(n.data_deps)) for n in nodes}
+    children: dict[int, list[int]] = {}
+    for n in nodes:
+        for d in set(n.data_deps):
+            children.setdefault(d, []).append(n.id)
+    ready = [i for i, k in indeg.items() if k == 0]
+    seen = 0
+    while ready:
+        i = ready.pop()
+        seen += 1
+        for c in children.get(i, []):
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                ready.append(c)
+    return seen == len(nodes)
+
+
+@pytest.mark.parametrize("layout", [dict(tp=2, pp=2), dict(tp=2, pp=2, vp=2, gbs=16), dict(tp=2, cp=2, pp=2)],
+                         ids=["tp2-pp2-dp2", "interleaved", "cp2"])
+def test_real_job(tmp_path: Path, layout: dict[str, int]) -> None:
     from trainperf.parallel.api import plan_from_args
     from trainperf.simulate.build import build_graph
 
-    req = plan_from_args("llama3.2-1b", cluster="dgx-h100", gpus=8, tp=2, pp=2, seq=2048, gbs=8,
-                         recompute="none")
-    g = build_graph(req.arch, req.plan, req.cluster)
+    req = plan_from_args("llama3.2-1b", cluster="dgx-h100", gpus=8, seq=2048, recompute="none", **layout)
+    g = build_graph(req.arch, req.plan, req.cluster, steps=2)
     out = write_chakra(g, tmp_path)
     assert len(out.files) == 8
     groups = json.loads(out.comm_groups.read_text())
     for rank in (0, 5):
         _, nodes = _read(out.files[rank])
         ids = {n.id for n in nodes}
-        assert all(set(n.data_deps) <= ids for n in nodes)
+        assert all(set(n.data_deps) <= ids for n in nodes) and _acyclic(nodes)
         colls = [n for n in nodes if n.type == pb.COMM_COLL_NODE]
+        assert all(_attrs(n)["comm_type"] in (pb.ALL_REDUCE, pb.ALL_GATHER, pb.REDUCE_SCATTER, pb.ALL_TO_ALL)
+                   and rank in groups[_attrs(n)["pg_name"]] for n in colls)
         tp = [n for n in colls if "@tp" in n.name]
         assert tp and all(groups[_attrs(n)["pg_name"]] == list(group_of(rank, 2, 1)) for n in tp)
+        if layout.get("cp"):
+            cp = [n for n in colls if "@cp" in n.name]
+            assert cp and all(groups[_attrs(n)["pg_name"]] == list(group_of(rank, 2, 2)) for n in cp)
         assert any(n.type == pb.COMM_SEND_NODE for n in nodes) and any(n.type == pb.COMM_RECV_NODE for n in nodes)
         comps = [n for n in nodes if n.type == pb.COMP_NODE and ".fwd" in n.name]
         assert comps and all(_attrs(n)["num_ops"] > 0 and _attrs(n)["tensor_size"] > 1 for n in comps)
