@@ -53,13 +53,14 @@ def chakra_cmd(
     roofline mode); collectives carry comm_type, comm_size and their group (pg_name); pipeline transfers are
     send/receive pairs with peers and tags. Needs `pip install 'trainperf[chakra]'`. See docs/simulators.md
     for the ASTRA-sim command line."""
-    from trainperf.export.chakra import write_chakra
+    from trainperf.export.chakra import require_chakra, write_chakra
     from trainperf.parallel.api import plan_from_args, predict_request
     from trainperf.parallel.estimate import Infeasible
     from trainperf.simulate.api import simulate
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"-o {out}: is a file; give a folder for the per-rank traces")
+    require_chakra()  # before the simulation: the install hint first
     if gpus > max_ranks:  # before any work
         raise ValueError(f"--gpus {gpus} is above --max-ranks {max_ranks}: ASTRA-sim reads one .et file per NPU, "
                          "each holding its stage's whole step; raise --max-ranks to write them anyway")

@@ -55,7 +55,8 @@ class ChakraExport:
     groups: int
 
 
-def _proto() -> tuple[Any, Any]:
+def require_chakra() -> tuple[Any, Any]:
+    """(et_def_pb2, protolib) of the mlc-chakra package, or ValueError naming the install command."""
     try:
         from chakra.schema.protobuf import et_def_pb2
         from chakra.src.third_party.utils import protolib
@@ -233,7 +234,7 @@ def write_chakra(graph: StepGraph, out_dir: Path, *, prefix: str = "trainperf",
     """Write ``out_dir/{prefix}.{rank}.et`` for every global rank and ``out_dir/comm_group.json``
     (communicator group id -> ranks, what ASTRA-sim's --comm-group-configuration reads). ValueError, one
     line, for a world above ``max_ranks``, a graph the format cannot express, or an unwritable folder."""
-    pb, protolib = _proto()
+    pb, protolib = require_chakra()
     _check(graph, max_ranks)
     if not prefix or "/" in prefix or prefix.startswith("."):
         raise ValueError(f"--prefix {prefix!r}: a plain file name prefix, e.g. trainperf")

@@ -177,6 +177,11 @@ def test_missing_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(ValueError, match=r"pip install 'trainperf\[chakra\]'"):
         write_chakra(_hand_graph(), tmp_path)
+    from trainperf.cli import app
+
+    r = CliRunner().invoke(app, ["export", "chakra", "llama3.2-1b", "-o", str(tmp_path / "et")])
+    assert r.exit_code != 0 and "pip install 'trainperf[chakra]'" in str(r.exception)
+    assert not (tmp_path / "et").exists()
 
 
 def _acyclic(nodes: list[Any]) -> bool:
