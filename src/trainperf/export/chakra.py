@@ -163,7 +163,7 @@ def _stage_templates(pb: Any, graph: StepGraph, stage: int, by_id: dict[int, Tas
         deps = set(local)
         if t.stream not in UNORDERED and t.stream in prev:
             deps.add(prev[t.stream])
-        if t.kind is TaskKind.RECV and t.posted_after >= 0 and by_id[t.posted_after].stage == stage:
+        if t.kind is TaskKind.RECV and t.posted_after in by_id and by_id[t.posted_after].stage == stage:
             deps.add(t.posted_after)
         if foreign and t.kind is not TaskKind.RECV:
             # A wait on other stages' tasks (the optimizer after every stage's gradients: the gradient-norm
