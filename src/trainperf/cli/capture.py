@@ -37,20 +37,16 @@ def capture_cmd(
     from trainperf.workloads import Size
 
     size = Size(batch=batch, seq=seq, image_size=image_size)
-    if output is not None and output.exists() and output.is_dir():
-        raise ValueError(f"--output {output} is a directory; give a file name such as {output / 'step.parquet'}")
+    from trainperf.report.output import check_output, write_atomic
+
+    if output is not None:
+        check_output(output, inputs=[Path(workload.split(":", 1)[0])] if ":" in workload else [])  # before the work
     with status(f"capturing {workload} ({flavor}, {dtype})"):
         if ":" in workload and workload.split(":", 1)[0].endswith(".py"):
             built, name = load_user_workload(workload, flavor, size)
             graph = capture_built(built, name=name, flavor=flavor, dtype=dtype, real=real)
         else:
             graph = capture_workload(workload, flavor, size, dtype, real=real, replicate=not no_replicate)
-    if output is not None:
-        tmp = output.with_name(output.name + ".tmp")
-        try:
-            graph.write_parquet(tmp)
-            tmp.replace(output)  # atomic: an interrupted write never leaves a half file under the user's name
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise ValueError(f"--output {output}: cannot write there ({e.strerror or e})") from None
+    if output is not None and write_atomic(output, graph.write_parquet):
+        typer.echo(f"replaced {output}", err=True)
     render_capture(graph, summarize(graph, top), json_out=json_out, output=output)

@@ -133,5 +133,12 @@ def calibrate_cmd(
     if gpu is not None:
         raise ValueError("--gpu applies to --check only (a fit uses the traces' own GPU); drop --gpu or add --check")
 
+    if output is not None:
+        from trainperf.report.output import check_output
+
+        check_output(output, inputs=[*traces, *([base] if base else [])])  # before the fit
+    replaced = output is not None and output.exists()
     res = calibrate(traces, out=output, base=base)
+    if replaced:
+        typer.echo(f"replaced {output}", err=True)
     render_calibration(res, out=str(output) if output else None, json_out=json_out)

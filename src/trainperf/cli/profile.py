@@ -31,9 +31,16 @@ def profile_cmd(
     from trainperf.report.progress import status
     from trainperf.workloads import Size
 
+    if trace is not None and trace.resolve().parent.exists():  # (a missing folder is created)
+        from trainperf.report.output import check_output
+
+        check_output(trace, flag="--trace")  # before the steps run: a folder or a file-as-parent is refused
+    replaced = trace is not None and trace.exists()
     cfg = ProfileConfig(device=device, dtype=dtype, steps=steps, warmup=warmup)
     with status(f"profiling {workload} ({flavor}) on {device}"):
         res = profile_workload(workload, flavor, Size(batch=batch, seq=seq, image_size=image_size), cfg, trace)
+    if replaced:
+        typer.echo(f"replaced {trace}", err=True)
     if json_out:
         import orjson
 

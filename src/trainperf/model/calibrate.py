@@ -195,9 +195,16 @@ def write_calibration(result: CalibrationResult, out: str | Path, base_path: str
     lines = ["", f"[fit.{family}]", f"# fitted by `trainperf calibrate` on {result.gpu} from: "
              + ", ".join(Path(t).name for t in result.traces)]
     lines += [f'"{k}" = {_toml_value(v)}' for k, v in result.fit.items()]
+    from trainperf.report.output import write_atomic
+
     out = Path(out)
-    out.write_text(head + "".join(kept) + "\n".join(lines) + "\n")
-    load_calibration(out)  # validate what was written
+    text = head + "".join(kept) + "\n".join(lines) + "\n"
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text)
+        load_calibration(tmp)  # validate before it replaces anything the user had
+
+    write_atomic(out, write)
     return out
 
 
