@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from trainperf.cli.plan import CLUSTER_HELP
+from trainperf.cli import layout as L
 
 export_app = typer.Typer(
     help="Write a layout's simulated training step in other tools' formats (chakra: ASTRA-sim).",
@@ -22,24 +22,24 @@ def register(app: typer.Typer) -> None:
 
 @export_app.command("chakra")
 def chakra_cmd(
-    model: Annotated[str, typer.Argument(help="zoo LLM name, e.g. llama3.1-70b (see `trainperf zoo`)")],
+    model: L.Model,
     out: Annotated[Path, typer.Option("-o", "--output", help="folder for {prefix}.{rank}.et (one per NPU) and "
                                                              "comm_group.json; created")],
-    cluster: Annotated[str, typer.Option(help=CLUSTER_HELP)] = "dgx-h100",
+    cluster: L.Cluster = "dgx-h100",
     gpus: Annotated[int, typer.Option(help="GPUs in the job (= NPUs = files written)")] = 8,
-    tp: Annotated[int, typer.Option(help="tensor parallel, with sequence parallel")] = 1,
-    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-    cp: Annotated[int, typer.Option(help="context parallel")] = 1,
-    ep: Annotated[int, typer.Option(help="expert parallel (MoE)")] = 1,
-    vp: Annotated[int, typer.Option(help="virtual stages per pipeline rank (interleaved 1F1B)")] = 1,
-    mbs: Annotated[int, typer.Option(help="micro-batch size in sequences")] = 1,
-    gbs: Annotated[int | None, typer.Option(help="global batch in sequences (default one micro-batch per rank)")] = None,
-    seq: Annotated[int | None, typer.Option(help="sequence length (default 8192 or the model's positions)")] = None,
-    zero: Annotated[str, typer.Option(help="ddp | zero1 | zero2 | zero3")] = "zero1",
-    recompute: Annotated[str, typer.Option(help="none | selective | full | auto (least that fits)")] = "auto",
-    precision: Annotated[str, typer.Option(help="bf16 | fp16 | fp8 | fp4 | auto")] = "bf16",
-    gpu: Annotated[str | None, typer.Option(help="swap the cluster's GPU part, e.g. H200")] = None,
-    tp_overlap: Annotated[bool, typer.Option("--tp-overlap/--no-tp-overlap", help="TP comm overlapped with GEMMs")] = True,
+    tp: L.Tp = 1,
+    pp: L.Pp = 1,
+    cp: L.Cp = 1,
+    ep: L.Ep = 1,
+    vp: L.Vp = 1,
+    mbs: L.Mbs = 1,
+    gbs: L.Gbs = None,
+    seq: L.Seq = None,
+    zero: L.Zero = "zero1",
+    recompute: L.RecomputeOpt = "auto",
+    precision: L.PrecisionOpt = "bf16",
+    gpu: L.GpuSwap = None,
+    tp_overlap: L.TpOverlap = True,
     steps: Annotated[int, typer.Option(min=1, max=100, help="training steps in each trace")] = 1,
     prefix: Annotated[str, typer.Option(help="file name prefix: ASTRA-sim's --workload-configuration=DIR/PREFIX")]
     = "trainperf",
@@ -54,8 +54,6 @@ def chakra_cmd(
     send/receive pairs with peers and tags. Needs `pip install 'trainperf[chakra]'`. See docs/simulators.md
     for the ASTRA-sim command line."""
     from trainperf.export.chakra import require_chakra, write_chakra
-    from trainperf.parallel.api import plan_from_args, predict_request
-    from trainperf.parallel.estimate import Infeasible
     from trainperf.simulate.api import simulate
 
     if out.exists() and not out.is_dir():
@@ -64,12 +62,11 @@ def chakra_cmd(
     if gpus > max_ranks:  # before any work
         raise ValueError(f"--gpus {gpus} is above --max-ranks {max_ranks}: ASTRA-sim reads one .et file per NPU, "
                          "each holding its stage's whole step; raise --max-ranks to write them anyway")
-    req = plan_from_args(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, gbs=gbs,
-                         seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu, tp_overlap=tp_overlap)
-    est = predict_request(req)  # with --recompute auto: the least recomputation that fits
-    if isinstance(est, Infeasible):
-        raise ValueError(f"{req.plan.describe()} does not run: {est.reason}")
-    # simulate()'s graph: durations include the interference charged on measured overlap, as `simulate` shows
+    req, est = L.feasible_layout(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs,
+                                 gbs=gbs, seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu,
+                                 tp_overlap=tp_overlap)
+    # simulate()'s graph: durations as built, without the interference slowdown simulate() charges on the
+    # overlap it measured (a system simulator models overlap and its contention itself)
     res = simulate(req.arch, est.plan, req.cluster, steps=steps)
     ex = write_chakra(res.timeline.graph, out, prefix=prefix, max_ranks=max_ranks)
     nodes = "/".join(str(n) for n in ex.nodes_per_stage)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from trainperf.cli.plan import CLUSTER_HELP
+from trainperf.cli import layout as L
 
 
 def register(app: typer.Typer) -> None:
@@ -33,22 +33,22 @@ def _pairs(text: str | None, flag: str, key: type) -> dict:  # type: ignore[type
 
 
 def simulate_cmd(
-    model: Annotated[str, typer.Argument(help="zoo LLM name, e.g. llama3.1-70b (see `trainperf zoo`)")],
-    cluster: Annotated[str, typer.Option(help=CLUSTER_HELP)] = "dgx-h100",
-    gpus: Annotated[int, typer.Option(help="GPUs in the job")] = 8,
-    tp: Annotated[int, typer.Option(help="tensor parallel, with sequence parallel")] = 1,
-    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-    cp: Annotated[int, typer.Option(help="context parallel")] = 1,
-    ep: Annotated[int, typer.Option(help="expert parallel (MoE)")] = 1,
-    vp: Annotated[int, typer.Option(help="virtual stages per pipeline rank (interleaved 1F1B)")] = 1,
-    mbs: Annotated[int, typer.Option(help="micro-batch size in sequences")] = 1,
-    gbs: Annotated[int | None, typer.Option(help="global batch in sequences (default one micro-batch per rank)")] = None,
-    seq: Annotated[int | None, typer.Option(help="sequence length (default 8192 or the model's positions)")] = None,
-    zero: Annotated[str, typer.Option(help="ddp | zero1 | zero2 | zero3")] = "zero1",
-    recompute: Annotated[str, typer.Option(help="none | selective | full | auto (least that fits)")] = "auto",
-    precision: Annotated[str, typer.Option(help="bf16 | fp16 | fp8 | fp4 | auto")] = "bf16",
-    gpu: Annotated[str | None, typer.Option(help="swap the cluster's GPU part, e.g. H200")] = None,
-    tp_overlap: Annotated[bool, typer.Option("--tp-overlap/--no-tp-overlap", help="TP comm overlapped with GEMMs")] = True,
+    model: L.Model,
+    cluster: L.Cluster = "dgx-h100",
+    gpus: L.Gpus = 8,
+    tp: L.Tp = 1,
+    pp: L.Pp = 1,
+    cp: L.Cp = 1,
+    ep: L.Ep = 1,
+    vp: L.Vp = 1,
+    mbs: L.Mbs = 1,
+    gbs: L.Gbs = None,
+    seq: L.Seq = None,
+    zero: L.Zero = "zero1",
+    recompute: L.RecomputeOpt = "auto",
+    precision: L.PrecisionOpt = "bf16",
+    gpu: L.GpuSwap = None,
+    tp_overlap: L.TpOverlap = True,
     steps: Annotated[int, typer.Option(min=1, max=100, help="training steps to simulate (the last is reported)")] = 2,
     slow_rank: Annotated[str | None, typer.Option(
         help="what-if: ranks whose compute is slower, RANK=FACTOR[,...], e.g. 3=1.15")] = None,
@@ -68,8 +68,7 @@ def simulate_cmd(
     What-ifs: --slow-rank, --jitter, --link."""
     import time
 
-    from trainperf.parallel.api import plan_from_args, predict_request
-    from trainperf.parallel.estimate import Infeasible
+    from trainperf.parallel.api import predict_request
     from trainperf.report.simulate_text import render_simulation
     from trainperf.simulate.api import simulate
     from trainperf.simulate.build import WhatIf
@@ -77,13 +76,11 @@ def simulate_cmd(
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"-o {out}: is a file; give a folder for the per-rank traces")
     t0 = time.perf_counter()
-    req = plan_from_args(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs, gbs=gbs,
-                         seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu, tp_overlap=tp_overlap)
+    req, est = L.feasible_layout(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs,
+                                 gbs=gbs, seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu,
+                                 tp_overlap=tp_overlap)
     links = _pairs(link, "--link", str)
     spec = req.cluster.with_links_scaled(links) if links else req.cluster
-    est = predict_request(req)  # with --recompute auto: the least recomputation that fits
-    if isinstance(est, Infeasible):
-        raise ValueError(f"{req.plan.describe()} does not run: {est.reason}")
     plan_est = predict_request(type(req)(arch=req.arch, plan=est.plan, cluster=spec, auto_recompute=False))
     whatif = WhatIf(slow_ranks=tuple(_pairs(slow_rank, "--slow-rank", int).items()), jitter=jitter, seed=seed)
     res = simulate(req.arch, est.plan, spec, steps=steps, whatif=whatif)
