@@ -4,6 +4,7 @@ biggest problems across the fleet come first. One capture per workload (reused a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -26,11 +27,30 @@ def _row(workload: str, domain: str, gpu: str, status: str, reason: str = "") ->
     return row
 
 
+@dataclass(frozen=True)
+class FleetResult:
+    table: pl.DataFrame
+    """FLEET_SCHEMA rows, lowest MFU first."""
+    fixes: pl.DataFrame
+    """priorities.FIXES_SCHEMA rows: each applicable fix of each ok workload, priced (empty unless asked)."""
+
+
 def sweep(workloads: Iterable[str], gpus: Iterable[str], cfg: ExecConfig | None = None, *, flavor: str = "full",
           progress: Callable[[str], None] | None = None) -> pl.DataFrame:
     """The fleet table (FLEET_SCHEMA), sorted by MFU ascending (rows that are not ok last)."""
+    return fleet_sweep(workloads, gpus, cfg, flavor=flavor, progress=progress).table
+
+
+def fleet_sweep(workloads: Iterable[str], gpus: Iterable[str], cfg: ExecConfig | None = None, *,
+                flavor: str = "full", progress: Callable[[str], None] | None = None,
+                fixes: bool = False) -> FleetResult:
+    """The fleet table and, with ``fixes``, every workload's fixes priced by counterfactual
+    (fleet/priorities.py) from the same capture."""
     from trainperf.capture.api import capture_workload
+    from trainperf.fleet.priorities import FIXES_SCHEMA, fix_rows
     from trainperf.model import predict_step
+
+    fix_list: list[dict[str, object]] = []
 
     cfg = cfg or ExecConfig()
     specs = [get_gpu(g) for g in gpus]  # unknown GPU names fail before any capture
@@ -59,5 +79,8 @@ def sweep(workloads: Iterable[str], gpus: Iterable[str], cfg: ExecConfig | None 
                        top_category_sol_pct=top.get("sol_pct"), top_category_bound_by=top.get("bound_by"),
                        host_bound=est.host_bound, peak_mem_gib=est.memory.total / 2**30, fits=est.fits)
             rows.append(row)
+            if fixes:
+                fix_list += fix_rows(name, graph, spec, cfg)
     df = pl.DataFrame(rows, schema=FLEET_SCHEMA)
-    return df.sort([pl.col("status") != "ok", "mfu"], nulls_last=True)
+    return FleetResult(df.sort([pl.col("status") != "ok", "mfu"], nulls_last=True),
+                       pl.DataFrame(fix_list, schema=FIXES_SCHEMA))
