@@ -18,7 +18,7 @@ from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan
 from trainperf.simulate.build import WhatIf, build_graph
-from trainperf.simulate.engine import Timeline, run
+from trainperf.simulate.engine import Timeline, run, topology
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,7 +96,8 @@ def simulate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
              sustained: bool = True) -> SimResult:
     """Simulate ``steps`` training steps of ``plan``; ValueError with the reason when it cannot run."""
     g = build_graph(arch, plan, cluster, params, steps=steps, whatif=whatif, sustained=sustained)
-    first = run(g)
+    topo = topology(g)
+    first = run(g, topo=topo)
     scale = np.ones(len(g.tasks))
     for st in range(steps):
         for s in range(plan.pp):
@@ -105,7 +106,7 @@ def simulate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
             kernel_s = float((busy[1] - busy[0]).sum())
             comp = ids[first.compute[ids]]
             scale[comp] = 1.0 + params.overlap_interference * _overlap(first, st, s) / max(kernel_s, 1e-30)
-    tl = run(g, scale)
+    tl = run(g, scale, topo)
     return SimResult(timeline=tl, step_times_s=_step_times(tl, steps), stages=_summaries(tl, steps))
 
 

@@ -39,65 +39,91 @@ class Timeline:
     """Factor on each task's duration and kernels in this run."""
 
 
-def run(graph: StepGraph, scale: np.ndarray | None = None) -> Timeline:
-    """Start / end seconds of every task (index = task id); ``scale`` multiplies each task's duration (and
-    its kernels), e.g. the interference slowdown simulate() charges."""
+@dataclass(frozen=True)
+class Topology:
+    """What does not change between runs of one graph: a topological order, each task's predecessors
+    (dependencies, stream order, a receive's posting point) and the per-task columns."""
+
+    order: list[int]
+    preds: list[list[int]]
+    base_s: np.ndarray
+    post: list[int]
+    """Posting point of receives (-2 for every other task, -1 = step 0's start)."""
+    stage: np.ndarray
+    step: np.ndarray
+    compute: np.ndarray
+    hideable: np.ndarray
+    parts_s: np.ndarray
+
+
+def topology(graph: StepGraph) -> Topology:
+    """The graph's order and predecessors; a cycle (a schedule that would deadlock) is refused."""
     tasks = graph.tasks
     n = len(tasks)
-    succ: list[list[int]] = [[] for _ in range(n)]
-    indeg = np.zeros(n, dtype=np.int64)
+    preds: list[list[int]] = []
     last_on: dict[tuple[int, Stream], int] = {}
     for t in tasks:
-        preds = list(t.deps)
+        p = set(t.deps)
         if t.kind is TaskKind.RECV and t.posted_after >= 0:
-            preds.append(t.posted_after)
+            p.add(t.posted_after)
         if t.stream not in UNORDERED:
             key = (t.stage, t.stream)
             if key in last_on:
-                preds.append(last_on[key])
+                p.add(last_on[key])
             last_on[key] = t.id
-        for d in set(preds):
-            if not 0 <= d < n:
-                raise ValueError(f"simulate: task {t.id} ({t.name}) depends on unknown task {d}")
-            succ[d].append(t.id)
-            indeg[t.id] += 1
-    ready = np.zeros(n)
-    start = np.zeros(n)
-    end = np.zeros(n)
-    dur = np.fromiter((t.duration_s for t in tasks), dtype=float, count=n)
-    scale = np.ones(n) if scale is None else np.asarray(scale, dtype=float)
-    dur = dur * scale
-    if (dur < 0).any() or not np.isfinite(dur).all():
-        bad = int(np.flatnonzero((dur < 0) | ~np.isfinite(dur))[0])
-        raise ValueError(f"simulate: task {bad} ({tasks[bad].name}) has duration {dur[bad]}")
-    recv = np.fromiter((t.kind is TaskKind.RECV for t in tasks), dtype=bool, count=n)
-    post = np.fromiter((t.posted_after for t in tasks), dtype=np.int64, count=n)
-    q = deque(int(i) for i in np.flatnonzero(indeg == 0))
-    done = 0
+        bad = [d for d in p if not 0 <= d < n]
+        if bad:
+            raise ValueError(f"simulate: task {t.id} ({t.name}) depends on unknown task {bad[0]}")
+        preds.append(list(p))
+    indeg = [len(p) for p in preds]
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for i, p in enumerate(preds):
+        for d in p:
+            succ[d].append(i)
+    q = deque(i for i in range(n) if indeg[i] == 0)
+    order: list[int] = []
     while q:
         i = q.popleft()
-        done += 1
-        if recv[i]:  # posted earlier, spins until the data is there, then takes its transfer time
-            start[i] = end[post[i]] if post[i] >= 0 else 0.0
-        else:
-            start[i] = ready[i]
-        end[i] = ready[i] + dur[i]
-        e = end[i]
+        order.append(i)
         for j in succ[i]:
-            if e > ready[j]:
-                ready[j] = e
             indeg[j] -= 1
             if indeg[j] == 0:
                 q.append(j)
-    if done < n:
-        stuck = [tasks[int(i)].name for i in np.flatnonzero(indeg > 0)[:3]]
-        raise ValueError(f"simulate: the schedule deadlocks ({n - done} tasks wait on each other, e.g. {stuck})")
-    return Timeline(graph, start, end,
-                    stage=np.fromiter((t.stage for t in tasks), dtype=np.int64, count=n),
-                    step=np.fromiter((t.step for t in tasks), dtype=np.int64, count=n),
-                    compute=~np.fromiter((t.comm is not None or t.kind is not TaskKind.COMPUTE for t in tasks),
-                                         dtype=bool, count=n),
-                    hideable=np.fromiter((t.stream is not Stream.COMPUTE and t.stream not in UNORDERED for t in tasks),
-                                         dtype=bool, count=n),
-                    kernel_s=np.fromiter((sum(d for _, d in t.parts) for t in tasks), dtype=float, count=n) * scale,
-                    scale=scale)
+    if len(order) < n:
+        stuck = [tasks[i].name for i in range(n) if indeg[i] > 0][:3]
+        raise ValueError(f"simulate: the schedule deadlocks ({n - len(order)} tasks wait on each other, e.g. {stuck})")
+    base = np.fromiter((t.duration_s for t in tasks), dtype=float, count=n)
+    if (base < 0).any() or not np.isfinite(base).all():
+        bad_i = int(np.flatnonzero((base < 0) | ~np.isfinite(base))[0])
+        raise ValueError(f"simulate: task {bad_i} ({tasks[bad_i].name}) has duration {base[bad_i]}")
+    return Topology(
+        order=order, preds=preds, base_s=base,
+        post=[t.posted_after if t.kind is TaskKind.RECV else -2 for t in tasks],
+        stage=np.fromiter((t.stage for t in tasks), dtype=np.int64, count=n),
+        step=np.fromiter((t.step for t in tasks), dtype=np.int64, count=n),
+        compute=~np.fromiter((t.comm is not None or t.kind is not TaskKind.COMPUTE for t in tasks), dtype=bool,
+                             count=n),
+        hideable=np.fromiter((t.stream is not Stream.COMPUTE and t.stream not in UNORDERED for t in tasks),
+                             dtype=bool, count=n),
+        parts_s=np.fromiter((sum(d for _, d in t.parts) for t in tasks), dtype=float, count=n))
+
+
+def run(graph: StepGraph, scale: np.ndarray | None = None, topo: Topology | None = None) -> Timeline:
+    """Start / end seconds of every task (index = task id); ``scale`` multiplies each task's duration (and
+    its kernels), e.g. the interference slowdown simulate() charges; ``topo`` reuses topology(graph)."""
+    tp = topo or topology(graph)
+    n = len(graph.tasks)
+    scale = np.ones(n) if scale is None else np.asarray(scale, dtype=float)
+    dur = (tp.base_s * scale).tolist()
+    start = [0.0] * n
+    end = [0.0] * n
+    preds, post = tp.preds, tp.post
+    for i in tp.order:
+        p = preds[i]
+        ready = max([end[d] for d in p]) if p else 0.0
+        k = post[i]
+        # a receive is posted earlier and spins until the data is there, then takes its transfer time
+        start[i] = ready if k == -2 else (end[k] if k >= 0 else 0.0)
+        end[i] = ready + dur[i]
+    return Timeline(graph, np.array(start), np.array(end), stage=tp.stage, step=tp.step, compute=tp.compute,
+                    hideable=tp.hideable, kernel_s=tp.parts_s * scale, scale=scale)
