@@ -77,8 +77,8 @@ def topology(graph: StepGraph) -> Topology:
         preds.append(list(p))
     indeg = [len(p) for p in preds]
     succ: list[list[int]] = [[] for _ in range(n)]
-    for i, p in enumerate(preds):
-        for d in p:
+    for i, ps in enumerate(preds):
+        for d in ps:
             succ[d].append(i)
     q = deque(i for i in range(n) if indeg[i] == 0)
     order: list[int] = []
