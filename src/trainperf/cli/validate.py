@@ -25,7 +25,9 @@ def validate_cmd(
     """Predict every row of a published-measurements CSV from its architecture, GPU, layout, batch,
     recompute and precision; print median and p90 |error| of tokens/s/GPU overall and by source, GPU and
     architecture, and the share of rows supported. OUT.csv columns: id, predicted_tokens_per_s_per_gpu,
-    predicted_step_time_s, predicted_mfu, predicted_mem_gib, status (ok | infeasible | unsupported), reason."""
+    predicted_step_time_s, predicted_mfu, predicted_mem_gib, status (ok | infeasible | unsupported), reason,
+    memory_fits (false: a measured run the memory model calls infeasible, priced anyway and counted as a
+    memory-model miss)."""
     from trainperf.parallel.validate import validate_csv, write_output
     from trainperf.report.output import check_output, write_atomic
     from trainperf.report.plan_text import render_validation

@@ -155,10 +155,12 @@ def _stage_counts(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, flo
 
 
 def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
-             params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> PlanEstimate | Infeasible:
+             params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True,
+             check_memory: bool = True) -> PlanEstimate | Infeasible:
     """Step time, throughput, MFU, memory and breakdown of one plan, or Infeasible with the reason.
     ``sustained=False`` prices compute at burst clocks (model.ExecConfig.sustained), as a short benchmark
-    runs; the shared parameters (params.py) were fitted at sustained clocks."""
+    runs; the shared parameters (params.py) were fitted at sustained clocks. ``check_memory=False`` prices a
+    plan the memory model says does not fit (a measured run that did: validate flags the memory model)."""
     try:
         plan.check(arch)
     except ValueError as e:
@@ -170,7 +172,7 @@ def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         return Infeasible(f"{gpu.name} has no {plan.precision} tensor cores; use bf16")
     mem = _memory(arch, plan)
     cap = usable_bytes(gpu.hbm_capacity_GB)
-    if mem.total > cap:
+    if check_memory and mem.total > cap:
         parts = ", ".join(f"{k} {v / 2**30:.1f}" for k, v in mem.as_dict().items() if k != "total")
         return Infeasible(f"needs {mem.total / 2**30:.1f} GiB per GPU > {cap / 2**30:.1f} GiB usable on {gpu.name} "
                           f"({parts} GiB); raise tp/pp/zero or recompute", mem)

@@ -23,7 +23,7 @@ from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
 
 OUTPUT_COLUMNS = ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
-                  "predicted_mem_gib", "status", "reason"]
+                  "predicted_mem_gib", "status", "reason", "memory_fits"]
 FIT_SOURCES = ("foundry", "mbridge", "nemo2407")
 """Source families the shared parameters were fitted on; every other family is held out."""
 
@@ -43,7 +43,7 @@ ENGINES = ("plan", "sim")
 
 def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS, engine: str = "plan") -> dict[str, Any]:
     out: dict[str, Any] = {"id": row["id"], "predicted_tokens_per_s_per_gpu": None, "predicted_step_time_s": None,
-                           "predicted_mfu": None, "predicted_mem_gib": None}
+                           "predicted_mfu": None, "predicted_mem_gib": None, "memory_fits": None}
     try:
         setup = row_setup(row)
     except Unsupported as e:
@@ -51,6 +51,13 @@ def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS, e
     except (ValueError, KeyError) as e:
         return {**out, "status": "unsupported", "reason": f"layout: {e}", "_arch": None}
     est = _first_feasible(setup, params)
+    memory_fits = True
+    if isinstance(est, Infeasible) and est.memory is not None:
+        # the run was measured, so it fit: price it anyway and flag the memory model (issue 10)
+        priced = evaluate(setup.arch, setup.plan, setup.cluster, params, check_memory=False)
+        if isinstance(priced, PlanEstimate):
+            setup.notes.append(f"memory model miss: {est.reason.split(';')[0]}")
+            est, memory_fits = priced, False
     if isinstance(est, Infeasible):
         mem = est.memory.total / 2**30 if est.memory else None
         return {**out, "predicted_mem_gib": mem, "status": "infeasible", "reason": est.reason, "_arch": setup.arch}
@@ -65,6 +72,7 @@ def predict_row(row: dict[str, Any], params: StepModelParams = DEFAULT_PARAMS, e
     note = "; ".join(setup.notes + ([] if setup.recompute_given else [f"recompute={rc} (least that fits)"]))
     return {**out, "predicted_tokens_per_s_per_gpu": est.tokens_per_s_per_gpu, "predicted_step_time_s": est.step_time_s,
             "predicted_mfu": est.mfu, "predicted_mem_gib": est.memory.total / 2**30, "status": "ok", "reason": note,
+            "memory_fits": memory_fits,
             "_arch": setup.arch}
 
 
@@ -128,6 +136,7 @@ def validate_rows(rows: list[dict[str, Any]], params: StepModelParams = DEFAULT_
     schema: dict[str, Any] = {c: pl.Utf8 for c in ("id", "status", "reason", "measured_how", "source", "gpu", "arch", "split")}
     schema.update({c: pl.Float64 for c in ("predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
                                            "predicted_mem_gib", "measured_tokens_per_s_per_gpu", "rel_error")})
+    schema["memory_fits"] = pl.Boolean
     return pl.DataFrame(recs, schema=schema)
 
 
@@ -136,6 +145,8 @@ class Summary:
     rows: int
     supported: int
     by: dict[str, pl.DataFrame]
+    memory_misses: int = 0
+    """Measured runs the memory model calls infeasible (priced anyway, memory_fits false)."""
 
     @property
     def supported_share(self) -> float:
@@ -159,7 +170,8 @@ def summarize(result: pl.DataFrame, rows: list[dict[str, Any]] | None = None) ->
           "gpu": _stats(result, "gpu"), "arch": _stats(result, "arch")}
     if rows is not None:
         by["floor"] = config_floor(result, rows)
-    return Summary(rows=result.height, supported=ok.height, by=by)
+    misses = result.filter(pl.col("memory_fits").eq(False)).height if "memory_fits" in result.columns else 0
+    return Summary(rows=result.height, supported=ok.height, by=by, memory_misses=misses)
 
 
 def validate_csv(path: str | Path, params: StepModelParams = DEFAULT_PARAMS, *, engine: str = "plan",

@@ -170,6 +170,9 @@ def render_validation(summary: Any, out: str | None) -> None:
     con = Console()
     con.print(f"rows {summary.rows}, supported {summary.supported} ({pct(summary.supported_share)})"
               + (f"; predictions written to {out}" if out else ""))
+    if getattr(summary, "memory_misses", 0):
+        con.print(f"memory model misses: {summary.memory_misses} measured run(s) it calls infeasible, priced anyway "
+                  "(memory_fits false in the output)")
     titles = {"floor": "error floor of any model of these columns (one prediction per configuration the CSV "
                        "repeats across releases)"}
     for key in ("overall", "split", "gpu", "arch", "source", "floor"):

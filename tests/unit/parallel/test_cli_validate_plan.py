@@ -19,9 +19,20 @@ def test_validate_cli_writes_the_fixed_columns(published_csv: Path, tmp_path: Pa
     assert "supported 2" in r.output and "median" in r.output
     df = pl.read_csv(out)
     assert df.columns == ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
-                          "predicted_mem_gib", "status", "reason"]
+                          "predicted_mem_gib", "status", "reason", "memory_fits"]
     assert dict(zip(df["id"], df["status"], strict=True)) == {
         "foundry-001": "ok", "mbridge-004": "unsupported", "nemo2407-005": "ok"}
+
+
+def test_measured_run_the_memory_model_rejects_is_priced_and_flagged(published_csv: Path) -> None:
+    from trainperf.parallel.validate import read_rows, summarize, validate_rows
+
+    rows = [r for r in read_rows(published_csv) if r["id"] == "torchtitan-042"]
+    res = validate_rows(rows)
+    row = res.row(0, named=True)
+    assert row["status"] == "ok" and row["memory_fits"] is False and row["predicted_step_time_s"] > 0
+    assert "memory model miss" in row["reason"] and row["predicted_mem_gib"] > 78
+    assert summarize(res).memory_misses == 1
 
 
 def test_validate_cli_missing_file(tmp_path: Path) -> None:
