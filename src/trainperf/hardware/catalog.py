@@ -231,6 +231,9 @@ def get_gpu(name: str | Path | GPUSpec | Mapping[str, Any]) -> GPUSpec:
     for suffix in ("vf",):
         if key.endswith(suffix) and key[: -len(suffix)] in idx:
             return cat[idx[key[: -len(suffix)]]]
+    by_parts = _by_parts(s)
+    if by_parts is not None:
+        return by_parts
     shared = sorted(m.gpu for m in device_matches() if key in m.names)
     if shared:
         raise KeyError(f"{s!r} is a device name several parts share (catalog: {', '.join(shared)}, and others): "
@@ -240,6 +243,35 @@ def get_gpu(name: str | Path | GPUSpec | Mapping[str, Any]) -> GPUSpec:
     names = sorted({idx[c] for c in close}) or sorted(cat)[:6]
     raise KeyError(f"unknown GPU {s!r}; closest: {', '.join(names)} (see `trainperf hw list`, or pass a .toml file)")
 
+
+
+def _by_parts(s: str) -> GPUSpec | None:
+    """A name as vendors and papers write it ("H200-141GB", "V100-SXM3-32GB (DGX-2H)", "A100 40GB SXM",
+    "MI300X OAM"): the part's model token, then form factor (SXM / PCIe) and memory where the name states
+    them. One catalog part must remain, with its memory within 10% of a stated one; else None (unknown)."""
+    low = re.sub(r"\(.*?\)", " ", s.lower())
+    low = re.sub(r"\b(nvidia|amd|tesla|instinct|geforce|radeon)\b", " ", low)
+    words = re.findall(r"[a-z0-9]+", low)
+    if not words:
+        return None
+    mem_m = re.search(r"(\d+)\s*gb", low)
+    mem = float(mem_m.group(1)) if mem_m else None
+    # every word must be understood: one model token, form factors, memory; anything else (a typo, "NVL",
+    # a second model) leaves the name unknown rather than guessed
+    known = re.compile(r"sxm\d?|pcie|oam|hbm\d?e?|\d+gb|gb|\d+w|\d+")
+    models = [w for w in words if not known.fullmatch(w)]
+    if len(models) != 1 or not re.fullmatch(r"[a-z]+\d+[a-z]*", models[0]):
+        return None
+    model = models[0]
+    form = "pcie" if "pcie" in words else "sxm" if any(re.fullmatch(r"sxm\d?", w) for w in words) else None
+    cands = [g for g in _catalog().values() if _norm(g.name.split("-")[0]) == model]
+    if form:
+        cands = [g for g in cands if g.form_factor.lower().startswith(form)] or []
+    if mem is not None:
+        cands = [g for g in cands if abs(g.hbm_capacity_GB - mem) <= 0.1 * mem]
+    elif len(cands) > 1:  # no memory stated: the part the bare model name is an alias of ("A100", "H100")
+        cands = [g for g in cands if any(_norm(a) == model for a in g.aliases)]
+    return cands[0] if len(cands) == 1 else None
 
 
 def _from_device(props: Mapping[str, Any]) -> GPUSpec:

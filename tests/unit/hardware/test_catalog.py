@@ -180,3 +180,18 @@ def test_device_match_validation(tmp_path: Path) -> None:
     p.write_text(text.replace("numSms = 104", "numSms = 104\nclock = 3"))
     with pytest.raises(ValueError, match="unknown \\[device_match\\] keys"):
         load_gpu(p)
+
+
+@pytest.mark.parametrize(("written", "part"), [
+    ("H200-141GB", "H200"), ("V100-SXM3-32GB (DGX-2H)", "V100-SXM"), ("A100 80GB PCIe", "A100-PCIe-80GB"),
+    ("A100 40GB SXM", "A100-SXM-40GB"), ("MI300X OAM", "MI300X"), ("H100 80GB PCIe", "H100-PCIe"),
+    ("B200-180GB", "B200"),
+])
+def test_names_as_vendors_and_papers_write_them(written: str, part: str) -> None:
+    assert get_gpu(written).name == part
+
+
+@pytest.mark.parametrize("written", ["H100 NVL", "H800", "V100 16GB"])
+def test_parts_not_in_the_catalog_get_the_closest_names(written: str) -> None:
+    with pytest.raises(KeyError, match="closest"):
+        get_gpu(written)
