@@ -21,6 +21,8 @@ def validate_cmd(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write per-row predictions here (CSV)")] = None,
     engine: Annotated[str, typer.Option(help="plan (analytic, ~2 s for the 507 runs) or sim (event simulation of "
                                              "each run's layout, ~10 min; progress on stderr)")] = "plan",
+    json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON (rows, supported, "
+                                                          "memory_misses, error statistics by group)")] = False,
 ) -> None:
     """Predict every row of a published-measurements CSV from its architecture, GPU, layout, batch,
     recompute and precision; print median and p90 |error| of tokens/s/GPU overall and by source, GPU and
@@ -50,5 +52,13 @@ def validate_cmd(
     result, summary = validate_csv(csv, engine=engine, progress=progress)
     if output is not None and write_atomic(output, lambda tmp: write_output(result, tmp)):
         typer.echo(f"replaced {output}", err=True)
+    if json_out:
+        import orjson
+
+        typer.echo(orjson.dumps({
+            "rows": summary.rows, "supported": summary.supported, "memory_misses": summary.memory_misses,
+            "engine": engine, "output": str(output) if output else None,
+            "by": {k: df.to_dicts() for k, df in summary.by.items()}}, option=orjson.OPT_INDENT_2).decode())
+        return
     render_validation(summary, str(output) if output else None)
 

@@ -35,6 +35,18 @@ def test_measured_run_the_memory_model_rejects_is_priced_and_flagged(published_c
     assert summarize(res).memory_misses == 1
 
 
+def test_validate_cli_json(published_csv: Path, tmp_path: Path) -> None:
+    import orjson
+
+    src = pl.read_csv(published_csv, infer_schema_length=0)
+    small = tmp_path / "rows.csv"
+    src.filter(pl.col("id").is_in(["foundry-001", "nemo2407-005"])).write_csv(small)
+    r = runner.invoke(app, ["validate", str(small), "--json"])
+    assert r.exit_code == 0, r.output
+    d = orjson.loads(r.output)
+    assert d["rows"] == 2 and d["supported"] == 2 and d["by"]["overall"][0]["n"] == 2
+
+
 def test_validate_cli_missing_file(tmp_path: Path) -> None:
     r = runner.invoke(app, ["validate", str(tmp_path / "nope.csv")])
     assert r.exit_code != 0
