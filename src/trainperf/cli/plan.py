@@ -3,6 +3,7 @@ time breakdown), or with --search the fastest layouts that fit."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -61,14 +62,21 @@ def plan_cmd(
     tokens: Annotated[float | None, typer.Option(
         help="with --search: tokens to train (e.g. 15e12): prints the time to train and GPU-hours")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON (with --search: the fixed search JSON)")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="also write a self-contained HTML page here (where the "
+                                                             "step and the memory go; with --search the top "
+                                                             "layouts and infeasible counts)")] = None,
 ) -> None:
     """Evaluate one parallel layout of a model on a cluster: step time, tokens/s/GPU, model TFLOP/s/GPU,
     MFU, memory per GPU with its parts, and where the step goes (compute by kind, exposed communication by
     collective and axis, pipeline bubble, optimizer). A layout that does not fit prints infeasible with
     the numbers; a layout a neighbour beats by more than 10% names that neighbour. With --search, every
     layout of the job is evaluated and the fastest --top are printed with what separates them."""
+    if html is not None:
+        from trainperf.report.output import check_output
+
+        check_output(html, flag="--html")  # before the work
     if search:
-        _search(model, cluster=cluster, gpus=gpus, gbs=gbs, seq=seq, gpu=gpu, scale=scale, top=top,
+        _search(model, html=html, cluster=cluster, gpus=gpus, gbs=gbs, seq=seq, gpu=gpu, scale=scale, top=top,
                 tokens=tokens, json_out=json_out, recompute=recompute, precision=precision, zero=zero,
                 tp_overlap=tp_overlap, fixed={"tp": tp, "pp": pp, "cp": cp, "ep": ep, "etp": etp, "vp": vp,
                                               "mbs": mbs},
@@ -84,10 +92,17 @@ def plan_cmd(
                          shard_group=shard_group, recompute=recompute, precision=precision, gpu=gpu, scale=scale,
                          tp_overlap=True if tp_overlap is None else tp_overlap, attention=attention,
                          moe_cuda_graphs=moe_cuda_graphs, ep_dispatcher=ep_dispatcher)
-    show_plan(req, json_out=json_out)
+    show_plan(req, json_out=json_out, html=html)
 
 
-def show_plan(req: PlanRequest, *, json_out: bool) -> None:
+def _write_html(html: Path, page: str) -> None:
+    from trainperf.report.output import write_text_atomic
+
+    replaced = write_text_atomic(html, page, flag="--html")
+    typer.echo(f"{'replaced' if replaced else 'wrote'} {html}", err=True)
+
+
+def show_plan(req: PlanRequest, *, json_out: bool, html: Path | None = None) -> None:
     """Evaluate a PlanRequest, look one step around it, render (shared with `predict --cluster`)."""
     from trainperf.optimize.search import better_neighbour
     from trainperf.parallel.api import predict_request
@@ -99,9 +114,13 @@ def show_plan(req: PlanRequest, *, json_out: bool) -> None:
     base = est.plan if isinstance(est, PlanEstimate) else req.plan
     hint = better_neighbour(req.arch, base, req.cluster, est, sustained=req.sustained)
     render_plan(est, json_out=json_out, suggestion=hint)
+    if html is not None:
+        from trainperf.report.plan_html import render_plan_html
+
+        _write_html(html, render_plan_html(est, suggestion=hint))
 
 
-def _search(model: str, *, cluster: str, gpus: int, gbs: int | None, seq: int | None, gpu: str | None,
+def _search(model: str, *, html: Path | None, cluster: str, gpus: int, gbs: int | None, seq: int | None, gpu: str | None,
             scale: str | None, top: int, tokens: float | None, json_out: bool, recompute: str, precision: str,
             zero: str | None, tp_overlap: bool | None, fixed: dict[str, int | None], base: dict[str, object]) -> None:
     from trainperf.optimize.search import search_layouts
@@ -129,3 +148,7 @@ def _search(model: str, *, cluster: str, gpus: int, gbs: int | None, seq: int | 
         raise ValueError(f"--precision {precision!r}: choose one of bf16, fp16, fp8, fp4, auto")
     res = search_layouts(arch, space, spec, top=top)
     render_search(res, json_out=json_out, tokens=tokens)
+    if html is not None:
+        from trainperf.report.plan_html import render_search_html
+
+        _write_html(html, render_search_html(res))

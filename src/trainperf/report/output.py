@@ -46,6 +46,9 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, flag: str = "--
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        # mkstemp makes the file 0600: give the output the mode a plain open() would (or the replaced file's)
+        mode = path.stat().st_mode & 0o777 if replaced else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
@@ -55,6 +58,12 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, flag: str = "--
         tmp.unlink(missing_ok=True)
         raise
     return replaced
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_text_atomic(path: Path, text: str, *, flag: str = "--output") -> bool:

@@ -1,5 +1,7 @@
 """`trainperf plan --search` JSON, plan/predict --cluster flags applied or refused, bad input in one line."""
 
+from pathlib import Path
+
 import orjson
 import pytest
 from typer.testing import CliRunner
@@ -96,3 +98,24 @@ def test_plan_from_args_library() -> None:
     est = predict_request(req)
     assert isinstance(est, PlanEstimate) and est.plan.gbs == 32
     assert plan_from_args("gpt2-124m").plan.seq == 1024  # the default seq respects the model's positions
+
+
+def test_plan_html_pages(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trainperf.cli import app
+
+    one, many = tmp_path / "plan.html", tmp_path / "search.html"
+    r = CliRunner().invoke(app, ["plan", "llama3.2-1b", "--gpus", "16", "--tp", "2", "--gbs", "16", "--seq", "2048",
+                                 "--html", str(one)])
+    assert r.exit_code == 0, r.output
+    page = one.read_text()
+    assert page.startswith("<!doctype html>") and "<svg" in page and "http" not in page.replace(
+        "http://www.w3.org/2000/svg", "")
+    assert "Memory per GPU" in page and "GiB" in page
+    r = CliRunner().invoke(app, ["plan", "llama3.2-1b", "--gpus", "16", "--gbs", "16", "--seq", "2048", "--search",
+                                 "--html", str(many)])
+    assert r.exit_code == 0, r.output
+    assert "Infeasible, by reason" in many.read_text() and "Top " in many.read_text()
+    r = CliRunner().invoke(app, ["plan", "llama3.2-1b", "--html", str(tmp_path)])
+    assert isinstance(r.exception, ValueError) and "is a folder" in str(r.exception)
