@@ -63,3 +63,12 @@ def test_a_size_the_model_has_no_use_for_is_refused(args: list[str], msg: str) -
 def test_negative_top_is_a_usage_error() -> None:
     r = CliRunner().invoke(app, ["predict", "resnet50", "--top", "-5"])
     assert r.exit_code == 2
+
+
+def test_track_prints_plain_progress_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from trainperf.report.progress import track
+
+    assert list(track(range(50), "work", total=50)) == list(range(50))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("work: 1/50") and lines[-1].startswith("work: 50/50")
+    assert 5 <= len(lines) <= 12  # one per 10%, not one per item

@@ -23,9 +23,15 @@ def status(message: str) -> Iterator[None]:
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """A progress bar over ``items`` on a terminal; plain iteration otherwise."""
+    """A progress bar over ``items`` on a terminal; otherwise (a log, CI) one plain line on stderr per item
+    while there are at most 20, then one per 10% of ``total``, so long runs still show they advance."""
     if not sys.stderr.isatty():
-        yield from items
+        step = 1 if total is None or total <= 20 else max(1, total // 10)
+        for i, item in enumerate(items, 1):
+            if (i - 1) % step == 0 or i == total:
+                print(f"{description}: {i}/{total if total is not None else '?'} {str(item)[:60]}",
+                      file=sys.stderr, flush=True)
+            yield item
         return
     from rich.console import Console
     from rich.progress import track as rich_track
