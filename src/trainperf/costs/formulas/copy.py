@@ -30,6 +30,7 @@ register_cost(*(f"aten::{n}" for n in [
     "select_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "diagonal_backward",
     "unfold_backward", "_pad_packed_sequence", "pixel_shuffle", "pixel_unshuffle", "im2col", "col2im",
     "upsample_nearest2d", "upsample_nearest2d_backward", "upsample_bilinear2d", "upsample_bilinear2d_backward",
+    "upsample_linear1d", "upsample_linear1d_backward",
     "_upsample_nearest_exact2d", "_upsample_nearest_exact2d_backward", "max_pool2d_with_indices",
     "max_pool2d_with_indices_backward", "avg_pool2d", "avg_pool2d_backward", "_adaptive_avg_pool2d",
     "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",

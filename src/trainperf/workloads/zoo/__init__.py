@@ -10,6 +10,7 @@ from trainperf.workloads.zoo import (  # noqa: F401
     llm2025,
     moe,
     recsys,
+    segmentation,
     speech,
     text,
     video,
