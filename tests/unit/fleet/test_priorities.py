@@ -54,3 +54,36 @@ def test_ranking_and_weights(fixes: pl.DataFrame, tmp_path: Path) -> None:
 
 def test_empty_fleet_ranks_nothing() -> None:
     assert rank_fixes(pl.DataFrame(schema=FIXES_SCHEMA)).height == 0
+
+
+def test_cli_priorities_json_and_refusals(tmp_path: Path) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from trainperf.cli import app
+
+    w = tmp_path / "w.toml"
+    w.write_text('"gpt2-124m" = 100\n')
+    r = CliRunner().invoke(app, ["fleet", "gpt2-124m", "--flavor", "tiny", "--priorities", "--weights", str(w),
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    d = orjson.loads(r.output[r.output.index("{"):])
+    assert d["priorities"] and d["priorities"][0]["fleet_share"] >= d["priorities"][-1]["fleet_share"]
+    assert {f["fix"] for f in d["fixes"]} >= {"compile", "cuda-graphs", "all"}
+    for args, msg in [(["--weights", str(w)], "--priorities"), (["--cluster", "dgx-h100"], "go together"),
+                      (["--cluster", "dgx-h100", "--gpus", "8", "--priorities"], "single-GPU fleet")]:
+        r = CliRunner().invoke(app, ["fleet", "gpt2-124m", *args])
+        assert isinstance(r.exception, ValueError) and msg in str(r.exception), args
+
+
+def test_cli_cluster_fleet_json() -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from trainperf.cli import app
+
+    r = CliRunner().invoke(app, ["fleet", "llama3.2-1b", "--cluster", "dgx-h100", "--gpus", "16", "--seq", "2048",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    rows = orjson.loads(r.output[r.output.index("["):])
+    assert rows[0]["workload"] == "llama3.2-1b" and rows[0]["status"] == "ok" and "tp=" in rows[0]["layout"]
