@@ -29,15 +29,18 @@ def test_gpu_toml_with_non_finite_number_is_refused_by_field(tmp_path: Path, val
 
 
 def test_fleet_exits_non_zero_when_a_row_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
     import trainperf.fleet as fleet
 
-    real = fleet.sweep
+    real = fleet.fleet_sweep
 
-    def one_error(names, gpus, cfg, *, flavor):  # type: ignore[no-untyped-def]
-        df = real(list(names)[:1], gpus, cfg, flavor=flavor)
-        return df.with_columns(pl.lit("error").alias("status"), pl.lit("injected failure").alias("reason"))
+    def one_error(names, gpus, cfg, **kw):  # type: ignore[no-untyped-def]
+        res = real(list(names)[:1], gpus, cfg, **kw)
+        bad = res.table.with_columns(pl.lit("error").alias("status"), pl.lit("injected failure").alias("reason"))
+        return dataclasses.replace(res, table=bad)
 
-    monkeypatch.setattr(fleet, "sweep", one_error)
+    monkeypatch.setattr(fleet, "fleet_sweep", one_error)
     r = CliRunner().invoke(app, ["fleet", "resnet50", "--flavor", "tiny"])
     assert r.exit_code == 1, r.output
     assert "1 of 1 rows failed" in r.output
