@@ -20,7 +20,9 @@ from trainperf.cli import (
     plan,
     predict,
     profile,
+    results,
     simulate,
+    study,
     validate,
     zoo,
 )
@@ -40,7 +42,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for _module in (zoo, capture, profile, hw, predict, plan, simulate, export, fleet, validate, analyze, optimize):
+for _module in (zoo, capture, profile, hw, predict, plan, simulate, export, fleet, validate, analyze, optimize,
+                study, results):
     _module.register(app)
 
 

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from trainperf.cli.results import DbOpt, check_db, store
+
 
 def register(app: typer.Typer) -> None:
     app.command("fleet")(fleet_cmd)
@@ -30,6 +32,7 @@ def fleet_cmd(
                                                      "on --gpus GPUs of this cluster (dgx-h100, gb200-nvl72, ...)")] = None,
     gpus: Annotated[int | None, typer.Option(help="with --cluster: GPUs in each job")] = None,
     seq: Annotated[int, typer.Option(help="with --cluster: sequence length (capped at each model's positions)")] = 8192,
+    db: DbOpt = None,
 ) -> None:
     """Predict every selected zoo workload on every GPU and rank them by MFU, lowest first: which
     networks are furthest from the hardware, what dominates their step (category, its speed-of-light %,
@@ -44,7 +47,7 @@ def fleet_cmd(
 
     if cluster is not None or gpus is not None:
         _cluster(pattern, cluster, gpus, seq, json_out=json_out, refused={
-            "--gpu": gpu, "--priorities": priorities or None, "--weights": weights,
+            "--db": db, "--gpu": gpu, "--priorities": priorities or None, "--weights": weights,
             "--compile": compile or None, "--cuda-graphs": cuda_graphs or None})
         return
     if (weights is not None or top != 3) and not priorities:
@@ -56,9 +59,13 @@ def fleet_cmd(
     if w is not None and not set(w) & set(names):
         raise ValueError(f"--weights {weights}: none of its workloads ({', '.join(sorted(w)[:4])}) is selected")
     cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs)
+    check_db(db)
     res = fleet_sweep(track(names, "capturing and predicting", total=len(names)), gpu or ["H100-SXM"], cfg,
                       flavor=flavor, fixes=priorities)
     df = res.table
+    store(db, "fleet", df, hardware=",".join(gpu or ["H100-SXM"]), args={
+        "pattern": pattern, "gpu": gpu, "flavor": flavor, "precision": precision, "compile": compile,
+        "cuda_graphs": cuda_graphs})
     if json_out and priorities:
         import orjson
 

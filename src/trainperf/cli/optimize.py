@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from trainperf.cli.results import DbOpt, check_db, store
+
 
 def register(app: typer.Typer) -> None:
     app.command("optimize")(optimize_cmd)
@@ -20,6 +22,7 @@ def optimize_cmd(
     steps: Annotated[int, typer.Option(help="timed steps per candidate (median reported)")] = 5,
     warmup: Annotated[int, typer.Option(help="untimed steps after each candidate's first")] = 2,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    db: DbOpt = None,
 ) -> None:
     """Search precision, torch.compile, CUDA graphs, channels-last, optimizer implementation, micro-batch,
     activation checkpointing and SDPA backend for one workload: each candidate is measured here (median of
@@ -31,5 +34,12 @@ def optimize_cmd(
 
     cfg = OptimizeConfig(flavor=flavor, device=device, budget_s=budget_s,
                          measure=MeasureConfig(steps=steps, warmup=warmup))
+    check_db(db)
     res = optimize_device(workload, cfg, progress=lambda line: typer.echo(line, err=True))
+    if db is not None:
+        from trainperf.study.store import optimize_rows
+
+        store(db, "optimize", optimize_rows(res), hardware=res.device, args={
+            "workload": workload, "flavor": flavor, "device": device, "budget_s": budget_s, "steps": steps,
+            "warmup": warmup})
     render_optimize(res, json_out=json_out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -37,3 +37,30 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
     from rich.progress import track as rich_track
 
     yield from rich_track(items, description=description, total=total, console=Console(stderr=True))
+
+
+@contextmanager
+def counter(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback for work that reports its own counts (worker pools, Ray): a bar
+    on a terminal; otherwise one plain stderr line per tenth of the total, as ``track`` does."""
+    if not sys.stderr.isatty():
+        last = [-1]
+
+        def plain(done: int, total: int) -> None:
+            tenth = 10 * done // max(total, 1)
+            if tenth != last[0] or done == total:
+                last[0] = tenth
+                print(f"{description}: {done}/{total}", file=sys.stderr, flush=True)
+
+        yield plain
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
