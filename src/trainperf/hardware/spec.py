@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-# Canonical precision names and the torch dtype names that select them.
-PRECISIONS = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4")
+from trainperf.vocab import Precision
+
+# Canonical precision names (vocab.Precision, in datasheet order) and the torch dtype names that select them.
+PRECISIONS = tuple(p.value for p in Precision)
 _DTYPE_TO_PRECISION: dict[str, str] = {
     "float64": "fp64", "double": "fp64", "float32": "fp32", "float": "fp32", "tfloat32": "tf32",
     "bfloat16": "bf16", "float16": "fp16", "half": "fp16",
@@ -43,18 +45,18 @@ _SCALE_KEYS: dict[str, tuple[str, ...]] = {
     "pcie_bw": ("pcie_bw_GBps",),
     "tdp": ("tdp_W",),
     "sm_count": ("sm_count",),
-    **{p: (f"{p}_dense_tflops",) for p in PRECISIONS},
-    "flops": tuple(f"{p}_dense_tflops" for p in PRECISIONS),
+    **{p.value: (p.peak_field,) for p in Precision},
+    "flops": tuple(p.peak_field for p in Precision),
 }
 
 
-def precision_of(dtype: str) -> str:
-    """Canonical precision ("bf16", "fp8", ...) of a precision or torch dtype name; ValueError if unknown."""
+def precision_of(dtype: str) -> Precision:
+    """Canonical precision (Precision.BF16, ...) of a precision or torch dtype name; ValueError if unknown."""
     d = dtype.lower().removeprefix("torch.")
     if d in PRECISIONS:
-        return d
+        return Precision(d)
     try:
-        return _DTYPE_TO_PRECISION[d]
+        return Precision(_DTYPE_TO_PRECISION[d])
     except KeyError:
         raise ValueError(
             f"unknown precision or dtype {dtype!r}; use one of {', '.join(PRECISIONS)} or a torch dtype name"
@@ -131,14 +133,14 @@ class GPUSpec:
     def peak_tflops(self, dtype: str) -> float:
         """Dense peak TFLOP/s for a precision ("bf16", "fp8", ...) or torch dtype name ("bfloat16", ...)."""
         p = precision_of(dtype)
-        v = getattr(self, f"{p}_dense_tflops")
+        v = getattr(self, p.peak_field)
         if v is None:
-            have = [q for q in PRECISIONS if getattr(self, f"{q}_dense_tflops") is not None]
+            have = [q.value for q in Precision if getattr(self, q.peak_field) is not None]
             raise ValueError(f"{self.name} has no {p} tensor rate; it has {', '.join(have)}")
         return float(v)
 
     def has_precision(self, dtype: str) -> bool:
-        return getattr(self, f"{precision_of(dtype)}_dense_tflops") is not None
+        return getattr(self, precision_of(dtype).peak_field) is not None
 
     def scaled(self, name: str | None = None, /, **factors: float) -> GPUSpec:
         """Hypothetical hardware: multiply fields by factors, e.g. ``scaled(hbm_bw=2.0, bf16=1.5)``; an

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PRECISIONS = ("bf16", "fp16", "fp32", "tf32", "fp8")
-# Capture dtype for each execution precision: fp8 recipes (torchao float8 linears) keep bf16 elsewhere.
+from trainperf.vocab import EXEC_PRECISIONS, Precision
+
+PRECISIONS = tuple(p.value for p in EXEC_PRECISIONS)
 # Attention kernel families a stack runs (rates per family in model/data/calibration.toml [attention]):
 # flash2: FlashAttention-2 (flash-attn 2.x, PyTorch SDPA's flash backend); cudnn: cuDNN fused attention as
 # Transformer Engine runs it (Megatron, NeMo), FlashAttention-3-class on Hopper/Blackwell.
 ATTENTION_BACKENDS = ("flash2", "cudnn")
-CAPTURE_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "tf32": "float32", "fp8": "bfloat16"}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExecConfig:
     """Execution choices a user makes for one training step."""
 
-    precision: str = "bf16"
+    precision: Precision | str = Precision.BF16
     """bf16 | fp16 (autocast / low-precision params), fp32 (no tensor cores), tf32 (fp32 with TF32 matmuls),
     fp8 (fp8 linears as torchao float8 does; attention and the rest stay bf16)."""
     compile: bool = False
@@ -41,12 +41,15 @@ class ExecConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        object.__setattr__(self, "precision", Precision(self.precision))
         if self.attention not in ATTENTION_BACKENDS:
             raise ValueError(f"attention {self.attention!r} is not one of {', '.join(ATTENTION_BACKENDS)}")
 
     @property
     def capture_dtype(self) -> str:
-        return CAPTURE_DTYPE[self.precision]
+        """Torch dtype of the captured step: fp8 recipes (torchao float8 linears) keep bf16 elsewhere."""
+        p = Precision(self.precision)
+        return Precision.BF16.dtype if p is Precision.FP8 else p.dtype
 
     @property
     def mode(self) -> str:

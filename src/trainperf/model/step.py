@@ -12,7 +12,7 @@ from trainperf.model.calibration import load_calibration
 from trainperf.model.config import ExecConfig
 from trainperf.model.memory import MemoryEstimate, peak_memory
 from trainperf.model.ops import op_times
-from trainperf.vocab import BoundBy, Phase
+from trainperf.vocab import BoundBy, Phase, Precision
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +74,7 @@ class StepEstimate:
 
 
 def _mfu_precision(cfg: ExecConfig) -> str:
-    return {"fp32": "fp32", "tf32": "tf32", "fp16": "fp16", "fp8": "fp8"}.get(cfg.precision, "bf16")
+    return Precision(cfg.precision).value  # fp8 steps are judged against the fp8 peak (glossary: MFU)
 
 
 def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = None) -> StepEstimate:

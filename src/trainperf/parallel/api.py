@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trainperf import vocab
 from trainperf.hardware.cluster import ClusterSpec, get_cluster
 from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, evaluate
@@ -23,7 +24,7 @@ MAX_SEQ = 1 << 24
 """Longest sequence accepted where the model states no limit (16,777,216 tokens; the longest published
 training contexts are ~10^7)."""
 MAX_BATCH = 1 << 24
-PLAN_PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "auto")
+PLAN_PRECISIONS = (*(p.value for p in vocab.PLAN_PRECISIONS), "auto")
 
 
 def resolve_arch(model: str | TransformerArch) -> TransformerArch:

@@ -20,11 +20,9 @@ import polars as pl
 from trainperf.capture.schema import OPGRAPH_SCHEMA
 from trainperf.parallel.arch import TransformerArch
 from trainperf.vocab import OpCategory as C
-from trainperf.vocab import Phase
+from trainperf.vocab import Phase, Precision
 
 ACT = "bfloat16"
-_GEMM_DTYPE = {"bf16": "bfloat16", "fp16": "float16", "fp8": "float8_e4m3fn", "fp4": "float4_e2m1fn_x2"}
-_BYTES = {"bfloat16": 2.0, "float16": 2.0, "float8_e4m3fn": 1.0, "float4_e2m1fn_x2": 0.5, "float32": 4.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +82,7 @@ class _Rows:
     def gemm(self, module: str, m: int, n: int, k: int, precision: str, batch: int = 1, bwd: bool = True) -> None:
         """Forward GEMM (m x k) @ (k x n) and, when ``bwd``, its dgrad and wgrad. fp8/fp4 operand casts are
         not rows here: the single-GPU model adds them for low-precision GEMMs (model/ops.py)."""
-        dt = _GEMM_DTYPE[precision]
-        b_in = _BYTES[dt]
+        dt, b_in = Precision(precision).dtype, Precision(precision).bytes
         passes = [(Phase.FWD, m, n, k, "")]
         if bwd:
             passes += [(Phase.BWD, m, k, n, ".dgrad"), (Phase.BWD, k, n, m, ".wgrad")]

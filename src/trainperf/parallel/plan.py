@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from trainperf.parallel.arch import TransformerArch
+from trainperf.vocab import PLAN_PRECISIONS, Precision
 
 EP_DISPATCHERS = ("alltoall", "hierarchical")
 
@@ -31,7 +32,7 @@ class Sharding(StrEnum):
     ZERO3 = "zero3"  # + parameters (FSDP FULL_SHARD, FSDP2, Megatron-FSDP)
 
 
-PRECISIONS = ("bf16", "fp16", "fp8", "fp4")
+PRECISIONS = tuple(p.value for p in PLAN_PRECISIONS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +125,8 @@ class ParallelPlan:
         object.__setattr__(self, "sharding", Sharding(self.sharding))
         object.__setattr__(self, "recompute", Recompute(self.recompute))
         if self.precision not in PRECISIONS:
-            raise ValueError(f"plan: precision {self.precision!r} not in {PRECISIONS}")
+            raise ValueError(f"plan: precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        object.__setattr__(self, "precision", Precision(self.precision))
         mp = self.tp * self.pp * self.cp
         if self.gpus % mp:
             raise ValueError(f"plan: gpus = {self.gpus} is not a multiple of tp*pp*cp = {self.tp}*{self.pp}*"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainperf.hardware import PRECISIONS, GPUSpec
+from trainperf.hardware import GPUSpec
 from trainperf.model.calibrate import CalibrationResult
 from trainperf.model.step import StepEstimate
 from trainperf.report.units import gib, pct, seconds, si
+from trainperf.vocab import Precision
 
 
 def _json(obj: Any) -> None:
@@ -54,7 +55,7 @@ def render_hw_show(g: GPUSpec, anchors: dict[str, Any], *, json_out: bool = Fals
     t.add_column("value", justify="right")
     t.add_column("source", overflow="fold")
     for f in ("sm_count", "boost_clock_mhz", "hbm_capacity_GB", "hbm_bw_GBps", "l2_MB", "nvlink_bw_GBps",
-              "pcie_bw_GBps", "tdp_W", *(f"{p}_dense_tflops" for p in PRECISIONS)):
+              "pcie_bw_GBps", "tdp_W", *(p.peak_field for p in Precision)):
         v = getattr(g, f)
         if v is not None:
             t.add_row(f, _fmt(v), g.sources.get(f, ""))
