@@ -29,7 +29,11 @@ def dtype_name(dt: torch.dtype) -> str:
 
 
 def _meta(t: torch.Tensor) -> TensorMeta:
-    return TensorMeta(tuple(int(s) for s in t.shape), dtype_name(t.dtype))
+    try:  # layouts without strides (sparse, nested) raise here
+        strides: tuple[int, ...] | None = tuple(int(s) for s in t.stride())
+    except (RuntimeError, NotImplementedError):
+        strides = None
+    return TensorMeta(tuple(int(s) for s in t.shape), dtype_name(t.dtype), strides)
 
 
 def _convert(a: Any) -> Any:

@@ -14,7 +14,8 @@ from typing import Any
 
 import polars as pl
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: gemm_align. Files of version 1 read with every GEMM aligned (16), as they were priced."""
 
 # column -> (polars dtype, meaning)
 OPGRAPH_COLUMNS: dict[str, tuple[Any, str]] = {
@@ -39,6 +40,8 @@ OPGRAPH_COLUMNS: dict[str, tuple[Any, str]] = {
     "gemm_m": (pl.Int64, "GEMM M"),
     "gemm_n": (pl.Int64, "GEMM N"),
     "gemm_k": (pl.Int64, "GEMM K"),
+    "gemm_align": (pl.Int64, "GEMM: widest vector access its operands' leading dimensions allow, bytes (16 = "
+                             "aligned; 0 when not a GEMM); costs.Gemm.align"),
     "attn_batch": (pl.Int64, "attention: batch (0 when not attention)"),
     "attn_heads": (pl.Int64, "attention: query heads"),
     "attn_q": (pl.Int64, "attention: query length"),
@@ -135,6 +138,9 @@ class OpGraph:
         meta = StepMeta.from_json(md[b"trainperf.step_meta"].decode())
         df = pl.from_arrow(table)
         assert isinstance(df, pl.DataFrame)
+        if "gemm_align" not in df.columns:  # version 1
+            df = df.with_columns(pl.when(pl.col("gemm_m") > 0).then(16).otherwise(0).cast(pl.Int64).alias("gemm_align"))
+            df = df.select(list(OPGRAPH_SCHEMA) + [c for c in df.columns if c not in OPGRAPH_SCHEMA])
         return OpGraph(ops=df, meta=meta)
 
 

@@ -94,6 +94,7 @@ def rows_to_frame(rows: Sequence[Row], module_types: dict[str, str], stacks: Seq
         cols["gemm_m"].append(g.m if g else 0)
         cols["gemm_n"].append(g.n if g else 0)
         cols["gemm_k"].append(g.k if g else 0)
+        cols["gemm_align"].append(g.align if g else 0)
         cols["attn_batch"].append(a.batch if a else 0)
         cols["attn_heads"].append(a.heads if a else 0)
         cols["attn_q"].append(a.q_len if a else 0)

@@ -40,12 +40,22 @@ def parse_scalar(s: str) -> Arg:
     return s or None
 
 
+def _strides(s: Any, ndim: int) -> tuple[int, ...] | None:
+    """One tensor's "Input Strides" entry, when it is a list of ``ndim`` integers (else unknown)."""
+    if isinstance(s, list) and len(s) == ndim and all(type(x) is int for x in s):
+        return tuple(s)
+    return None
+
+
 def op_call_from_profiler(name: str, dims: Sequence[Any] | None, types: Sequence[str] | None,
-                          concrete: Sequence[Any] | None) -> OpCall:
+                          concrete: Sequence[Any] | None, strides: Sequence[Any] | None = None) -> OpCall:
     """Rebuild the positional arguments of one recorded op. Tensor lists take the dtype of the first
-    typed tensor (the profiler records only "TensorList" for them)."""
+    typed tensor (the profiler records only "TensorList" for them). ``strides`` is the cpu_op's "Input
+    Strides" (PyTorch >= 2.1 with record_shapes), one list per argument; absent or malformed entries
+    leave a tensor's layout unknown (read as contiguous)."""
     types = types or []
     concrete = concrete or []
+    strides = strides if isinstance(strides, list) else []
     first = next((KINETO_DTYPES[t] for t in types if t in KINETO_DTYPES), "float32")
     args: list[Arg] = []
     for i, d in enumerate(dims or []):
@@ -54,7 +64,8 @@ def op_call_from_profiler(name: str, dims: Sequence[Any] | None, types: Sequence
         if t == "TensorList" and isinstance(d, list):
             args.append(tuple(TensorMeta(tuple(int(v) for v in x), first) if isinstance(x, list) else None for x in d))
         elif t in KINETO_DTYPES and isinstance(d, list):
-            args.append(TensorMeta(tuple(int(x) for x in d), KINETO_DTYPES[t]))
+            st = _strides(strides[i], len(d)) if i < len(strides) else None
+            args.append(TensorMeta(tuple(int(x) for x in d), KINETO_DTYPES[t], st))
         elif isinstance(c, str) and c != "":
             args.append(parse_scalar(c))
         else:

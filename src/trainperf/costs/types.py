@@ -29,10 +29,13 @@ def dtype_bytes(dtype: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class TensorMeta:
-    """Shape and dtype of one tensor: all a cost formula may know about it."""
+    """Shape, dtype and (when recorded) strides of one tensor: all a cost formula may know about it."""
 
     shape: tuple[int, ...]
     dtype: str
+    strides: tuple[int, ...] | None = field(default=None, compare=False)
+    """Element strides as torch reports them; None = unknown, read as contiguous (row-major). Not part of
+    equality: two calls that differ only in layout price alike except through Gemm.align."""
 
     @property
     def numel(self) -> int:
@@ -83,6 +86,10 @@ class Gemm:
     n: int
     k: int
     batch: int = 1
+    align: int = 16
+    """Widest vector access, in bytes, that every operand's leading dimension allows (at most 16): cuBLAS
+    and CUTLASS run their 16-byte (align8 for 16-bit types) kernels only when each leading dimension is a
+    multiple of 16 bytes; otherwise align4/2/1 kernels with narrower loads (costs/formulas/matmul.py)."""
 
     @property
     def flops(self) -> float:

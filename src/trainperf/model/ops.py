@@ -104,6 +104,22 @@ def _col(ops: pl.DataFrame, name: str, fill: float | bool = 0.0) -> np.ndarray:
     return s.to_numpy().astype(bool if isinstance(fill, bool) else float, copy=False)
 
 
+def unaligned_factor(ops: pl.DataFrame, cat: np.ndarray, simt: np.ndarray, calib: Calibration,
+                     family: str) -> np.ndarray:
+    """Bandwidth factor of tensor-core matmuls whose leading dimensions allow only ``a`` < 16-byte accesses
+    (gemm_align): (a / 16) ** e, e = [matmul] unaligned_exponent of the family; 1 elsewhere (aligned, SIMT,
+    not a matmul). The align4/2/1 kernels cuBLAS falls back to move global memory in 4-16x narrower
+    vectors (and, on Hopper and Blackwell, without TMA), so their memory stream slows. Their math is left at
+    the aligned rate: each loaded element feeds a whole tile of MMAs, so a compute-bound GEMM hides the
+    narrower loads (a Hopper align2 kernel also runs sm80 mma.sync rather than wgmma: no trace measures it)."""
+    if "gemm_align" not in ops.columns:
+        return np.ones(ops.height)
+    a = _col(ops, "gemm_align")
+    e = calib.by_family("matmul", "unaligned_exponent", family)
+    hit = (cat == OpCategory.MATMUL.value) & ~simt & (a > 0) & (a < 16)
+    return np.where(hit, (np.maximum(a, 1.0) / 16.0) ** e, 1.0)
+
+
 def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = None,
              calib: Calibration | None = None) -> pl.DataFrame:
     """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
@@ -154,6 +170,7 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
                            k_half=calib.get("matmul", "k_half"))
     frac = np.where(simt, calib.get("matmul", "fp32_simt_frac"), mm_frac)
     gemm_rate = peak * frac * np.where(is_gemm, geff, 1.0)
+    narrow = unaligned_factor(ops, cat, simt, calib, gpu.family)  # on the memory stream (below)
 
     # --- attention (flash kernels) ---
     is_attn = cat == OpCategory.ATTENTION.value
@@ -198,7 +215,7 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
     slow_tab = calib.get("memory", "category_slowdown")
     slowdown = np.array([slow_tab.get(c, slow_tab.get(c.split("/")[0], 1.0)) for c in klass])
     slowdown = np.where(np.isin(cat, (*_GEMM_CATS, OpCategory.ATTENTION.value)), 1.0, slowdown)
-    memory_s = nbytes * slowdown / bw
+    memory_s = nbytes * slowdown / (bw * narrow)
     extra_s = np.zeros(n)
     if cfg.precision == "fp8":  # quantize bf16 operands to fp8 before each fp8 GEMM (separate kernels)
         gk = _col(ops, "gemm_k")

@@ -76,7 +76,8 @@ class TraceOps:
 
 def op_call(name: str, args: dict[str, Any]) -> OpCall:
     """Rebuild an OpCall from a cpu_op's recorded shapes, types and concrete inputs."""
-    return op_call_from_profiler(name, args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"))
+    return op_call_from_profiler(name, args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"),
+                                 args.get("Input Strides"))
 
 
 def shapes_unrecorded(dims: Any, types: Any) -> bool:
@@ -100,6 +101,7 @@ def op_row(call: OpCall) -> dict[str, Any] | None:
     row.update(category=c.category.value, flops=c.flops, bytes_read=c.bytes_read, bytes_written=c.bytes_written,
                kernels=c.kernels, math_dtype=c.math_dtype or "", covered=True,
                gemm_batch=g.batch if g else 0, gemm_m=g.m if g else 0, gemm_n=g.n if g else 0, gemm_k=g.k if g else 0,
+               gemm_align=g.align if g else 0,
                attn_batch=a.batch if a else 0, attn_heads=a.heads if a else 0, attn_q=a.q_len if a else 0,
                attn_kv=a.kv_len if a else 0, attn_dim=a.head_dim if a else 0, attn_dim_v=a.head_dim_v if a else 0,
                attn_causal=bool(a.causal) if a else False, attn_backward=bool(a.backward) if a else False)
@@ -132,7 +134,7 @@ def memcpy_row(name: str, cats: Sequence[str], nbytes: Sequence[int | None], tra
     row.update(op=name, overload="", phase=Phase.FWD.value, module="", module_type="", layer=-1, input_shapes=[],
                input_dtypes=[], output_shapes=[], output_dtypes=[], category=OpCategory.COPY.value, flops=0.0,
                bytes_read=read, bytes_written=0.0 if transfer else moved, kernels=len(cats), math_dtype="",
-               covered=True, gemm_batch=0, gemm_m=0, gemm_n=0, gemm_k=0, attn_batch=0, attn_heads=0, attn_q=0,
+               covered=True, gemm_batch=0, gemm_m=0, gemm_n=0, gemm_k=0, gemm_align=0, attn_batch=0, attn_heads=0, attn_q=0,
                attn_kv=0, attn_dim=0, attn_dim_v=0, attn_causal=False, attn_backward=False)
     return row
 
@@ -153,11 +155,13 @@ def kernel_precision(kernel_names: Sequence[str], math_dtype: str | None, catego
 
 
 def _shape_args(shapes: str | None) -> dict[str, Any]:
-    """The Events `shapes` JSON ([Input Dims, Input type, Concrete Inputs]) as the profiler's args keys."""
+    """The Events `shapes` JSON ([Input Dims, Input type, Concrete Inputs, Input Strides]) as the profiler's
+    args keys."""
     if not shapes:
         return {}
-    dims, types, concrete = orjson.loads(shapes)
-    return {"Input Dims": dims, "Input type": types, "Concrete Inputs": concrete}
+    dims, types, concrete, *strides = orjson.loads(shapes)
+    return {"Input Dims": dims, "Input type": types, "Concrete Inputs": concrete,
+            "Input Strides": strides[0] if strides else None}
 
 
 def read_trace_ops(path: str | Path) -> TraceOps:

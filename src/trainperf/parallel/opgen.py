@@ -73,6 +73,9 @@ class _Rows:
         c["math_dtype"].append(math)
         for k, v in zip(("gemm_batch", "gemm_m", "gemm_n", "gemm_k"), gemm, strict=True):
             c[k].append(v)
+        # Megatron pads the vocabulary to a multiple of 128 x tp (--make-vocab-size-divisible-by) and model
+        # widths are multiples of 64: the planner's GEMMs are aligned
+        c["gemm_align"].append(16 if gemm[1] > 0 else 0)
         a = attn or (0, 0, 0, 0, 0, 0, False, False)
         for k, v in zip(("attn_batch", "attn_heads", "attn_q", "attn_kv", "attn_dim", "attn_dim_v", "attn_causal",
                          "attn_backward"), a, strict=True):

@@ -191,7 +191,7 @@ def parse_raw(buf: bytes) -> pl.DataFrame | None:
 # Shapes read by polars, for the traces whose Input Dims are lists of int lists (one tensor per argument;
 # a list-of-tensors argument nests one level deeper and sends the chunk to orjson).
 _SHAPE_ARGS: dict[str, Any] = {"Input Dims": pl.List(pl.List(pl.Int64)), "Input type": pl.List(_S),
-                               "Concrete Inputs": pl.List(_S)}
+                               "Concrete Inputs": pl.List(_S), "Input Strides": pl.List(pl.List(pl.Int64))}
 _SHAPES_SCHEMA: dict[str, Any] = {**_JSON_SCHEMA, "args": pl.Struct({**dict.fromkeys(_ARGS, _S), **_SHAPE_ARGS})}
 
 
@@ -202,7 +202,7 @@ def _json(e: pl.Expr) -> pl.Expr:
 
 
 def _frame_shapes(buf: bytes) -> pl.DataFrame | None:
-    """Raw columns with shapes (the JSON text [Input Dims, Input type, Concrete Inputs], as _shapes writes
+    """Raw columns with shapes (the JSON text [Input Dims, Input type, Concrete Inputs, Input Strides], as _shapes writes
     it) by polars alone, or None when this chunk's values do not fit the typed schema."""
     try:
         df = pl.read_json(buf, schema=_SHAPES_SCHEMA)
@@ -212,7 +212,7 @@ def _frame_shapes(buf: bytes) -> pl.DataFrame | None:
     dims = a.struct.field("Input Dims")
     shapes = pl.when(dims.list.len() > 0).then(pl.concat_str(
         pl.lit("["), _json(dims), pl.lit(","), _json(a.struct.field("Input type")), pl.lit(","),
-        _json(a.struct.field("Concrete Inputs")), pl.lit("]")))
+        _json(a.struct.field("Concrete Inputs")), pl.lit(","), _json(a.struct.field("Input Strides")), pl.lit("]")))
     return (df.lazy().with_columns(args=pl.struct(*(a.struct.field(k) for k in _ARGS)), shapes=shapes)
             .collect(engine=ENGINE))
 
@@ -221,7 +221,7 @@ def _shapes(e: Any) -> str | None:
     a = e.get("args") if type(e) is dict else None
     if type(a) is not dict or not a.get("Input Dims"):
         return None
-    return orjson.dumps([a["Input Dims"], a.get("Input type"), a.get("Concrete Inputs")]).decode()
+    return orjson.dumps([a["Input Dims"], a.get("Input type"), a.get("Concrete Inputs"), a.get("Input Strides")]).decode()
 
 
 def _text(v: Any) -> str | None:

@@ -37,7 +37,7 @@ EVENTS_COLUMNS: dict[str, tuple[Any, str]] = {
     "group_size": (pl.Int32, "collective process-group size"),
     "coll_dtype": (pl.String, "collective element type as NCCL names it (Float, BFloat16, ...)"),
     "pg_name": (pl.String, "process group name"),
-    "shapes": (pl.String, "JSON [Input Dims, Input type, Concrete Inputs] of a cpu_op recorded with shapes"),
+    "shapes": (pl.String, "JSON [Input Dims, Input type, Concrete Inputs, Input Strides] of a cpu_op recorded with shapes"),
     # Derived by the reader after parsing:
     "gpu": (pl.Boolean, "GPU-timeline event (kernel, gpu_memcpy, gpu_memset)"),
     "category": (pl.String, "kernel category (vocab.OpCategory) for GPU events"),

@@ -12,7 +12,7 @@ _DEFAULTS: dict[str, Any] = {
     "overload": "default", "phase": "fwd", "module": "m", "module_type": "Linear", "layer": -1,
     "input_shapes": [], "input_dtypes": [], "output_shapes": [], "output_dtypes": [], "flops": 0.0,
     "bytes_read": 0.0, "bytes_written": 0.0, "kernels": 1, "math_dtype": "", "gemm_batch": 0, "gemm_m": 0,
-    "gemm_n": 0, "gemm_k": 0, "attn_batch": 0, "attn_heads": 0, "attn_q": 0, "attn_kv": 0, "attn_dim": 0,
+    "gemm_n": 0, "gemm_k": 0, "gemm_align": 0, "attn_batch": 0, "attn_heads": 0, "attn_q": 0, "attn_kv": 0, "attn_dim": 0,
     "attn_dim_v": 0, "attn_causal": False, "attn_backward": False, "covered": True,
 }
 
@@ -21,7 +21,7 @@ def gemm(m: int, n: int, k: int, *, phase: str = "fwd", dtype: str = "bfloat16",
     b = 2 if dtype in ("bfloat16", "float16") else 4
     return {"op": "aten::mm", "category": "matmul", "phase": phase, "module_type": module_type,
             "flops": 2.0 * m * n * k, "bytes_read": float(b * (m * k + k * n)), "bytes_written": float(b * m * n),
-            "math_dtype": dtype, "gemm_batch": 1, "gemm_m": m, "gemm_n": n, "gemm_k": k,
+            "math_dtype": dtype, "gemm_batch": 1, "gemm_m": m, "gemm_n": n, "gemm_k": k, "gemm_align": 16,
             "input_shapes": [[m, k], [k, n]], "input_dtypes": [dtype, dtype]}
 
 

@@ -17,12 +17,13 @@ KERNEL_FLOOR_NS = 5_000
 
 
 def op_call(name: str, shapes_json: str) -> OpCall:
-    """An OpCall from one row's ``shapes`` column (JSON [Input Dims, Input type, Concrete Inputs])."""
+    """An OpCall from one row's ``shapes`` column (JSON [Input Dims, Input type, Concrete Inputs, Input
+    Strides]; files cached before strides were kept have three)."""
     # the cost registry is imported on first use: traces without shapes never need it (6 ms of imports)
     from trainperf.costs.profiler import op_call_from_profiler
 
-    dims, types, concrete = orjson.loads(shapes_json)
-    return op_call_from_profiler(name, dims, types, concrete)
+    dims, types, concrete, *strides = orjson.loads(shapes_json)
+    return op_call_from_profiler(name, dims, types, concrete, strides[0] if strides else None)
 
 
 NO_SHAPES, UNRECORDED, NO_FORMULA = "no shapes", "shapes unrecorded", "no formula"
@@ -39,10 +40,10 @@ def price(name: str, shapes: str | None) -> tuple[Any, ...]:
     if shapes is None:
         return (None, None, None, None, False, NO_SHAPES)
     try:
-        dims, types, concrete = orjson.loads(shapes)
+        dims, types, concrete, *strides = orjson.loads(shapes)
         if not isinstance(dims, list) or shapes_unrecorded(dims, types if isinstance(types, list) else None):
             return (None, None, None, None, False, UNRECORDED)
-        call = op_call_from_profiler(name, dims, types, concrete)
+        call = op_call_from_profiler(name, dims, types, concrete, strides[0] if strides else None)
     except Exception:  # Input Dims / Input type the profiler never writes (a corrupt file): unpriced
         return (None, None, None, None, False, UNRECORDED)
     try:

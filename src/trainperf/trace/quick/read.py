@@ -199,7 +199,7 @@ def _shapes(a: dict[str, Any]) -> str:
     if not (type(dims) is list and all(_ints(d) or (type(d) is list and all(_ints(x) for x in d)) for d in dims)
             and _strs(types) and _strs(concrete)):
         raise Fallback("shapes the profiler does not write")
-    return orjson.dumps([dims, types, concrete]).decode()
+    return orjson.dumps([dims, types, concrete, a.get("Input Strides")]).decode()
 
 
 def link(evs: list[dict[str, Any]], base: int) -> int:
