@@ -8,7 +8,9 @@ captured op graph, one execution choice changed), so a fix's recoverable time is
 - unfused memory-bound chains -> torch.compile (elementwise / norm / reduction chains fused, no per-op
   dispatch);
 - NCHW convolutions -> channels-last (conv nets only);
-- 16-bit GEMMs -> fp8 linears (where the GPU has fp8 tensor cores).
+- 16-bit GEMMs -> fp8 linears (where the GPU has fp8 tensor cores);
+- GEMMs whose leading dimensions are not 16-byte multiples (GPT-2's 50,257 vocabulary) -> dimensions
+  padded to a multiple of 64 (the op graph with every GEMM aligned; the few padded FLOPs are not added).
 
 Fixes overlap (compile also removes dispatch, which CUDA graphs also remove): each workload's fixes are
 also priced all together, and ``shared_s`` = sum of each alone - all together is reported, so the items
@@ -42,6 +44,7 @@ class Fix(StrEnum):
     COMPILE = "compile"
     CHANNELS_LAST = "channels-last"
     FP8 = "fp8"
+    PAD_DIMS = "pad-dims"
 
 
 FIX_WHAT = {
@@ -49,7 +52,20 @@ FIX_WHAT = {
     Fix.COMPILE: "unfused memory-bound chains and per-op dispatch: torch.compile",
     Fix.CHANNELS_LAST: "NCHW convolutions: channels-last",
     Fix.FP8: "16-bit GEMMs: fp8 linears (torchao float8 / Transformer Engine)",
+    Fix.PAD_DIMS: "unaligned GEMMs (e.g. a vocabulary of 50,257): pad the dimension to a multiple of 64",
 }
+
+
+def padded(graph: Any) -> Any | None:
+    """The op graph with every unaligned GEMM aligned (gemm_align 16), or None when every GEMM is."""
+    ops = graph.ops
+    if "gemm_align" not in ops.columns:
+        return None
+    narrow = (pl.col("gemm_align") > 0) & (pl.col("gemm_align") < 16)
+    if not ops.select(narrow.any()).item():
+        return None
+    return dataclasses.replace(graph, ops=ops.with_columns(
+        pl.when(narrow).then(16).otherwise(pl.col("gemm_align")).cast(pl.Int64).alias("gemm_align")))
 
 
 def counterfactuals(cfg: ExecConfig, gpu: GPUSpec, has_conv: bool) -> dict[Fix, ExecConfig]:
@@ -81,12 +97,15 @@ def fix_rows(workload: str, graph: Any, gpu: GPUSpec, cfg: ExecConfig) -> list[d
 
     for fix, c in cfs.items():
         rows.append(row(fix.value, predict_step(graph, gpu, c).step_time_s))
-    if cfs:
+    pad = padded(graph)
+    if pad is not None:
+        rows.append(row(Fix.PAD_DIMS.value, predict_step(pad, gpu, cfg).step_time_s))
+    if cfs or pad is not None:
         every = cfg
         for c in cfs.values():  # all fixes together: each changes its own field
             every = dataclasses.replace(every, **{f.name: getattr(c, f.name) for f in dataclasses.fields(c)
                                                   if getattr(c, f.name) != getattr(cfg, f.name)})
-        rows.append(row("all", predict_step(graph, gpu, every).step_time_s))
+        rows.append(row("all", predict_step(pad if pad is not None else graph, gpu, every).step_time_s))
     return rows
 
 

@@ -87,3 +87,21 @@ def test_cli_cluster_fleet_json() -> None:
     assert r.exit_code == 0, r.output
     rows = orjson.loads(r.output[r.output.index("["):])
     assert rows[0]["workload"] == "llama3.2-1b" and rows[0]["status"] == "ok" and "tp=" in rows[0]["layout"]
+
+
+def test_pad_dims_prices_the_unaligned_head_aligned() -> None:
+    import torch
+
+    from trainperf.capture import capture_module
+    from trainperf.fleet.priorities import fix_rows, padded
+    from trainperf.hardware import get_gpu
+
+    def head(n: int) -> object:
+        return capture_module(lambda: torch.nn.Linear(768, n), lambda: torch.randn(1024, 768),
+                              lambda m, x: m(x).float().pow(2).mean(), batch=1024)
+
+    gpu = get_gpu("H100-SXM")
+    rows = {r["fix"]: r for r in fix_rows("head", head(50257), gpu, ExecConfig())}
+    assert rows["pad-dims"]["recoverable_s"] > 0 and rows["all"]["fixed_step_s"] <= rows["pad-dims"]["fixed_step_s"]
+    assert padded(head(50304)) is None  # already a multiple of 64: the fix does not apply
+    assert "pad-dims" not in {r["fix"] for r in fix_rows("head", head(50304), gpu, ExecConfig())}
