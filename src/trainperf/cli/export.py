@@ -35,11 +35,12 @@ def chakra_cmd(
     mbs: L.Mbs = 1,
     gbs: L.Gbs = None,
     seq: L.Seq = None,
-    zero: L.Zero = "zero1",
+    zero: L.Zero = None,
     recompute: L.RecomputeOpt = "auto",
     precision: L.PrecisionOpt = "bf16",
     gpu: L.GpuSwap = None,
-    tp_overlap: L.TpOverlap = True,
+    tp_overlap: L.TpOverlap = None,
+    framework: L.FrameworkOpt = None,
     steps: Annotated[int, typer.Option(min=1, max=100, help="training steps in each trace")] = 1,
     prefix: Annotated[str, typer.Option(help="file name prefix: ASTRA-sim's --workload-configuration=DIR/PREFIX")]
     = "trainperf",
@@ -64,7 +65,7 @@ def chakra_cmd(
                          "each holding its stage's whole step; raise --max-ranks to write them anyway")
     req, est = L.feasible_layout(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs,
                                  gbs=gbs, seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu,
-                                 tp_overlap=tp_overlap)
+                                 tp_overlap=tp_overlap, framework=framework)
     # simulate()'s graph: durations as built, without the interference slowdown simulate() charges on the
     # overlap it measured (a system simulator models overlap and its contention itself)
     res = simulate(req.arch, est.plan, req.cluster, steps=steps)

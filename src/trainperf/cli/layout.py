@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trainperf.cli.plan import CLUSTER_HELP
+from trainperf.cli.plan import CLUSTER_HELP, FRAMEWORK_HELP
 
 if TYPE_CHECKING:
     from trainperf.parallel.api import PlanRequest
@@ -24,11 +24,13 @@ Vp = Annotated[int, typer.Option(help="virtual stages per pipeline rank (interle
 Mbs = Annotated[int, typer.Option(help="micro-batch size in sequences")]
 Gbs = Annotated[int | None, typer.Option(help="global batch in sequences (default one micro-batch per rank)")]
 Seq = Annotated[int | None, typer.Option(help="sequence length (default 8192 or the model's positions)")]
-Zero = Annotated[str, typer.Option(help="ddp | zero1 | zero2 | zero3")]
+Zero = Annotated[str | None, typer.Option(help="ddp | zero1 | zero2 | zero3 (default zero1, or the --framework's)")]
 RecomputeOpt = Annotated[str, typer.Option(help="none | selective | full | auto (least that fits)")]
 PrecisionOpt = Annotated[str, typer.Option(help="bf16 | fp16 | fp8 | fp4 | auto")]
 GpuSwap = Annotated[str | None, typer.Option(help="swap the cluster's GPU part, e.g. H200")]
-TpOverlap = Annotated[bool, typer.Option("--tp-overlap/--no-tp-overlap", help="TP comm overlapped with GEMMs")]
+TpOverlap = Annotated[bool | None, typer.Option("--tp-overlap/--no-tp-overlap",
+                                                 help="TP comm overlapped with GEMMs (default on, or the --framework's)")]
+FrameworkOpt = Annotated[str | None, typer.Option(help=FRAMEWORK_HELP)]
 
 
 def feasible_layout(model: str, **flags: object) -> tuple[PlanRequest, PlanEstimate]:

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 CLUSTER_HELP = ("dgx-a100, dgx-h100, dgx-b200, gb200-nvl72, gb300-nvl72, a100-roce-1600, grand-teton-h100, "
                 "or a cluster .toml")
+FRAMEWORK_HELP = ("the training stack's defaults (attention kernels, fusion, TP overlap, fused loss, ZeRO-3 "
+                  "gathers, FSDP resharding, sharding): megatron-core, megatron-lm, megatron-deepspeed, "
+                  "torchtitan, llm-foundry, flash-attn-training, hf-trainer; flags given explicitly win")
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +57,9 @@ def plan_cmd(
     ep_dispatcher: Annotated[str, typer.Option(
         help="alltoall (NCCL all-to-all) | hierarchical (DeepEP / HybridEP: one network copy per destination "
              "NVLink domain)")] = "alltoall",
-    attention: Annotated[str, typer.Option(help="attention kernels: flash2 or cudnn (Transformer Engine)")] = "flash2",
+    attention: Annotated[str | None, typer.Option(help="attention kernels: flash2 or cudnn (Transformer Engine); "
+                                                       "default flash2, or the --framework's")] = None,
+    framework: Annotated[str | None, typer.Option(help=FRAMEWORK_HELP)] = None,
     search: Annotated[bool, typer.Option("--search", help="search every layout (tp, pp, vp, cp, ep, etp, dp, mbs, "
                                                           "zero, recompute, precision, TP overlap) and print "
                                                           "the fastest that fit; given axes stay fixed")] = False,
@@ -76,23 +81,44 @@ def plan_cmd(
 
         check_output(html, flag="--html")  # before the work
     if search:
+        stack, tp_choices = _framework_search(framework, attention=attention, tp_overlap=tp_overlap)
         _search(model, html=html, cluster=cluster, gpus=gpus, gbs=gbs, seq=seq, gpu=gpu, scale=scale, top=top,
                 tokens=tokens, json_out=json_out, recompute=recompute, precision=precision, zero=zero,
-                tp_overlap=tp_overlap, fixed={"tp": tp, "pp": pp, "cp": cp, "ep": ep, "etp": etp, "vp": vp,
+                tp_overlap=tp_choices, fixed={"tp": tp, "pp": pp, "cp": cp, "ep": ep, "etp": etp, "vp": vp,
                                               "mbs": mbs},
                 base={"shard_group": shard_group, "moe_cuda_graphs": moe_cuda_graphs,
-                      "ep_dispatcher": ep_dispatcher, "attention": attention})
+                      "ep_dispatcher": ep_dispatcher, **stack})
         return
     if tokens is not None or top != 5:
         raise ValueError(f"{'--tokens' if tokens is not None else '--top'} applies to --search only; add --search")
     from trainperf.parallel.api import plan_from_args
 
     req = plan_from_args(model, cluster=cluster, gpus=gpus, tp=tp or 1, pp=pp or 1, cp=cp or 1, ep=ep or 1,
-                         etp=etp or 0, vp=vp or 1, mbs=mbs or 1, gbs=gbs, seq=seq, zero=zero or "zero1",
+                         etp=etp or 0, vp=vp or 1, mbs=mbs or 1, gbs=gbs, seq=seq, zero=zero,
                          shard_group=shard_group, recompute=recompute, precision=precision, gpu=gpu, scale=scale,
-                         tp_overlap=True if tp_overlap is None else tp_overlap, attention=attention,
-                         moe_cuda_graphs=moe_cuda_graphs, ep_dispatcher=ep_dispatcher)
+                         tp_overlap=tp_overlap, attention=attention, moe_cuda_graphs=moe_cuda_graphs,
+                         ep_dispatcher=ep_dispatcher, framework=framework)
     show_plan(req, json_out=json_out, html=html)
+
+
+def _framework_search(framework: str | None, *, attention: str | None,
+                      tp_overlap: bool | None) -> tuple[dict[str, object], tuple[bool, ...]]:
+    """The plan fields a search keeps fixed (the --framework's defaults, then the flags given) and the TP
+    overlap values it tries: both where the stack can overlap TP communication, else off."""
+    from trainperf.parallel.framework import preset
+
+    stack: dict[str, object] = {"fused_kernels": True, "attention": "flash2"}
+    can_overlap = True
+    if framework is not None:
+        fields = preset(framework).plan_fields()
+        can_overlap = bool(fields.pop("tp_comm_overlap"))
+        fields.pop("reshard_per_microbatch")  # depends on each candidate's pp: the preset's plain default
+        stack.update(fields)
+    if attention is not None:
+        stack["attention"] = attention
+    if tp_overlap is not None:
+        return stack, (tp_overlap,)
+    return stack, (False, True) if can_overlap else (False,)
 
 
 def _write_html(html: Path, page: str) -> None:
@@ -122,7 +148,7 @@ def show_plan(req: PlanRequest, *, json_out: bool, html: Path | None = None) -> 
 
 def _search(model: str, *, html: Path | None, cluster: str, gpus: int, gbs: int | None, seq: int | None, gpu: str | None,
             scale: str | None, top: int, tokens: float | None, json_out: bool, recompute: str, precision: str,
-            zero: str | None, tp_overlap: bool | None, fixed: dict[str, int | None], base: dict[str, object]) -> None:
+            zero: str | None, tp_overlap: tuple[bool, ...], fixed: dict[str, int | None], base: dict[str, object]) -> None:
     from trainperf.optimize.search import search_layouts
     from trainperf.optimize.space import SearchSpace
     from trainperf.parallel.api import check_job, default_seq, resolve_arch, resolve_cluster
@@ -141,8 +167,7 @@ def _search(model: str, *, html: Path | None, cluster: str, gpus: int, gbs: int 
     rcs = tuple(Recompute) if recompute == "auto" else (choice(Recompute, recompute, "--recompute", extra=("auto",)),)
     zeros = tuple(Sharding) if zero is None else (choice(Sharding, zero, "--zero"),)
     space = SearchSpace(gpus=gpus, gbs=gbs, seq=seq, precision=precision, recompute=rcs, zero=zeros,
-                        tp_overlap=(False, True) if tp_overlap is None else (tp_overlap,),
-                        base=(("fused_kernels", True), *base.items()),
+                        tp_overlap=tp_overlap, base=tuple(base.items()),
                         **{k: (v,) for k, v in fixed.items() if v is not None})  # type: ignore[arg-type]
     if precision not in ("bf16", "fp16", "fp8", "fp4", "auto"):
         raise ValueError(f"--precision {precision!r}: choose one of bf16, fp16, fp8, fp4, auto")

@@ -44,11 +44,12 @@ def simulate_cmd(
     mbs: L.Mbs = 1,
     gbs: L.Gbs = None,
     seq: L.Seq = None,
-    zero: L.Zero = "zero1",
+    zero: L.Zero = None,
     recompute: L.RecomputeOpt = "auto",
     precision: L.PrecisionOpt = "bf16",
     gpu: L.GpuSwap = None,
-    tp_overlap: L.TpOverlap = True,
+    tp_overlap: L.TpOverlap = None,
+    framework: L.FrameworkOpt = None,
     steps: Annotated[int, typer.Option(min=1, max=100, help="training steps to simulate (the last is reported)")] = 2,
     slow_rank: Annotated[str | None, typer.Option(
         help="what-if: ranks whose compute is slower, RANK=FACTOR[,...], e.g. 3=1.15")] = None,
@@ -78,7 +79,7 @@ def simulate_cmd(
     t0 = time.perf_counter()
     req, est = L.feasible_layout(model, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp, mbs=mbs,
                                  gbs=gbs, seq=seq, zero=zero, recompute=recompute, precision=precision, gpu=gpu,
-                                 tp_overlap=tp_overlap)
+                                 tp_overlap=tp_overlap, framework=framework)
     links = _pairs(link, "--link", str)
     spec = req.cluster.with_links_scaled(links) if links else req.cluster
     plan_est = predict_request(type(req)(arch=req.arch, plan=est.plan, cluster=spec, auto_recompute=False))

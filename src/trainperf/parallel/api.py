@@ -108,16 +108,26 @@ class PlanRequest:
 
 def plan_from_args(model: str | TransformerArch, *, cluster: str | ClusterSpec = "dgx-h100", gpus: int = 8,
                    tp: int = 1, pp: int = 1, cp: int = 1, ep: int = 1, etp: int = 0, vp: int = 1, mbs: int = 1,
-                   gbs: int | None = None, seq: int | None = None, zero: str = "zero1", shard_group: int = 0,
+                   gbs: int | None = None, seq: int | None = None, zero: str | None = None, shard_group: int = 0,
                    recompute: str = "auto", precision: str = "bf16", gpu: str | None = None,
-                   scale: str | None = None, tp_overlap: bool = True, fused: bool = True,
-                   attention: str = "flash2", moe_cuda_graphs: bool = False, ep_dispatcher: str = "alltoall",
-                   sustained: bool = True) -> PlanRequest:
+                   scale: str | None = None, tp_overlap: bool | None = None, fused: bool | None = None,
+                   attention: str | None = None, moe_cuda_graphs: bool = False, ep_dispatcher: str = "alltoall",
+                   sustained: bool = True, framework: str | None = None) -> PlanRequest:
     """The arguments of `trainperf plan` (and of `predict --cluster`) as a PlanRequest; ValueError with one
     line naming the flag for anything that cannot apply. ``gbs`` None = one micro-batch per data-parallel
     rank; ``recompute="auto"`` = the least recomputation that fits; ``precision="auto"`` = fp8 where the
-    GPU has fp8 tensor cores, else bf16."""
+    GPU has fp8 tensor cores, else bf16. ``framework`` (parallel/framework.py) sets the stack's defaults;
+    ``zero``, ``tp_overlap``, ``fused`` and ``attention`` given explicitly win over them (None: the
+    framework's, or without one zero1, TP overlap on, fused kernels, flash2)."""
+    from trainperf.parallel.framework import preset
     from trainperf.vocab import choice
+
+    fw = preset(framework).plan_fields(pp=pp) if framework is not None else {}
+    fw_zero = preset(framework).sharding.value if framework is not None else "zero1"
+    given = {"tp_comm_overlap": tp_overlap, "fused_kernels": fused, "attention": attention}
+    stack = {**{"tp_comm_overlap": True, "fused_kernels": True, "attention": "flash2"}, **fw,
+             **{k: v for k, v in given.items() if v is not None}}
+    zero = zero if zero is not None else fw_zero
 
     arch = resolve_arch(model)
     spec = resolve_cluster(cluster, gpu=gpu, scale=scale)
@@ -132,9 +142,8 @@ def plan_from_args(model: str | TransformerArch, *, cluster: str | ClusterSpec =
     dp = gpus // max(1, tp * pp * cp)
     plan = ParallelPlan(gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=etp, vp=vp, mbs=mbs,
                         gbs=gbs if gbs is not None else mbs * max(dp, 1), seq=seq, sharding=sharding,
-                        shard_group=shard_group, recompute=rc, precision=precision, tp_comm_overlap=tp_overlap,
-                        fused_kernels=fused, attention=attention, moe_cuda_graphs=moe_cuda_graphs,
-                        ep_dispatcher=ep_dispatcher)
+                        shard_group=shard_group, recompute=rc, precision=precision,
+                        moe_cuda_graphs=moe_cuda_graphs, ep_dispatcher=ep_dispatcher, **stack)
     return PlanRequest(arch=arch, plan=plan, cluster=spec, auto_recompute=recompute == "auto", sustained=sustained)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from trainperf.hardware import get_gpu
 from trainperf.hardware.cluster import ClusterSpec, get_cluster
 from trainperf.parallel.arch import TransformerArch
+from trainperf.parallel.framework import Framework, preset
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 
 DEFAULTS = {
@@ -54,10 +55,17 @@ SQUAD_DOC_TOKENS = 256
 """Mean tokens of one SQuAD v1.1 fine-tuning example (context paragraph ~120 words, question ~10, answer
 and prompt template; Rajpurkar et al. 2016 Table 2 statistics, ~1.3 tokens per word), rounded up. Rows that
 pack SQuAD into long sequences attend within each example."""
-_DEEPSPEED_TENSORS_PER_LAYER = 12
-"""DeepSpeed ZeRO-3 (v0.3-0.5, SC'21 Table 2) partitions and all-gathers each parameter tensor on its own,
-blocking, at submodule granularity: a GPT layer has 12 (QKV, projection, fc1, fc2 weights and biases; two
-LayerNorms' weight and bias)."""
+_FRAMEWORK = {"foundry": Framework.LLM_FOUNDRY, "torchtitan": Framework.TORCHTITAN,
+              "megatron_sc21": Framework.MEGATRON_LM, "flashattn2": Framework.FLASH_ATTN,
+              "flashattn_repo": Framework.FLASH_ATTN, **dict.fromkeys(_MEGATRON, Framework.MEGATRON_CORE)}
+"""Source family -> the stack its runs used (parallel/framework.py presets)."""
+
+
+def row_framework(fam: str, zero_or_fsdp: str) -> Framework:
+    """The framework of a row: its source family's, or Megatron-DeepSpeed where the row names DeepSpeed."""
+    if "deepspeed" in zero_or_fsdp.lower():
+        return Framework.MEGATRON_DEEPSPEED
+    return _FRAMEWORK.get(fam, Framework.MEGATRON_CORE)
 
 
 # Megatron-Bridge MoE performance recipes: the token dispatcher and whether MoE layers run CUDA-graphed
@@ -289,28 +297,18 @@ def row_setup(row: dict[str, Any], recompute: str | None = None) -> RowSetup:
     rc_given = bool(row.get("recompute"))
     rc = recompute or (str(row["recompute"]) if rc_given else "none")
     pure = "precision=bf16" in notes_txt or "MP mode=PURE" in notes_txt
-    deepspeed = "deepspeed" in str(row.get("zero_or_fsdp") or "").lower()
+    fw = preset(row_framework(fam, str(row.get("zero_or_fsdp") or "")))
     dispatcher, graphed = moe_recipe(fam, notes_txt, str(row["gpu_type"]), str(row["model_name"]),
                                      str(row.get("precision") or "bf16")) if arch.is_moe else ("alltoall", False)
     plan = ParallelPlan(
         gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, etp=1 if arch.is_moe else 0, vp=vp, mbs=mbs, gbs=gbs, seq=seq,
         sequence_parallel=True, sharding=sharding, recompute=Recompute(rc), precision=prec,
-        # attention kernels: Transformer Engine's cuDNN fused attention in the Megatron family (NeMo,
-        # Megatron-Bridge, Megatron-LM with TE); flash-attn 2 in llm-foundry and the FlashAttention runs,
-        # PyTorch SDPA's flash backend (FA2) in torchtitan; SC'21 predates both (left at flash2)
-        attention="cudnn" if fam in _MEGATRON else "flash2",
-        fused_kernels=fam != "foundry",  # every other stack documents fused kernels (TE, compile, Apex)
-        grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(), tp_comm_overlap=fam in _MEGATRON or "asynctp" in notes_txt.lower(),
-        gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER if deepspeed else 1,
-        # fused loss: Megatron's vocab-parallel CE; llm-foundry's `loss_fn: fused_crossentropy` and the
-        # FlashAttention training scripts (flash-attn's in-place cross-entropy); torchtitan: torch CE
-        fused_cross_entropy=fam != "torchtitan",
+        grad_reduce_bytes=2 if pure else 4, lora="lora" in notes_txt.lower(),
         packed_doc_len=min(SQUAD_DOC_TOKENS, seq) if re.search(r"squad[^;]*packed", notes_txt, re.I) else 0,
-        overlap_param_gather=not deepspeed,
-        # torchtitan + PyTorch pipelining keep FSDP stages unsharded between micro-batches (torchtitan
-        # reshard_after_forward_policy "default" = not pp_enabled; PipelineStage syncs grads on the last one)
-        reshard_per_microbatch=not (fam == "torchtitan" and pp > 1),
         ep_dispatcher=dispatcher, moe_cuda_graphs=graphed,
+        # the stack's defaults (attention kernels, fusion, TP overlap, fused loss, ZeRO-3 gathers, FSDP
+        # resharding under pipelining); async TP where the row's notes say it ran
+        **(fw.plan_fields(pp=pp) | ({"tp_comm_overlap": True} if "asynctp" in notes_txt.lower() else {})),
     )
     return RowSetup(id=rid, arch=arch, plan=plan, cluster=cluster, recompute_given=rc_given,
                     layout_given=layout_given, notes=notes)
