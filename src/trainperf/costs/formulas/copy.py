@@ -27,7 +27,7 @@ register_cost(*(f"aten::{n}" for n in [
     "_to_copy", "copy_", "clone", "cat", "_cat", "stack", "constant_pad_nd", "reflection_pad1d",
     "reflection_pad2d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "repeat", "expand_copy", "roll", "flip",
     "_reshape_copy", "alias_copy", "t_copy", "permute_copy", "transpose_copy", "slice_backward",
-    "select_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "diagonal_backward",
+    "select_backward", "as_strided_scatter", "slice_scatter", "select_scatter", "diagonal_backward", "diagonal_copy",
     "unfold_backward", "_pad_packed_sequence", "pixel_shuffle", "pixel_unshuffle", "im2col", "col2im",
     "upsample_nearest2d", "upsample_nearest2d_backward", "upsample_bilinear2d", "upsample_bilinear2d_backward",
     "upsample_linear1d", "upsample_linear1d_backward",

@@ -2,9 +2,11 @@
 
 from trainperf.workloads.zoo import (  # noqa: F401
     cnn,
+    detection,
     diffusion,
     gnn,
     hybrid,
+    hybrid2025,
     linear_attn,
     llm,
     llm2025,
@@ -16,4 +18,5 @@ from trainperf.workloads.zoo import (  # noqa: F401
     video,
     vision,
     vlm,
+    vlm_qwen,
 )
