@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -42,13 +41,6 @@ def _default_dtype(dtype: Any) -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(old)
-
-
-@dataclass(frozen=True)
-class CaptureTiming:
-    build_s: float
-    run_s: float
-    table_s: float
 
 
 def _saved_bytes_hooks(params: set[int], rec: Any, per_module: dict[str, float]) -> Any:
@@ -239,10 +231,6 @@ def capture_module(
                   make_optimizer=make_optimizer or adamw, batch=batch, seq=seq, samples_per_step=batch,
                   tokens_per_step=tokens_per_step or batch * (seq or 1), unit="token" if seq else "sample")
     return capture_built(built, name=name, flavor="custom", dtype=dtype, real=real)
-
-
-def bytes_per_param(graph: OpGraph) -> float:
-    return graph.meta.param_bytes / max(graph.meta.n_params, 1)
 
 
 __all__ = ["capture_built", "capture_module", "capture_workload", "math"]

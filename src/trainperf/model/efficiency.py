@@ -68,11 +68,6 @@ def causal_work_fraction(kv_len: F, causal: npt.NDArray[np.bool_], *, tile: floa
     return np.where(causal, frac, 1.0)
 
 
-def memory_time(nbytes: F, *, bw_Bps: float, slowdown: F, latency_s: float) -> F:
-    """Time of a memory-bound kernel: fixed latency + bytes at achievable bandwidth / category slowdown."""
-    return latency_s + nbytes * slowdown / bw_Bps
-
-
 def power_derate(tdp_W: float, ref_tdp_W: float | None, exponent: float) -> float:
     """Sustained compute-clock factor of a power-capped part: (tdp / ref) ** exponent, at most 1."""
     if not ref_tdp_W:
