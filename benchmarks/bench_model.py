@@ -33,7 +33,6 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from trainperf.capture.schema import OPGRAPH_SCHEMA, OpGraph
 from trainperf.data import PUBLISHED_CSV
 from trainperf.hardware import get_gpu
 from trainperf.model import ExecConfig, load_calibration, op_times, predict_step
@@ -41,6 +40,7 @@ from trainperf.model.calibrate import error_table, fit, predict_kernels
 from trainperf.model.calibration import Calibration
 from trainperf.model.dp import dp_throughput
 from trainperf.model.trace_ops import kernel_time_by_span, op_row, read_trace_ops
+from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"  # the repository copy of shared/data/traces
 CACHE = Path("/tmp/trainperf-bench-model")

@@ -2,7 +2,7 @@
 
 Importing this package does not import torch; the capture functions do."""
 
-from trainperf.capture.schema import OPGRAPH_SCHEMA, OpGraph, StepMeta
+from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph, StepMeta
 
 __all__ = ["OPGRAPH_SCHEMA", "OpGraph", "StepMeta", "capture_module", "capture_workload"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from trainperf.capture.replicate import expand, param_scale
-from trainperf.capture.schema import OpGraph, StepMeta
+from trainperf.opgraph import OpGraph, StepMeta
 from trainperf.workloads.registry import Built, Size, get_workload
 
 DTYPES = ("bfloat16", "float16", "float32")

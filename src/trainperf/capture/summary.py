@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trainperf.capture.schema import OpGraph
+from trainperf.opgraph import OpGraph
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Recorded rows -> the OpGraph table (columns of capture/schema.py)."""
+"""Recorded rows -> the OpGraph table (columns of opgraph.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from trainperf.capture.recorder import Row, category_of
-from trainperf.capture.schema import OPGRAPH_SCHEMA
 from trainperf.costs import cost
 from trainperf.costs.types import TensorMeta
+from trainperf.opgraph import OPGRAPH_SCHEMA
 
 
 @dataclass(frozen=True)

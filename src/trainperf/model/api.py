@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainperf.capture.schema import OpGraph
 from trainperf.hardware import GPUSpec, get_gpu
 from trainperf.model.config import ExecConfig
 from trainperf.model.step import StepEstimate, predict_step
+from trainperf.opgraph import OpGraph
 
 
 def load_graph(workload: str, cfg: ExecConfig, *, flavor: str = "full", batch: int | None = None,

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trainperf.capture.schema import StepMeta
 from trainperf.hardware import GPUSpec
 from trainperf.model.calibration import Calibration
+from trainperf.opgraph import StepMeta
 from trainperf.vocab import Phase
 
 MODEL_NOTE = ("params + grads + optimizer state + saved activations (captured) + largest op output x "

@@ -1,6 +1,6 @@
 """Per-op time on a GPU: roofline with efficiency curves, kernel floors, host dispatch and launch costs.
 
-`op_times(ops, gpu, cfg)` takes an OpGraph table (capture/schema.py) and returns it with columns:
+`op_times(ops, gpu, cfg)` takes an OpGraph table (opgraph.py) and returns it with columns:
   time_s       predicted seconds the op occupies on the GPU timeline, incl. exposed host/launch gaps
   gpu_time_s   GPU stream time of the op: its kernels plus the gaps between back-to-back kernels
   kernel_s     kernel time alone (what a profiler's kernel rows would show, summed over the op's kernels)

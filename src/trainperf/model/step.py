@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trainperf.capture.schema import OpGraph
 from trainperf.hardware import GPUSpec, get_gpu
 from trainperf.model.calibration import load_calibration
 from trainperf.model.config import ExecConfig
 from trainperf.model.memory import MemoryEstimate, peak_memory
 from trainperf.model.ops import op_times
+from trainperf.opgraph import OpGraph
 from trainperf.vocab import BoundBy, Phase, Precision
 
 

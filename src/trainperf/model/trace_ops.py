@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import polars as pl
 
-from trainperf.capture.schema import OPGRAPH_SCHEMA
 from trainperf.costs import cost
 from trainperf.costs.profiler import op_call_from_profiler
 from trainperf.costs.types import OpCall
+from trainperf.opgraph import OPGRAPH_SCHEMA
 from trainperf.trace import load_trace
 from trainperf.trace.schema import RUNTIME_CATS
 from trainperf.vocab import OpCategory, Phase

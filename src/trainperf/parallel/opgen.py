@@ -1,4 +1,4 @@
-"""Analytic per-rank op tables in the OpGraph schema (capture/schema.py), with no torch.
+"""Analytic per-rank op tables in the OpGraph schema (opgraph.py), with no torch.
 
 For a TransformerArch sharded by a plan (tp with sequence parallel, cp, ep/etp) this writes the ops one
 rank runs for one micro-batch through one layer of each kind (dense, MoE) and through the embedding /
@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from trainperf.capture.schema import OPGRAPH_SCHEMA
+from trainperf.opgraph import OPGRAPH_SCHEMA
 from trainperf.parallel.arch import TransformerArch
 from trainperf.vocab import OpCategory as C
 from trainperf.vocab import Phase, Precision

@@ -7,8 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from trainperf.capture.schema import OpGraph
 from trainperf.capture.summary import CaptureSummary
+from trainperf.opgraph import OpGraph
 from trainperf.report.units import gib, pct, si
 
 

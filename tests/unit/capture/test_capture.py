@@ -6,7 +6,7 @@ import pytest
 
 from trainperf.capture import OpGraph, capture_workload
 from trainperf.capture.api import capture_module
-from trainperf.capture.schema import OPGRAPH_SCHEMA
+from trainperf.opgraph import OPGRAPH_SCHEMA
 from trainperf.workloads import Size
 
 
@@ -98,5 +98,5 @@ def test_torch_not_needed_to_read_a_graph() -> None:
     # the schema module must import without torch (the model and the trace analyzer use it)
     import subprocess
 
-    code = "import sys, trainperf.capture.schema, trainperf.costs; assert 'torch' not in sys.modules"
+    code = "import sys, trainperf.opgraph, trainperf.costs; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

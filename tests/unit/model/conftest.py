@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from model_graphs import attn, eltwise, gemm, graph
 
-from trainperf.capture.schema import OpGraph
+from trainperf.opgraph import OpGraph
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from trainperf.capture.schema import OPGRAPH_SCHEMA, OpGraph, StepMeta
+from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph, StepMeta
 
 _DEFAULTS: dict[str, Any] = {
     "overload": "default", "phase": "fwd", "module": "m", "module_type": "Linear", "layer": -1,

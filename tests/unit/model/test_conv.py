@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trainperf.capture.schema import OPGRAPH_SCHEMA
 from trainperf.costs.types import OpCall, TensorMeta
 from trainperf.hardware import get_gpu
 from trainperf.model import ExecConfig, load_calibration, op_times
@@ -17,6 +16,7 @@ from trainperf.model.calibration import Calibration
 from trainperf.model.conv import conv_params
 from trainperf.model.efficiency import conv_passes, pad_up, winograd_gemm_fraction
 from trainperf.model.trace_ops import kernel_time_by_span, op_row
+from trainperf.opgraph import OPGRAPH_SCHEMA
 
 BURST = ExecConfig(sustained=False)
 FWD, BWD = "aten::cudnn_convolution", "aten::convolution_backward"

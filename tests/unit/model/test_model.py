@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from model_graphs import attn, eltwise, frame, gemm, graph
 
-from trainperf.capture.schema import OpGraph
 from trainperf.hardware import get_gpu, list_gpus
 from trainperf.model import ExecConfig, op_times, predict_step
+from trainperf.opgraph import OpGraph
 from trainperf.vocab import BoundBy
 
 BURST = ExecConfig(sustained=False)
@@ -213,7 +213,7 @@ def test_sustained_training_runs_compute_at_the_sustained_fraction_and_memory_at
 
 
 def test_empty_graph() -> None:
-    from trainperf.capture.schema import empty_opgraph_frame
+    from trainperf.opgraph import empty_opgraph_frame
 
     out = op_times(empty_opgraph_frame(), "H100-SXM")
     assert out.height == 0 and {"time_s", "sol_time_s", "bound_by"} <= set(out.columns)

@@ -1,6 +1,7 @@
 """The OpGraph table: one row per aten op of one training step (forward, backward, optimizer).
 
-Declared once here; capture writes it, the model and the parallel planner read it. Units are in the
+Declared once here, outside capture/ (which needs torch): capture writes it; the single-GPU model, the
+parallel planner's analytic op tables and the trace pricing read it. Units are in the
 column names' docs below: FLOPs (multiply-add = 2), bytes, counts. Importable without torch.
 """
 
