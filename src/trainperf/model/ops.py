@@ -13,6 +13,9 @@ Vectorized: a 20k-row graph takes a few milliseconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -120,32 +123,41 @@ def unaligned_factor(ops: pl.DataFrame, cat: np.ndarray, simt: np.ndarray, calib
     return np.where(hit, (np.maximum(a, 1.0) / 16.0) ** e, 1.0)
 
 
-def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = None,
-             calib: Calibration | None = None) -> pl.DataFrame:
-    """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
-    gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
-    cfg = cfg or ExecConfig()
-    calib = (calib or load_calibration(cfg.calibration)).for_gpu(gpu.family, gpu.vendor)
-    n = ops.height
-    if n == 0:
-        return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in
-                                  ("time_s", "gpu_time_s", "kernel_s", "host_time_s", "sol_time_s", "compute_s",
-                                   "memory_s", "eff_kernels")),
-                                pl.lit(None, dtype=pl.Utf8).alias("precision"), pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
+@dataclass(frozen=True)
+class _Rows:
+    """What every stage of op_times reads: the table, the part and its rates, and per-row arrays."""
+
+    ops: pl.DataFrame
+    gpu: GPUSpec
+    cfg: ExecConfig
+    calib: Calibration
+    cat: np.ndarray
+    phase: np.ndarray
+    flops: np.ndarray
+    nbytes: np.ndarray
+    kernels: np.ndarray
+    covered: np.ndarray
+    prec: np.ndarray
+    """Precision each row's math runs at (peaks per precision)."""
+    peak: np.ndarray
+    """Its peak FLOP/s at the clocks of this run (sustained or burst)."""
+    simt: np.ndarray
+    """fp32 math without tensor cores."""
+    derate: float
+    mm_frac: float
+    bw: float
+    conv: dict[str, Any]
+
+
+def _rows(ops: pl.DataFrame, gpu: GPUSpec, cfg: ExecConfig, calib: Calibration) -> _Rows:
     cat = ops["category"].to_numpy().astype(str)
-    phase = ops["phase"].to_numpy().astype(str)
-    flops = _col(ops, "flops")
-    nbytes = _col(ops, "bytes_read") + _col(ops, "bytes_written")
-    kernels = _col(ops, "kernels")
     covered = _col(ops, "covered", False)
     # An uncovered op (no cost formula) still runs: time it as at least one kernel's latency, never zero.
-    kernels = np.where(covered, kernels, np.maximum(kernels, 1.0))
-
+    kernels = np.where(covered, _col(ops, "kernels"), np.maximum(_col(ops, "kernels"), 1.0))
     mm_frac, bw = achievable(gpu, calib)
     derate = power_derate(gpu.tdp_W, calib.get("power", "ref_tdp_W").get(gpu.family), calib.get("power", "exponent"))
     if cfg.sustained:  # long runs hold lower clocks than a trace's or a microbenchmark's bursts
         derate *= calib.by_family("power", "sustained_frac", gpu.family)
-
     # Peak rate per row for compute ops (precision from math_dtype and cfg).
     keys = list(zip((d or "" for d in ops.get_column("math_dtype").to_list()), cat.tolist(),
                     (m or "" for m in ops.get_column("module_type").to_list()), strict=True))
@@ -158,82 +170,105 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
         prec = np.where((cat == OpCategory.CONV.value) & (prec == "fp32"), "tf32", prec)
     peaks = _peaks(gpu, [*uniq.values(), *set(prec.tolist())])
     peak = np.array([peaks.get(p, gpu.peak_tflops("fp16") * 1e12) for p in prec]) * derate
-    simt = prec == "fp32"  # fp32 math without tensor cores
+    return _Rows(ops=ops, gpu=gpu, cfg=cfg, calib=calib, cat=cat, phase=ops["phase"].to_numpy().astype(str),
+                 flops=_col(ops, "flops"), nbytes=_col(ops, "bytes_read") + _col(ops, "bytes_written"),
+                 kernels=kernels, covered=covered, prec=prec, peak=peak, simt=prec == "fp32", derate=derate,
+                 mm_frac=mm_frac, bw=bw, conv=conv)
 
-    # --- GEMMs (matmul, conv as implicit GEMM) ---
-    gm = _col(ops, "gemm_m")
-    is_gemm = np.isin(cat, _GEMM_CATS) & (gm > 0)
-    geff = gemm_efficiency(gm, _col(ops, "gemm_n"),
-                           _col(ops, "gemm_k"),
-                           _col(ops, "gemm_batch"), sm_count=gpu.sm_count,
+
+def _compute(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(compute_s, work, is_gemm, is_attn): GEMMs at their shape efficiency, flash attention at its family
+    fraction with the causal work share and the softmax exponentials, the rest on CUDA cores."""
+    ops, gpu, calib = r.ops, r.gpu, r.calib
+    gm, gn, gk = _col(ops, "gemm_m"), _col(ops, "gemm_n"), _col(ops, "gemm_k")
+    is_gemm = np.isin(r.cat, _GEMM_CATS) & (gm > 0)
+    geff = gemm_efficiency(gm, gn, gk, _col(ops, "gemm_batch"), sm_count=gpu.sm_count,
                            tiles=calib.get("matmul", "tiles"), tile_rel=calib.get("matmul", "tile_rel"),
                            k_half=calib.get("matmul", "k_half"))
-    frac = np.where(simt, calib.get("matmul", "fp32_simt_frac"), mm_frac)
-    gemm_rate = peak * frac * np.where(is_gemm, geff, 1.0)
-    narrow = unaligned_factor(ops, cat, simt, calib, gpu.family)  # on the memory stream (below)
+    frac = np.where(r.simt, calib.get("matmul", "fp32_simt_frac"), r.mm_frac)
+    gemm_rate = r.peak * frac * np.where(is_gemm, geff, 1.0)
 
-    # --- attention (flash kernels) ---
-    is_attn = cat == OpCategory.ATTENTION.value
+    is_attn = r.cat == OpCategory.ATTENTION.value
     bwd = _col(ops, "attn_backward", False)
-    fwd_frac, bwd_frac = attention_fracs(calib, gpu.family, cfg.attention)
+    fwd_frac, bwd_frac = attention_fracs(calib, gpu.family, r.cfg.attention)
     afam = np.where(bwd, bwd_frac, fwd_frac)
-    aeff = attention_efficiency(_col(ops, "attn_batch"),
-                                _col(ops, "attn_heads"),
-                                _col(ops, "attn_q"),
+    att = calib.data["attention"]
+    aeff = attention_efficiency(_col(ops, "attn_batch"), _col(ops, "attn_heads"), _col(ops, "attn_q"),
                                 _col(ops, "attn_dim"), sm_count=gpu.sm_count,
-                                seq_half=np.where(bwd, float(calib.data["attention"].get("bwd_seq_half", calib.get("attention", "seq_half"))),
-                                                  calib.get("attention", "seq_half")), dim_half=calib.get("attention", "dim_half"))
-    work = flops * np.where(is_attn, causal_work_fraction(_col(ops, "attn_kv"),
-                                                          _col(ops, "attn_causal", False),
-                                                          tile=calib.get("attention", "causal_tile"),
-                                                          balance=float(calib.data["attention"].get("causal_balance", 1.0))), 1.0)
+                                seq_half=np.where(bwd, float(att.get("bwd_seq_half", att["seq_half"])),
+                                                  att["seq_half"]), dim_half=att["dim_half"])
+    work = r.flops * np.where(is_attn, causal_work_fraction(_col(ops, "attn_kv"), _col(ops, "attn_causal", False),
+                                                            tile=att["causal_tile"],
+                                                            balance=float(att.get("causal_balance", 1.0))), 1.0)
 
-    # --- compute term ---
-    simt_rate = gpu.fp32_dense_tflops * 1e12 * derate * calib.get("memory", "simt_frac")
+    simt_rate = gpu.fp32_dense_tflops * 1e12 * r.derate * calib.get("memory", "simt_frac")
     # Degenerate GEMMs (a dimension under 8: depthwise convs, GEMVs, outer products) do not run on
     # tensor cores: cuDNN/cuBLAS use CUDA-core kernels for them (memory-bound in practice).
-    gn = _col(ops, "gemm_n")
-    gk_ = _col(ops, "gemm_k")
-    degenerate = is_gemm & (np.minimum(np.minimum(gm, gn), gk_) < 8)
-    rate = np.where(is_attn, peak * afam * np.maximum(aeff, 1e-6),
-                    np.where(np.isin(cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate))
+    degenerate = is_gemm & (np.minimum(np.minimum(gm, gn), gk) < 8)
+    rate = np.where(is_attn, r.peak * afam * np.maximum(aeff, 1e-6),
+                    np.where(np.isin(r.cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate))
     compute_s = np.where(work > 0, work / rate, 0.0)
     # softmax exponentials: one per score element, forward and backward (P is recomputed), on the SFU
     # (MUFU.EX2, [attention] exp_per_clk_sm), overlapped with the MMAs. They bind where a head dim gives
     # few MMA FLOPs per score: FlashAttention-4 (Zadouri et al. 2026) finds the B200 forward already limited
     # by them at head dim 128 (MUFU unchanged from Hopper while BF16 MMA went 1 -> 2.25 PFLOP/s); below 128
     # they set the time.
-    exp_clk = float(calib.data["attention"].get("exp_per_clk_sm", 0.0))
+    exp_clk = float(att.get("exp_per_clk_sm", 0.0))
     if exp_clk > 0 and gpu.vendor == "nvidia" and is_attn.any():  # the SFU figure is NVIDIA's
         dsum = _col(ops, "attn_dim") + _col(ops, "attn_dim_v")
         n_exp = np.where(is_attn & (dsum > 0), work / (2.0 * np.maximum(dsum, 1.0) * np.where(bwd, 2.0, 1.0)), 0.0)
-        exp_rate = gpu.sm_count * gpu.boost_clock_mhz * 1e6 * exp_clk * derate * afam
+        exp_rate = gpu.sm_count * gpu.boost_clock_mhz * 1e6 * exp_clk * r.derate * afam
         compute_s = np.where(is_attn, np.maximum(compute_s, n_exp / exp_rate), compute_s)
+    return compute_s, work, is_gemm, is_attn
 
-    # --- memory term ---
-    klass = memory_class(ops)
+
+def _memory(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
+    """(memory_s, extra_s): bytes at the achievable bandwidth over each kind's slowdown (unaligned GEMMs at
+    their narrower loads), and the separate fp8/fp4 operand casts of low-precision GEMMs."""
+    ops, calib = r.ops, r.calib
     slow_tab = calib.get("memory", "category_slowdown")
-    slowdown = np.array([slow_tab.get(c, slow_tab.get(c.split("/")[0], 1.0)) for c in klass])
-    slowdown = np.where(np.isin(cat, (*_GEMM_CATS, OpCategory.ATTENTION.value)), 1.0, slowdown)
-    memory_s = nbytes * slowdown / (bw * narrow)
-    extra_s = np.zeros(n)
-    if cfg.precision == "fp8":  # quantize bf16 operands to fp8 before each fp8 GEMM (separate kernels)
-        gk = _col(ops, "gemm_k")
-        gb = np.maximum(_col(ops, "gemm_batch"), 1)
-        operands = gb * gk * (gm + _col(ops, "gemm_n"))
+    slowdown = np.array([slow_tab.get(c, slow_tab.get(c.split("/")[0], 1.0)) for c in memory_class(ops)])
+    slowdown = np.where(np.isin(r.cat, (*_GEMM_CATS, OpCategory.ATTENTION.value)), 1.0, slowdown)
+    narrow = unaligned_factor(ops, r.cat, r.simt, calib, r.gpu.family)
+    memory_s = r.nbytes * slowdown / (r.bw * narrow)
+    extra_s = np.zeros(ops.height)
+    if r.cfg.precision == "fp8":  # quantize bf16 operands to fp8 before each fp8 GEMM (separate kernels)
+        gm, gk = _col(ops, "gemm_m"), _col(ops, "gemm_k")
+        operands = np.maximum(_col(ops, "gemm_batch"), 1) * gk * (gm + _col(ops, "gemm_n"))
         # fp4 (NVFP4) operands: quantized from bf16 too, at their own cost (fp4_cast_bytes)
-        cast_bytes = np.where(prec == "fp8", calib.get("matmul", "fp8_cast_bytes"),
-                              np.where(prec == "fp4", float(calib.data["matmul"].get("fp4_cast_bytes", 0.0)), 0.0))
-        cast = operands * cast_bytes / bw
-        extra_s = cast * (0.5 if cfg.compile else 1.0)
+        cast_bytes = np.where(r.prec == "fp8", calib.get("matmul", "fp8_cast_bytes"),
+                              np.where(r.prec == "fp4", float(calib.data["matmul"].get("fp4_cast_bytes", 0.0)), 0.0))
+        extra_s = operands * cast_bytes / r.bw * (0.5 if r.cfg.compile else 1.0)
+    return memory_s, extra_s
 
-    lat_tab = calib.data["memory"].get("category_latency_s", {})
-    mem_lat = np.array([lat_tab.get(c, calib.get("memory", "latency_s")) for c in cat])
-    latency = np.where(is_gemm | (cat == OpCategory.MATMUL.value), calib.get("matmul", "latency_s"),
-                       np.where(is_attn, calib.get("attention", "latency_s"), mem_lat))
+
+def _latency(r: _Rows, is_gemm: np.ndarray, is_attn: np.ndarray) -> np.ndarray:
+    """Fixed cost per kernel: the GEMM, attention or memory-bound kernel floor of the row's kind."""
+    lat_tab = r.calib.data["memory"].get("category_latency_s", {})
+    mem_lat = np.array([lat_tab.get(c, r.calib.get("memory", "latency_s")) for c in r.cat])
+    return np.where(is_gemm | (r.cat == OpCategory.MATMUL.value), r.calib.get("matmul", "latency_s"),
+                    np.where(is_attn, r.calib.get("attention", "latency_s"), mem_lat))
+
+
+def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = None,
+             calib: Calibration | None = None) -> pl.DataFrame:
+    """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
+    gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
+    cfg = cfg or ExecConfig()
+    calib = (calib or load_calibration(cfg.calibration)).for_gpu(gpu.family, gpu.vendor)
+    if ops.height == 0:
+        return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in
+                                  ("time_s", "gpu_time_s", "kernel_s", "host_time_s", "sol_time_s", "compute_s",
+                                   "memory_s", "eff_kernels")),
+                                pl.lit(None, dtype=pl.Utf8).alias("precision"), pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
+    r = _rows(ops, gpu, cfg, calib)
+    compute_s, work, is_gemm, is_attn = _compute(r)
+    memory_s, extra_s = _memory(r)
+    latency = _latency(r, is_gemm, is_attn)
+    cat, kernels = r.cat, r.kernels.copy()
     # host<->device copies cross PCIe (model/pcie.py), not HBM
     link = (ops.get_column("host_copy").fill_null("").to_numpy().astype(str) if "host_copy" in ops.columns
-            else np.full(n, "", dtype=str))
+            else np.full(ops.height, "", dtype=str))
     on_link = np.isin(link, ("pinned", "pageable"))
     if on_link.any():
         moved = transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written"))
@@ -241,56 +276,57 @@ def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = Non
         cat = np.where(on_link, "host_copy", cat)  # never fused into a compiled kernel
     # memcpys run on the copy engines: their floor is the memcpy's, not a kernel's (`device`: DtoD memcpy)
     latency = np.where(link != "", pcie_params(calib)["latency_s"], latency)
-    has_kernel = kernels > 0
-    gpu_s = np.where(has_kernel, np.maximum(compute_s, memory_s) + extra_s + latency * np.maximum(kernels, 1.0), 0.0)
+    gpu_s = np.where(kernels > 0, np.maximum(compute_s, memory_s) + extra_s + latency * np.maximum(kernels, 1.0), 0.0)
 
     # --- convolutions: the passes and kernels cuDNN / MIOpen run (conv_times) ---
-    rows = np.flatnonzero(cat == OpCategory.CONV.value) if conv["passes"] else np.zeros(0, dtype=int)
+    rows = np.flatnonzero(cat == OpCategory.CONV.value) if r.conv["passes"] else np.zeros(0, dtype=int)
     dims = conv_dims(ops[rows]) if len(rows) else {"ok": np.zeros(0, dtype=bool)}
     if dims["ok"].any():
         ok = rows[dims["ok"]]
         c_comp, c_mem, c_gpu, c_kern = conv_times(
-            {k: v[dims["ok"]] for k, v in dims.items()}, prec=prec[ok].astype(str), peak=peak[ok], gpu=gpu,
-            calib=calib, conv=conv, mm_frac=mm_frac, bw=bw, derate=derate)
+            {k: v[dims["ok"]] for k, v in dims.items()}, prec=r.prec[ok].astype(str), peak=r.peak[ok], gpu=gpu,
+            calib=calib, conv=r.conv, mm_frac=r.mm_frac, bw=r.bw, derate=r.derate)
         compute_s[ok], memory_s[ok], gpu_s[ok], kernels[ok] = c_comp, c_mem, c_gpu, c_kern
 
-    # --- execution mode: fusion, host costs, gaps ---
+    # --- speed of light, execution mode (fusion, host costs, gaps) ---
+    sol_comp = np.where(work > 0, work / (r.peak / r.derate), 0.0)
+    peak_bw = np.where(on_link, gpu.pcie_bw_GBps * 1e9, gpu.hbm_bw_GBps * 1e9)
+    sol_mem = np.where(on_link, transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written")), r.nbytes) / peak_bw
+    sol = np.maximum(sol_comp, sol_mem)
     host = calib.data["host"]
     eff_kernels = kernels.copy()
-    peak_bw = np.where(on_link, gpu.pcie_bw_GBps * 1e9, gpu.hbm_bw_GBps * 1e9)
-    sol_comp = np.where(work > 0, work / (peak / derate), 0.0)
-    sol_mem = np.where(on_link, transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written")), nbytes) / peak_bw
-    sol = np.maximum(sol_comp, sol_mem)
     if cfg.compile:
-        gpu_s, eff_kernels, sol = _fuse_chains(cat, phase, nbytes, memory_s, compute_s, gpu_s, kernels, latency,
+        gpu_s, eff_kernels, sol = _fuse_chains(cat, r.phase, r.nbytes, memory_s, compute_s, gpu_s, kernels, latency,
                                                calib.get("compile", "fused_bytes_frac"), sol_comp, sol_mem, sol)
         host_s = eff_kernels * host["compiled_kernel_s"]
     else:
-        per_op = np.where(phase == Phase.BWD.value, host["eager_bwd_op_s"], host["eager_op_s"])
+        per_op = np.where(r.phase == Phase.BWD.value, host["eager_bwd_op_s"], host["eager_op_s"])
         host_s = per_op + kernels * host["launch_s"]
     if cfg.cuda_graphs:
         host_s = eff_kernels * host["graph_kernel_s"]
-        gap = host["graph_gpu_gap_s"]
-    else:
-        gap = host["gpu_gap_s"]
+    gap = host["graph_gpu_gap_s"] if cfg.cuda_graphs else host["gpu_gap_s"]
     kernel_s = gpu_s
     gpu_s = gpu_s + eff_kernels * gap
-
-    end = gpu_timeline(host_s, gpu_s)
-    time_s = np.diff(end, prepend=0.0)
-
-    lat_part = gpu_s - np.maximum(compute_s, memory_s)
-    bound = np.where(time_s > 2.0 * gpu_s, BoundBy.LATENCY.value,
-                     np.where(lat_part > np.maximum(compute_s, memory_s), BoundBy.LATENCY.value,
-                              np.where(compute_s >= memory_s, BoundBy.COMPUTE.value, BoundBy.MEMORY.value)))
-    bound = np.where(covered, bound, BoundBy.LATENCY.value)
+    time_s = np.diff(gpu_timeline(host_s, gpu_s), prepend=0.0)
+    bound = _bound_by(time_s, gpu_s, compute_s, memory_s, r.covered)
     return ops.with_columns(
         pl.Series("time_s", time_s, dtype=pl.Float64), pl.Series("gpu_time_s", gpu_s, dtype=pl.Float64),
-        pl.Series("kernel_s", kernel_s, dtype=pl.Float64), pl.Series("host_time_s", host_s, dtype=pl.Float64), pl.Series("sol_time_s", sol, dtype=pl.Float64),
-        pl.Series("compute_s", compute_s, dtype=pl.Float64), pl.Series("memory_s", memory_s, dtype=pl.Float64),
-        pl.Series("eff_kernels", eff_kernels, dtype=pl.Float64), pl.Series("precision", prec.astype(str), dtype=pl.Utf8),
-        pl.Series("bound_by", bound.astype(str), dtype=pl.Utf8),
+        pl.Series("kernel_s", kernel_s, dtype=pl.Float64), pl.Series("host_time_s", host_s, dtype=pl.Float64),
+        pl.Series("sol_time_s", sol, dtype=pl.Float64), pl.Series("compute_s", compute_s, dtype=pl.Float64),
+        pl.Series("memory_s", memory_s, dtype=pl.Float64), pl.Series("eff_kernels", eff_kernels, dtype=pl.Float64),
+        pl.Series("precision", r.prec.astype(str), dtype=pl.Utf8), pl.Series("bound_by", bound.astype(str), dtype=pl.Utf8),
     )
+
+
+def _bound_by(time_s: np.ndarray, gpu_s: np.ndarray, compute_s: np.ndarray, memory_s: np.ndarray,
+              covered: np.ndarray) -> np.ndarray:
+    """Latency where host gaps or kernel floors dominate, else the larger roofline term; uncovered ops are
+    latency (their work is unknown)."""
+    roof = np.maximum(compute_s, memory_s)
+    bound = np.where(time_s > 2.0 * gpu_s, BoundBy.LATENCY.value,
+                     np.where(gpu_s - roof > roof, BoundBy.LATENCY.value,
+                              np.where(compute_s >= memory_s, BoundBy.COMPUTE.value, BoundBy.MEMORY.value)))
+    return np.where(covered, bound, BoundBy.LATENCY.value)
 
 
 def memory_class(ops: pl.DataFrame) -> np.ndarray:
