@@ -56,6 +56,20 @@ class BoundBy(StrEnum):
     COMMUNICATION = "communication"
 
 
+class ParallelAxis(StrEnum):
+    """A parallel axis: what a communication runs over (glossary: parallel layout)."""
+
+    TP = "tp"
+    CP = "cp"
+    EP = "ep"
+    DP = "dp"
+    FSDP = "fsdp"
+    """ZeRO-3 / FSDP parameter gathers and gradient reduce-scatters, over the data-parallel ranks."""
+    HSDP = "hsdp"
+    """The replica all-reduce of hybrid-sharded data parallelism."""
+    PP = "pp"
+
+
 class Precision(StrEnum):
     """Number formats of tensor math, named as datasheets name their peaks (glossary: precision)."""
 

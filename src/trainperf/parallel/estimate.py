@@ -25,6 +25,7 @@ from trainperf.parallel.optime import op_seconds
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 from trainperf.parallel.schedule import pipeline_time
+from trainperf.vocab import ParallelAxis
 
 ADAM_BYTES_PER_PARAM = 30.0
 """Adam step traffic: fp32 master r/w (8) + m, v r/w (16) + fp32 grad read (4) + 16-bit weight write (2)."""
@@ -188,6 +189,25 @@ def plan_shard(plan: ParallelPlan) -> Shard:
                  doc_len=plan.packed_doc_len, attention=plan.attention)
 
 
+@dataclass(frozen=True, slots=True)
+class CommTerm:
+    """Exposed communication of one collective kind on one parallel axis, over the step."""
+
+    kind: str
+    """The collectives, Collective values joined by '+' (a TP block's reduce_scatter+all_gather)."""
+    axis: ParallelAxis
+    exposed_s: float
+    per_step: bool = False
+    """Once per step, after the pipeline schedule (DP / HSDP reductions, PP fill and drain, FSDP gathered
+    once per step); otherwise inside each micro-batch's stage time."""
+
+    @property
+    def key(self) -> str:
+        """Its PlanEstimate.exposed_comm_s key: 'kind@axis' ('@fsdp-step' for FSDP once per step)."""
+        step = "-step" if self.per_step and self.axis is ParallelAxis.FSDP else ""
+        return f"{self.kind}@{self.axis.value}{step}"
+
+
 class StageTerms(NamedTuple):
     """The terms of one plan's step on its busiest pipeline rank, before they are composed: per-layer compute
     of one micro-batch (recompute and per-layer overheads in), exposed and hidden communication per
@@ -245,17 +265,21 @@ class StageTerms(NamedTuple):
     """Once per step (no reshard per micro-batch): gathers and reduces hidden under compute."""
 
 
-def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
-                params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> StageTerms:
-    """The uncomposed terms of a plan that ParallelPlan and plan.check accepted (evaluate checks memory)."""
-    gpu = cluster.gpu
-    shard = plan_shard(plan)
-    sp = shard.sp
-    k = params.compute_scale
-    dense = _scaled_layer_times(arch, shard, "dense", gpu, k, sustained) if arch.dense_layers_count() else None
-    moe = _scaled_layer_times(arch, shard, "moe", gpu, k, sustained) if arch.is_moe else None
-    head: _LayerTimes = _scaled_layer_times(arch, shard, "head", gpu, k, sustained)
-    n_dense, n_moe, _ = _stage_counts(arch, plan)
+class _Comm(NamedTuple):
+    """One axis's per-micro-batch terms: exposed forward / backward, hidden, and overlapped (interference)."""
+
+    f: float = 0.0
+    b: float = 0.0
+    hidden_one: float = 0.0
+    """The axis's hidden time per layer per micro-batch (what the simulator lays under compute)."""
+    overlapped: float = 0.0
+    """Its communication overlapped with compute over the whole step (it slows that compute)."""
+
+
+def _layer_compute(arch: TransformerArch, plan: ParallelPlan, params: StepModelParams, dense: _LayerTimes | None,
+                   moe: _LayerTimes | None) -> tuple[float, float, float, float]:
+    """(dense fwd, dense bwd, MoE fwd, MoE bwd) seconds per layer per micro-batch: recompute, frozen-weight
+    LoRA and the per-layer framework overhead in; eager MoE dispatch costs on the MoE layers."""
 
     def per_layer(lt: _LayerTimes | None) -> tuple[float, float]:
         if lt is None:
@@ -271,103 +295,136 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         # fwd and bwd; CUDA-graphed MoE with a fused grouped GEMM pays neither
         fixed = params.moe_layer_overhead_s + params.moe_expert_overhead_s * arch.moe_experts / plan.ep
         mf, mb = mf + fixed / 3, mb + 2 * fixed / 3  # backward runs two GEMMs (dgrad, wgrad) per forward one
-    # busiest pipeline rank: ceil(L/p) layers, or floor(L/p) layers plus the LM head and loss on the last
-    # stage, whichever is longer (Megatron balances uneven splits by counting the head as a layer)
-    head_on = 1.0
-    if plan.pp > 1:
-        per = (n_dense * (df + db) + n_moe * (mf + mb)) / max(n_dense + n_moe, 1e-9)
-        lo = arch.n_layers // plan.pp
-        if lo < n_dense + n_moe and lo * per + head.fwd + head.bwd <= (n_dense + n_moe) * per:
-            head_on = 0.0
-        elif lo < n_dense + n_moe:
-            scale = lo / (n_dense + n_moe)
-            n_dense, n_moe = n_dense * scale, n_moe * scale
-    t = plan.mbs * plan.seq // plan.cp
-    t_sp = t // plan.tp if sp else t
-    h = arch.hidden
-    hidden = 0.0  # communication time overlapped with compute (it still slows the compute it shares)
+    return df, db, mf, mb
 
-    # --- per micro-batch, per layer: TP (Megatron SP: AG + RS around attention and MLP, fwd and bwd) ---
-    act_bytes = t * h * 2.0
-    tp_f = tp_b = tp_one = 0.0
-    tp_expo, tp_blocks_moe = 1.0, 1.0
-    if plan.tp > 1:
-        kinds = (Collective.ALL_GATHER, Collective.REDUCE_SCATTER) if sp else (Collective.ALL_REDUCE,)
-        one = sum(_ct(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
-        expo = params.exposed_tp_fraction if plan.tp_comm_overlap else 1.0
-        blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
-        tp_one, tp_expo, tp_blocks_moe = one, expo, blocks_moe
-        tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
-        tp_b = tp_f
-        hidden += 2 * plan.n_micro * tp_f * (1 - expo) / max(expo, 1e-9)
-    # --- CP: ring exchange of K and V (cp - 1 steps), hidden under attention ---
-    cp_f = cp_b = cp_hid = 0.0
-    if plan.cp > 1:
-        kv = 2.0 * t * max(1, arch.n_kv_heads // plan.tp) * arch.hd * 2
-        step = _ct(Collective.SEND_RECV, kv, 2, plan.tp, cluster) if plan.cp > 1 else 0.0
-        xchg = (plan.cp - 1) * step
-        att_f = (dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0)
-        cp_f = max(0.0, xchg - att_f) * (n_dense + n_moe)
-        cp_b = max(0.0, 2 * xchg - 2 * att_f) * (n_dense + n_moe)
-        cp_hid = min(xchg, att_f)
-        hidden += plan.n_micro * 3 * cp_hid * (n_dense + n_moe)
-    # --- EP: dispatch + combine all-to-all, forward and backward ---
-    ep_f = ep_hid = 0.0
-    if plan.ep > 1 and arch.is_moe:
-        # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
-        disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
-        a2a = t_sp * arch.moe_topk * h
-        def a2a_t(b: float) -> float:
-            if plan.ep_dispatcher == "hierarchical":
-                return hierarchical_dispatch_time(b, plan.ep, plan.etp_eff, cluster, arch.moe_experts, arch.moe_topk)
-            return _ct(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
 
-        one = 0.5 * (a2a_t(a2a * disp) + a2a_t(a2a * 2.0))
-        # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
-        # hides up to (1 - exposed fraction) of them, but never more than the layer's own compute time
-        total = 4 * one
-        can_hide = min(total * (1 - params.exposed_a2a_fraction), mf + mb)
-        ep_f = (total - can_hide) / 2 * n_moe
-        ep_hid = can_hide
-        hidden += plan.n_micro * can_hide * n_moe
-    # --- ZeRO-3 / FSDP: gather weights per layer, reduce-scatter grads, prefetched under compute ---
-    dense_p, expert_p = _stage_params(arch, plan)
+def _busiest_rank(arch: TransformerArch, plan: ParallelPlan, n_dense: float, n_moe: float, per: float,
+                  head: _LayerTimes) -> tuple[float, float, float]:
+    """(head_on, n_dense, n_moe) of the busiest pipeline rank: ceil(L/p) layers, or floor(L/p) layers plus
+    the LM head and loss on the last stage, whichever is longer (Megatron balances uneven splits by counting
+    the head as a layer). ``per``: mean seconds of one layer (fwd + bwd)."""
+    if plan.pp == 1:
+        return 1.0, n_dense, n_moe
+    lo = arch.n_layers // plan.pp
+    if lo < n_dense + n_moe and lo * per + head.fwd + head.bwd <= (n_dense + n_moe) * per:
+        return 0.0, n_dense, n_moe
+    if lo < n_dense + n_moe:
+        scale = lo / (n_dense + n_moe)
+        return 1.0, n_dense * scale, n_moe * scale
+    return 1.0, n_dense, n_moe
+
+
+def _tp_comm(plan: ParallelPlan, cluster: ClusterSpec, params: StepModelParams, act_bytes: float, sp: bool,
+             n_dense: float, n_moe: float) -> tuple[_Comm, float, float, float]:
+    """TP (Megatron SP: all-gather + reduce-scatter around attention and MLP, forward and backward): the
+    axis's terms, one collective set per block (unexposed), its exposed share, MoE blocks per layer."""
+    if plan.tp == 1:
+        return _Comm(), 0.0, 1.0, 1.0
+    kinds = (Collective.ALL_GATHER, Collective.REDUCE_SCATTER) if sp else (Collective.ALL_REDUCE,)
+    one = sum(_ct(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
+    expo = params.exposed_tp_fraction if plan.tp_comm_overlap else 1.0
+    blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
+    tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
+    return _Comm(f=tp_f, b=tp_f, overlapped=2 * plan.n_micro * tp_f * (1 - expo) / max(expo, 1e-9)), one, expo, blocks_moe
+
+
+def _cp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, t: int, att_f: float,
+             layers: float) -> _Comm:
+    """CP: ring exchange of K and V (cp - 1 steps), hidden under forward attention (backward: twice)."""
+    if plan.cp == 1:
+        return _Comm()
+    kv = 2.0 * t * max(1, arch.n_kv_heads // plan.tp) * arch.hd * 2
+    xchg = (plan.cp - 1) * _ct(Collective.SEND_RECV, kv, 2, plan.tp, cluster)
+    hid = min(xchg, att_f)
+    return _Comm(f=max(0.0, xchg - att_f) * layers, b=max(0.0, 2 * xchg - 2 * att_f) * layers, hidden_one=hid,
+                 overlapped=plan.n_micro * 3 * hid * layers)
+
+
+def _ep_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, params: StepModelParams,
+             t_sp: int, mf: float, mb: float, n_moe: float) -> _Comm:
+    """EP: dispatch + combine all-to-all, forward and backward (f = b: the same exchanges in reverse)."""
+    if plan.ep == 1 or not arch.is_moe:
+        return _Comm()
+    # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
+    disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
+    a2a = t_sp * arch.moe_topk * arch.hidden
+
+    def a2a_t(b: float) -> float:
+        if plan.ep_dispatcher == "hierarchical":
+            return hierarchical_dispatch_time(b, plan.ep, plan.etp_eff, cluster, arch.moe_experts, arch.moe_topk)
+        return _ct(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
+
+    one = 0.5 * (a2a_t(a2a * disp) + a2a_t(a2a * 2.0))
+    # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
+    # hides up to (1 - exposed fraction) of them, but never more than the layer's own compute time
+    total = 4 * one
+    can_hide = min(total * (1 - params.exposed_a2a_fraction), mf + mb)
+    ep_f = (total - can_hide) / 2 * n_moe
+    return _Comm(f=ep_f, b=ep_f, hidden_one=can_hide, overlapped=plan.n_micro * can_hide * n_moe)
+
+
+class _Fsdp(NamedTuple):
+    f: float = 0.0
+    b: float = 0.0
+    once: float = 0.0
+    hidden_f: float = 0.0
+    hidden_b: float = 0.0
+    hidden_once: float = 0.0
+    overlapped: float = 0.0
+
+
+def _fsdp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, dense_p: float, expert_p: float,
+               layers: float, lf: float, lb: float) -> _Fsdp:
+    """ZeRO-3 / FSDP: weights gathered per layer, gradients reduce-scattered, prefetched under compute
+    (``lf``, ``lb``: mean forward / backward seconds of one layer)."""
+    if plan.sharding is not Sharding.ZERO3:
+        return _Fsdp()
     dgroup, dstride = plan.shard_size * plan.cp, plan.tp
-    layers = max(n_dense + n_moe, 1.0)
-    fsdp_f = fsdp_b = fsdp_once = fs_hid_f = fs_hid_b = fs_hid_once = 0.0
-    if plan.sharding is Sharding.ZERO3:
-        w_layer = 2.0 * dense_p / layers
-        e_layer = 2.0 * expert_p / layers
-        eg = max(1, plan.edp * plan.shard_size // plan.dp)
-        nc = plan.gather_collectives_per_layer  # one per flat buffer, or one per parameter tensor
-        ag = nc * (_ct(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + _ct(
-            Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster))
-        gb = plan.grad_reduce_bytes / 2
-        rs = 0.0 if plan.lora else nc * (
-            _ct(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
-            + _ct(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
-        lf, lb = (n_dense * df + n_moe * mf) / layers, (n_dense * db + n_moe * mb) / layers
-        if not plan.reshard_per_microbatch:  # once per step: gather before the first forward, reduce after
-            fsdp_once = layers * (max(0.0, ag - lf) + max(0.0, rs - lb)) + ag + rs  # the last backward
-            fs_hid_once = layers * (min(ag, lf) + min(rs, lb))
-            hidden += fs_hid_once
-        elif plan.overlap_param_gather:
-            fsdp_f = layers * max(0.0, ag - lf) + ag
-            fsdp_b = layers * max(0.0, ag + rs - lb) + rs
-            fs_hid_f, fs_hid_b = min(ag, lf), min(ag + rs, lb)
-            hidden += plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb))
-        else:
-            fsdp_f, fsdp_b = layers * ag, layers * (ag + rs)
-        if nc > 1 and plan.recompute is Recompute.FULL:
-            # per-tensor partitioning releases each tensor after its submodule's forward: the recomputed
-            # forward gathers it again (DeepSpeed ZeRO-3 with activation checkpointing)
-            fsdp_b += layers * plan.recomputed_fraction(arch) * ag
+    w_layer = 2.0 * dense_p / layers
+    e_layer = 2.0 * expert_p / layers
+    eg = max(1, plan.edp * plan.shard_size // plan.dp)
+    nc = plan.gather_collectives_per_layer  # one per flat buffer, or one per parameter tensor
+    ag = nc * (_ct(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + _ct(
+        Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster))
+    gb = plan.grad_reduce_bytes / 2
+    rs = 0.0 if plan.lora else nc * (
+        _ct(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
+        + _ct(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
+    if not plan.reshard_per_microbatch:  # once per step: gather before the first forward, reduce after
+        hid = layers * (min(ag, lf) + min(rs, lb))
+        out = _Fsdp(once=layers * (max(0.0, ag - lf) + max(0.0, rs - lb)) + ag + rs,  # + the last backward
+                    hidden_once=hid, overlapped=hid)
+    elif plan.overlap_param_gather:
+        out = _Fsdp(f=layers * max(0.0, ag - lf) + ag, b=layers * max(0.0, ag + rs - lb) + rs,
+                    hidden_f=min(ag, lf), hidden_b=min(ag + rs, lb),
+                    overlapped=plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb)))
+    else:
+        out = _Fsdp(f=layers * ag, b=layers * (ag + rs))
+    if nc > 1 and plan.recompute is Recompute.FULL:
+        # per-tensor partitioning releases each tensor after its submodule's forward: the recomputed
+        # forward gathers it again (DeepSpeed ZeRO-3 with activation checkpointing)
+        out = out._replace(b=out.b + layers * plan.recomputed_fraction(arch) * ag)
+    return out
 
-    # --- once per step: PP transfer, DP gradient reduce / ZeRO-1/2 gather, HSDP, optimizer (raw times) ---
+
+class _Once(NamedTuple):
+    pp_p2p: float
+    dp_kind: Collective
+    dp_reduce: float
+    dp_gather: float
+    hsdp: float
+    optimizer: float
+
+
+def _once_per_step(plan: ParallelPlan, cluster: ClusterSpec, dense_p: float, expert_p: float,
+                   boundary_bytes: float) -> _Once:
+    """Raw once-per-step terms: one PP activation transfer, the DP gradient reduction (and ZeRO-1/2
+    parameter all-gather), the HSDP replica all-reduce, and Adam over the local shard (memory-bound)."""
     pp_p2p = 0.0
     if plan.pp > 1:
         cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
-        pp_p2p = p2p_time(t_sp * h * 2.0, cross, cluster)
+        pp_p2p = p2p_time(boundary_bytes, cross, cluster)
+    dgroup, dstride = plan.shard_size * plan.cp, plan.tp
     dp_kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
     dp_reduce = dp_gather = hsdp = 0.0
     if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1 and not plan.lora:
@@ -381,17 +438,53 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
         rep = plan.dp // plan.shard_group
         hsdp = _ct(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes / plan.shard_size, rep,
                    plan.tp * plan.cp * plan.shard_group, cluster)
-    # optimizer: Adam over the local shard, memory-bound
     opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
     local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
-    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
+    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (
+        cluster.gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
+    return _Once(pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
+                 optimizer=optimizer)
+
+
+def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
+                params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> StageTerms:
+    """The uncomposed terms of a plan that ParallelPlan and plan.check accepted (evaluate checks memory):
+    per-layer compute, then one term per parallel axis, then the once-per-step terms."""
+    gpu = cluster.gpu
+    shard = plan_shard(plan)
+    sp = shard.sp
+    k = params.compute_scale
+    dense = _scaled_layer_times(arch, shard, "dense", gpu, k, sustained) if arch.dense_layers_count() else None
+    moe = _scaled_layer_times(arch, shard, "moe", gpu, k, sustained) if arch.is_moe else None
+    head: _LayerTimes = _scaled_layer_times(arch, shard, "head", gpu, k, sustained)
+    n_dense, n_moe, _ = _stage_counts(arch, plan)
+    df, db, mf, mb = _layer_compute(arch, plan, params, dense, moe)
+    per = (n_dense * (df + db) + n_moe * (mf + mb)) / max(n_dense + n_moe, 1e-9)
+    head_on, n_dense, n_moe = _busiest_rank(arch, plan, n_dense, n_moe, per, head)
+    t = plan.mbs * plan.seq // plan.cp
+    t_sp = t // plan.tp if sp else t
+    layers = max(n_dense + n_moe, 1.0)
+
+    tp, tp_one, tp_expo, tp_blocks_moe = _tp_comm(plan, cluster, params, t * arch.hidden * 2.0, sp, n_dense, n_moe)
+    att_f = dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0
+    cp = _cp_comm(arch, plan, cluster, t, att_f, n_dense + n_moe)
+    ep = _ep_comm(arch, plan, cluster, params, t_sp, mf, mb, n_moe)
+    dense_p, expert_p = _stage_params(arch, plan)
+    fs = _fsdp_comm(arch, plan, cluster, dense_p, expert_p, layers, (n_dense * df + n_moe * mf) / layers,
+                    (n_dense * db + n_moe * mb) / layers)
+    hidden = 0.0  # communication time overlapped with compute (it still slows the compute it shares)
+    for overlapped in (tp.overlapped, cp.overlapped, ep.overlapped, fs.overlapped):
+        if overlapped:
+            hidden += overlapped
+    once = _once_per_step(plan, cluster, dense_p, expert_p, t_sp * arch.hidden * 2.0)
     return StageTerms(dense=dense, moe=moe, head=head, n_dense=n_dense, n_moe=n_moe, head_on=head_on, df=df, db=db,
-                      mf=mf, mb=mb, tp_one=tp_one, tp_expo=tp_expo, tp_blocks_moe=tp_blocks_moe, tp_f=tp_f,
-                      tp_b=tp_b, cp_f=cp_f, cp_b=cp_b, ep_f=ep_f, fsdp_f=fsdp_f, fsdp_b=fsdp_b,
-                      fsdp_once=fsdp_once, hidden=hidden, dense_p=dense_p, expert_p=expert_p, sp=sp, t_sp=t_sp,
-                      pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
-                      optimizer=optimizer, cp_hidden=cp_hid, ep_hidden=ep_hid, fsdp_hidden_f=fs_hid_f,
-                      fsdp_hidden_b=fs_hid_b, fsdp_hidden_once=fs_hid_once)
+                      mf=mf, mb=mb, tp_one=tp_one, tp_expo=tp_expo, tp_blocks_moe=tp_blocks_moe, tp_f=tp.f,
+                      tp_b=tp.b, cp_f=cp.f, cp_b=cp.b, ep_f=ep.f, fsdp_f=fs.f, fsdp_b=fs.b,
+                      fsdp_once=fs.once, hidden=hidden, dense_p=dense_p, expert_p=expert_p, sp=sp, t_sp=t_sp,
+                      pp_p2p=once.pp_p2p, dp_kind=once.dp_kind, dp_reduce=once.dp_reduce,
+                      dp_gather=once.dp_gather, hsdp=once.hsdp, optimizer=once.optimizer, cp_hidden=cp.hidden_one,
+                      ep_hidden=ep.hidden_one, fsdp_hidden_f=fs.hidden_f, fsdp_hidden_b=fs.hidden_b,
+                      fsdp_hidden_once=fs.hidden_once)
 
 
 def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem: MemoryBreakdown,
@@ -405,38 +498,43 @@ def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem
     tp_f, tp_b, cp_f, cp_b, ep_f, fsdp_f, fsdp_b = x.tp_f, x.tp_b, x.cp_f, x.cp_b, x.ep_f, x.fsdp_f, x.fsdp_b
     fsdp_once, hidden, sp = x.fsdp_once, x.hidden, x.sp
     layers = max(n_dense + n_moe, 1.0)
-    comm: dict[str, float] = {}
+    terms_out: list[CommTerm] = []
 
-    def add(key: str, v: float) -> None:
+    def add(kind: str, axis: ParallelAxis, v: float, *, per_step: bool = False) -> None:
         if v > 0:
-            comm[key] = comm.get(key, 0.0) + v
+            terms_out.append(CommTerm(kind=kind, axis=axis, exposed_s=v, per_step=per_step))
 
     t_f = n_dense * df + n_moe * mf + head_on * head.fwd + tp_f + cp_f + ep_f + fsdp_f
     t_b = n_dense * db + n_moe * mb + head_on * head.bwd + tp_b + cp_b + ep_f + fsdp_b
     m = plan.n_micro
     step_pipe, bubble = pipeline_time(t_f, t_b, m, plan.pp, plan.vp)
     if plan.tp > 1:
-        add("reduce_scatter+all_gather@tp" if sp else "all_reduce@tp", m * (tp_f + tp_b))
-    add("send_recv@cp", m * (cp_f + cp_b))
-    add("all_to_all@ep", m * 2 * ep_f)
-    add("all_gather+reduce_scatter@fsdp", m * (fsdp_f + fsdp_b))
-    add("all_gather+reduce_scatter@fsdp-step", fsdp_once)
+        add("reduce_scatter+all_gather" if sp else "all_reduce", ParallelAxis.TP, m * (tp_f + tp_b))
+    add("send_recv", ParallelAxis.CP, m * (cp_f + cp_b))
+    add("all_to_all", ParallelAxis.EP, m * 2 * ep_f)
+    add("all_gather+reduce_scatter", ParallelAxis.FSDP, m * (fsdp_f + fsdp_b))
+    add("all_gather+reduce_scatter", ParallelAxis.FSDP, fsdp_once, per_step=True)
     # --- PP: activation send/recv on the fill/drain path (steady-state transfers overlap) ---
     if plan.pp > 1:
-        add("send_recv@pp", 2 * (plan.pp - 1) * plan.vp * x.pp_p2p)
+        add("send_recv", ParallelAxis.PP, 2 * (plan.pp - 1) * plan.vp * x.pp_p2p, per_step=True)
     # --- DP gradient reduction (and ZeRO-1/2 parameter all-gather), overlapped with the last backward ---
     if x.dp_reduce > 0:
         red = x.dp_reduce
         window = t_b * (1 - 1 / layers) if plan.overlap_grad_reduce else 0.0
-        add(f"{x.dp_kind.value}@dp", max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0))
+        add(x.dp_kind.value, ParallelAxis.DP, max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0),
+            per_step=True)
         hidden += min(red, window)
         if x.dp_gather > 0:
             window = t_f * (1 - 1 / layers) if plan.overlap_param_gather else 0.0
-            add("all_gather@dp", max(0.0, x.dp_gather - window))
+            add("all_gather", ParallelAxis.DP, max(0.0, x.dp_gather - window), per_step=True)
             hidden += min(x.dp_gather, window)
-    add("all_reduce@hsdp", x.hsdp)
+    add("all_reduce", ParallelAxis.HSDP, x.hsdp, per_step=True)
     optimizer = x.optimizer
-    dp_exposed = sum(v for k, v in comm.items() if k.endswith(("@dp", "@hsdp", "@pp", "@fsdp-step")))
+    # the per-micro-batch terms are inside the pipeline schedule (t_f, t_b); the once-per-step ones add to it
+    dp_exposed = sum(c.exposed_s for c in terms_out if c.per_step)
+    comm: dict[str, float] = {}
+    for c in terms_out:
+        comm[c.key] = comm.get(c.key, 0.0) + c.exposed_s
     interference = params.overlap_interference * hidden
     step = step_pipe + dp_exposed + optimizer + interference + params.step_overhead_s
     tokens = plan.tokens_per_step / plan.gpus / step

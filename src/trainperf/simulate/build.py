@@ -31,12 +31,12 @@ from trainperf.parallel.estimate import Infeasible, StageTerms, _LayerTimes, eva
 from trainperf.parallel.opgen import layer_ops
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan, Recompute
-from trainperf.simulate.graph import Axis, Comm, StepGraph, Stream, Task, TaskKind
+from trainperf.simulate.graph import Comm, StepGraph, Stream, Task, TaskKind
 from trainperf.simulate.schedule import Unit, stage_order
-from trainperf.vocab import Phase
+from trainperf.vocab import ParallelAxis, Phase
 
-_STREAM = {Axis.TP: Stream.TP, Axis.CP: Stream.CP, Axis.EP: Stream.EP, Axis.DP: Stream.DP,
-           Axis.FSDP: Stream.DP, Axis.PP: Stream.PP}
+_STREAM = {ParallelAxis.TP: Stream.TP, ParallelAxis.CP: Stream.CP, ParallelAxis.EP: Stream.EP, ParallelAxis.DP: Stream.DP,
+           ParallelAxis.FSDP: Stream.DP, ParallelAxis.PP: Stream.PP}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,7 +161,7 @@ class _Builder:
         return self.add(_Row(stage, Stream.COMPUTE, TaskKind.COMPUTE, name, dur * f, cat, phase, micro,
                              chunk, layer, work[0], work[1], None, list(deps), tuple((c, t * f) for c, t in parts)))
 
-    def comm(self, stage: int, axis: Axis, coll: Collective, dur: float, nbytes: float, group: int, stride: int,
+    def comm(self, stage: int, axis: ParallelAxis, coll: Collective, dur: float, nbytes: float, group: int, stride: int,
              phase: Phase, deps: list[int], *, micro: int = -1, chunk: int = 0, layer: int = -1, peer: int = -1,
              kind: TaskKind = TaskKind.COLLECTIVE, label: str = "") -> int:
         name = f"nccl:{coll.value}@{axis.value}" + (f" {label}" if label else "")
@@ -183,7 +183,7 @@ class _Builder:
         block: list[int] = []
         under = [last] if last is not None else []  # hidden comm launches with this layer's compute
 
-        def pair(axis: Axis, coll: Collective, hidden: float, exposed: float, nbytes: float, group: int,
+        def pair(axis: ParallelAxis, coll: Collective, hidden: float, exposed: float, nbytes: float, group: int,
                  stride: int) -> None:
             total = hidden + exposed
             if hidden > 0:
@@ -196,20 +196,20 @@ class _Builder:
         bwd = u.backward
         if p.tp > 1:
             blocks = x.tp_blocks_moe if moe else 2.0
-            pair(Axis.TP, Collective.ALL_GATHER if x.sp else Collective.ALL_REDUCE, x.tp_one * (1 - x.tp_expo) * blocks,
+            pair(ParallelAxis.TP, Collective.ALL_GATHER if x.sp else Collective.ALL_REDUCE, x.tp_one * (1 - x.tp_expo) * blocks,
                  x.tp_one * x.tp_expo * blocks, self.act_bytes * blocks, p.tp, 1)
         if p.cp > 1:
-            pair(Axis.CP, Collective.SEND_RECV, x.cp_hidden * (2 if bwd else 1), self.per_layer_cp[1 if bwd else 0],
+            pair(ParallelAxis.CP, Collective.SEND_RECV, x.cp_hidden * (2 if bwd else 1), self.per_layer_cp[1 if bwd else 0],
                  self.kv_bytes * (p.cp - 1) * (2 if bwd else 1), p.cp, p.tp)
         if moe and p.ep > 1:
-            pair(Axis.EP, Collective.ALL_TO_ALL, x.ep_hidden / 2, self.per_layer_ep,
+            pair(ParallelAxis.EP, Collective.ALL_TO_ALL, x.ep_hidden / 2, self.per_layer_ep,
                  2 * self.act_bytes / (p.tp if x.sp else 1) * self.arch.moe_topk, p.ep, p.etp_eff)
         hid = x.fsdp_hidden_b if bwd else x.fsdp_hidden_f
         if not bwd and u.micro == 0:
             hid += x.fsdp_hidden_once / max(self.n_layers_max, 1)
         expo = self.per_layer_fsdp[1 if bwd else 0]
         if hid + expo > 0:
-            pair(Axis.FSDP, Collective.REDUCE_SCATTER if bwd else Collective.ALL_GATHER, hid, expo,
+            pair(ParallelAxis.FSDP, Collective.REDUCE_SCATTER if bwd else Collective.ALL_GATHER, hid, expo,
                  2.0 * (x.dense_p + x.expert_p) / max(self.n_layers_max, 1), p.shard_size * p.cp, p.tp)
         return cid, block
 
@@ -262,7 +262,7 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
             layers = [layer for c in range(p.vp) for layer in b.chunks[c * p.pp + s]]
             blocking = not p.overlap_param_gather
             for layer in layers:
-                gather[(s, layer)] = b.comm(s, Axis.DP, Collective.ALL_GATHER, x.dp_gather / max(len(layers), 1),
+                gather[(s, layer)] = b.comm(s, ParallelAxis.DP, Collective.ALL_GATHER, x.dp_gather / max(len(layers), 1),
                                             2.0 * x.dense_p / max(len(layers), 1), p.shard_size * p.cp, p.tp,
                                             Phase.FWD, deps0, layer=layer)
             if blocking:
@@ -289,7 +289,7 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
                 cid, pending = b.layer(s, layer, u, pending, last)
                 last = cid
                 if u.backward and last_bwd.get(u.chunk) == i and x.dp_reduce > 0 and p.overlap_grad_reduce:
-                    dp_tasks[s].append(b.comm(s, Axis.DP, x.dp_kind, x.dp_reduce / n_layers_stage,
+                    dp_tasks[s].append(b.comm(s, ParallelAxis.DP, x.dp_kind, x.dp_reduce / n_layers_stage,
                                               x.dense_p * p.grad_reduce_bytes / n_layers_stage,
                                               p.shard_size * p.cp, p.tp, Phase.BWD, [cid], layer=layer))
             if not u.backward and vs == P - 1:
@@ -305,13 +305,13 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
         if last is not None:
             last_compute[s] = last
         if x.dp_reduce > 0 and not p.overlap_grad_reduce:
-            dp_tasks[s].append(b.comm(s, Axis.DP, x.dp_kind, x.dp_reduce, x.dense_p * p.grad_reduce_bytes,
+            dp_tasks[s].append(b.comm(s, ParallelAxis.DP, x.dp_kind, x.dp_reduce, x.dense_p * p.grad_reduce_bytes,
                                       p.shard_size * p.cp, p.tp, Phase.BWD, [last_compute[s], *pending]))
         if x.fsdp_once > 0:
-            dp_tasks[s].append(b.comm(s, Axis.FSDP, Collective.REDUCE_SCATTER, x.fsdp_once, 2.0 * x.dense_p,
+            dp_tasks[s].append(b.comm(s, ParallelAxis.FSDP, Collective.REDUCE_SCATTER, x.fsdp_once, 2.0 * x.dense_p,
                                       p.shard_size * p.cp, p.tp, Phase.BWD, [last_compute[s], *pending]))
         if x.hsdp > 0:
-            dp_tasks[s].append(b.comm(s, Axis.DP, Collective.ALL_REDUCE, x.hsdp, x.dense_p * p.grad_reduce_bytes
+            dp_tasks[s].append(b.comm(s, ParallelAxis.DP, Collective.ALL_REDUCE, x.hsdp, x.dense_p * p.grad_reduce_bytes
                                       / p.shard_size, p.dp // max(p.shard_group, 1), p.tp * p.cp * p.shard_group,
                                       Phase.BWD, [*dp_tasks[s], last_compute[s]]))
         if pending:
@@ -350,9 +350,9 @@ def _pipeline_transfers(b: _Builder, start: dict[tuple[int, bool, int], int],
             continue
         src, dst = vs % p.pp, nxt % p.pp
         ph = Phase.BWD if backward else Phase.FWD
-        b.comm(src, Axis.PP, Collective.SEND_RECV, x.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
+        b.comm(src, ParallelAxis.PP, Collective.SEND_RECV, x.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
                peer=dst, kind=TaskKind.SEND)
-        recv = b.comm(dst, Axis.PP, Collective.SEND_RECV, x.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
+        recv = b.comm(dst, ParallelAxis.PP, Collective.SEND_RECV, x.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
                       peer=src, kind=TaskKind.RECV)
         b.rows[recv].posted_after = posted[(nxt, backward, micro)]
         b.rows[start[(nxt, backward, micro)]].deps.append(recv)

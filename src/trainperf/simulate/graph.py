@@ -17,18 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from trainperf.parallel.collectives import Collective
-from trainperf.vocab import Phase
-
-
-class Axis(StrEnum):
-    """Parallel axis a communication task runs over."""
-
-    TP = "tp"
-    CP = "cp"
-    EP = "ep"
-    DP = "dp"
-    FSDP = "fsdp"
-    PP = "pp"
+from trainperf.vocab import ParallelAxis, Phase
 
 
 class Stream(StrEnum):
@@ -55,7 +44,7 @@ class Comm:
 
     collective: Collective
     nbytes: float
-    axis: Axis
+    axis: ParallelAxis
     group_size: int
     group_stride: int
     """Rank stride of the group's members in the global (Megatron) rank order."""

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from trainperf.export.chakra import COMM_GROUP_FILE, SYNC_BYTES, group_of, write_chakra
 from trainperf.parallel.collectives import Collective
-from trainperf.simulate.graph import Axis, Comm, StepGraph, Stream, Task, TaskKind
-from trainperf.vocab import Phase
+from trainperf.simulate.graph import Comm, StepGraph, Stream, Task, TaskKind
+from trainperf.vocab import ParallelAxis, Phase
 
 pb = pytest.importorskip("chakra.schema.protobuf.et_def_pb2")
 protolib = pytest.importorskip("chakra.src.third_party.utils.protolib")
@@ -54,18 +54,18 @@ def _hand_graph() -> StepGraph:
                           flops=flops, bytes=nbytes, comm=comm, deps=deps, posted_after=posted))
         return i
 
-    tp = Comm(Collective.ALL_GATHER, 4e6, Axis.TP, TP, 1)
-    dp = Comm(Collective.ALL_REDUCE, 8e6, Axis.DP, DP, TP)
+    tp = Comm(Collective.ALL_GATHER, 4e6, ParallelAxis.TP, TP, 1)
+    dp = Comm(Collective.ALL_REDUCE, 8e6, ParallelAxis.DP, DP, TP)
     f0 = add(0, Stream.COMPUTE, TaskKind.COMPUTE, "layer0.fwd", flops=1e12, nbytes=1e9)
     ag0 = add(0, Stream.TP, TaskKind.COLLECTIVE, "nccl:all_gather@tp", (f0,), comm=tp)
-    s0 = add(0, Stream.PP, TaskKind.SEND, "send", (ag0,), comm=Comm(Collective.SEND_RECV, 2e6, Axis.PP, 2, RPS, 1))
-    r1 = add(1, Stream.PP, TaskKind.RECV, "recv", (ag0,), comm=Comm(Collective.SEND_RECV, 2e6, Axis.PP, 2, RPS, 0))
+    s0 = add(0, Stream.PP, TaskKind.SEND, "send", (ag0,), comm=Comm(Collective.SEND_RECV, 2e6, ParallelAxis.PP, 2, RPS, 1))
+    r1 = add(1, Stream.PP, TaskKind.RECV, "recv", (ag0,), comm=Comm(Collective.SEND_RECV, 2e6, ParallelAxis.PP, 2, RPS, 0))
     f1 = add(1, Stream.COMPUTE, TaskKind.COMPUTE, "layer1.fwd", (r1,), flops=1e12, nbytes=1e9)
     b1 = add(1, Stream.COMPUTE, TaskKind.COMPUTE, "layer1.bwd", (f1,), phase=Phase.BWD, flops=2e12, nbytes=2e9)
     s1 = add(1, Stream.PP, TaskKind.SEND, "send", (b1,), phase=Phase.BWD,
-             comm=Comm(Collective.SEND_RECV, 2e6, Axis.PP, 2, RPS, 0))
+             comm=Comm(Collective.SEND_RECV, 2e6, ParallelAxis.PP, 2, RPS, 0))
     r0 = add(0, Stream.PP, TaskKind.RECV, "recv", (b1,), phase=Phase.BWD, posted=f0,
-             comm=Comm(Collective.SEND_RECV, 2e6, Axis.PP, 2, RPS, 1))
+             comm=Comm(Collective.SEND_RECV, 2e6, ParallelAxis.PP, 2, RPS, 1))
     b0 = add(0, Stream.COMPUTE, TaskKind.COMPUTE, "layer0.bwd", (r0,), phase=Phase.BWD, flops=2e12, nbytes=2e9)
     d0 = add(0, Stream.DP, TaskKind.COLLECTIVE, "nccl:all_reduce@dp", (b0,), phase=Phase.BWD, comm=dp)
     d1 = add(1, Stream.DP, TaskKind.COLLECTIVE, "nccl:all_reduce@dp", (b1,), phase=Phase.BWD, comm=dp)

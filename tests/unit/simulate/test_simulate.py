@@ -16,11 +16,11 @@ from trainperf.parallel.schedule import pipeline_time
 from trainperf.simulate.api import simulate
 from trainperf.simulate.build import WhatIf, build_graph
 from trainperf.simulate.engine import run
-from trainperf.simulate.graph import Axis, Comm, StepGraph, Stream, Task, TaskKind
+from trainperf.simulate.graph import Comm, StepGraph, Stream, Task, TaskKind
 from trainperf.simulate.kineto import KERNEL_NAMES, write_traces
 from trainperf.simulate.schedule import stage_order
 from trainperf.trace.classify import kernel_category
-from trainperf.vocab import Phase
+from trainperf.vocab import ParallelAxis, Phase
 
 
 def _graph(tasks: list[Task], stages: int = 1) -> StepGraph:
@@ -71,7 +71,7 @@ def test_stage_order_runs_every_unit_once() -> None:
 
 
 def test_comm_alone_and_fully_hidden() -> None:
-    comm = Comm(Collective.ALL_REDUCE, 1e9, Axis.DP, 8, 1)
+    comm = Comm(Collective.ALL_REDUCE, 1e9, ParallelAxis.DP, 8, 1)
     alone = _graph([Task(id=0, stage=0, stream=Stream.DP, kind=TaskKind.COLLECTIVE, name="ar", duration_s=0.004,
                          category="communication", phase=Phase.BWD, comm=comm)])
     assert run(alone).end_s.max() == pytest.approx(0.004)
