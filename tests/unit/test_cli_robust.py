@@ -75,3 +75,23 @@ def test_track_prints_plain_progress_off_a_terminal(capsys: pytest.CaptureFixtur
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("work: 1/50") and lines[-1].startswith("work: 50/50")
     assert 5 <= len(lines) <= 12  # one per 10%, not one per item
+
+
+@pytest.mark.parametrize("where", ["import", "call"])
+def test_user_module_that_calls_sys_exit_gets_one_clear_error(tmp_path: Path, where: str) -> None:
+    from trainperf.capture.user import UserCodeError, load_user_workload
+
+    f = tmp_path / "mine.py"
+    f.write_text("import sys\nsys.exit(3)\n" if where == "import" else "import sys\ndef make():\n    sys.exit(3)\n")
+    with pytest.raises(UserCodeError, match=r"called sys.exit\(3\)"):
+        load_user_workload(f"{f}:make")
+
+
+@pytest.mark.parametrize(("knob", "value"), [("seq", 10**9), ("batch", 10**9), ("image_size", 10**6)])
+def test_absurd_sizes_are_refused_on_the_single_gpu_path(knob: str, value: int) -> None:
+    from trainperf.workloads import get_workload
+    from trainperf.workloads.registry import Size
+
+    name = "resnet50" if knob == "image_size" else "llama3.2-1b"
+    with pytest.raises(ValueError, match=rf"{value} must be in 1\.\."):
+        get_workload(name).build("tiny", Size(**{knob: value}))

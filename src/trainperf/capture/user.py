@@ -17,6 +17,8 @@ class UserCodeError(ValueError):
 def _user_traceback(e: BaseException, path: Path) -> str:
     frames = [f for f in traceback.extract_tb(e.__traceback__) if Path(f.filename).resolve() == path.resolve()]
     lines = "".join(traceback.format_list(frames)) if frames else ""
+    if isinstance(e, SystemExit):  # the user's code asked to exit: say so instead of exiting with its code
+        return f"{lines}it called sys.exit({e.code!r}); a workload function must return, not exit"
     return f"{lines}{type(e).__name__}: {e}"
 
 
@@ -36,7 +38,7 @@ def load_user_workload(spec: str, flavor: str = "full", size: Size | None = None
     sys.modules[mod_name] = module
     try:
         spec_obj.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         raise UserCodeError(f"{file} failed to import:\n{_user_traceback(e, path)}") from None
     fn = getattr(module, func, None)
     if fn is None or not callable(fn):
@@ -44,7 +46,7 @@ def load_user_workload(spec: str, flavor: str = "full", size: Size | None = None
         raise ValueError(f"{file} has no function {func!r}; callables there: {', '.join(names) or 'none'}")
     try:
         obj = fn()
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         raise UserCodeError(f"{spec} raised:\n{_user_traceback(e, path)}") from None
     if isinstance(obj, Workload):
         return obj.build(flavor, size), obj.name

@@ -17,13 +17,10 @@ from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, evaluate
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
+from trainperf.workloads.registry import MAX_BATCH, MAX_SEQ  # one bound for the single-GPU and cluster paths
 
 MAX_GPUS = 1 << 20
 """Largest job accepted (1,048,576 GPUs): beyond any cluster built or announced (the largest are ~10^5)."""
-MAX_SEQ = 1 << 24
-"""Longest sequence accepted where the model states no limit (16,777,216 tokens; the longest published
-training contexts are ~10^7)."""
-MAX_BATCH = 1 << 24
 PLAN_PRECISIONS = (*(p.value for p in vocab.PLAN_PRECISIONS), "auto")
 
 

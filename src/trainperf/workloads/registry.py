@@ -130,14 +130,20 @@ class Workload:
                 have = [f for f in ("batch", "seq", "image_size") if getattr(canon, f) is not None]
                 raise ValueError(f"{self.name} has no {knob} ({flag} {getattr(size, knob)}); its sizes are "
                                  f"{', '.join(have) or 'fixed'}")
-        if s.image_size is not None and s.image_size < 1:
-            raise ValueError(f"{self.name}: image_size={s.image_size} must be >= 1")
-        if s.batch is not None and s.batch < 1:
-            raise ValueError(f"{self.name}: batch={s.batch} must be >= 1")
-        if s.seq is not None and s.seq < 1:
-            raise ValueError(f"{self.name}: seq={s.seq} must be >= 1")
+        for knob, flag, hi in (("image_size", "--image-size", MAX_IMAGE), ("batch", "--batch", MAX_BATCH),
+                               ("seq", "--seq", MAX_SEQ)):
+            v = getattr(s, knob)
+            if v is not None and not 1 <= v <= hi:
+                raise ValueError(f"{self.name}: {flag} {v} must be in 1..{hi:,}")
         return self.build_fn(flavor, s, reduced and self.supports_reduced)
 
+
+MAX_SEQ = 1 << 24
+"""Longest sequence accepted where the model states no limit (16,777,216 tokens; the longest published
+training contexts are ~10^7). The distributed planner uses the same bound (parallel/api.py check_job)."""
+MAX_BATCH = 1 << 24
+MAX_IMAGE = 1 << 15
+"""Largest image side accepted (32,768 pixels)."""
 
 _REGISTRY: dict[str, Workload] = {}
 
