@@ -37,6 +37,8 @@ def predict_cmd(
     burst: Annotated[bool, typer.Option("--burst", help="price compute at burst clocks, as a short profiler "
                                         "trace or a microbenchmark runs (default: clocks sustained through a "
                                         "long training run)")] = False,
+    kernels: Annotated[str, typer.Option(help="as-written (the captured ops) or production (unfused attention "
+                                              "priced as flash attention, as training on a GPU runs it)")] = "as-written",
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -73,7 +75,8 @@ def predict_cmd(
                    "--top": (top != 25, "it sizes the per-op table (--ops), single-GPU only"),
                    "--channels-last": (channels_last, "the planner covers decoder LLMs, which have no convolutions"),
                    "--flavor": (flavor != "full", "the planner prices the full-size architecture"),
-                   "--image-size": (image_size is not None, "the planner covers decoder LLMs (no images)")}
+                   "--image-size": (image_size is not None, "the planner covers decoder LLMs (no images)"),
+                   "--kernels": (kernels != "as-written", "the planner's op tables are production kernels already")}
         for flag, (given, why) in refused.items():
             if given:
                 raise ValueError(f"{flag} does not apply with --cluster: {why}; drop it")
@@ -103,7 +106,8 @@ def predict_cmd(
                 raise ValueError(f"--scale {item!r}: expected KEY=FACTOR, e.g. hbm_bw=2")
         spec = get_gpu(gpu).scaled(**factors)
     with status(f"predicting {workload} on {gpu}"):
-        est = predict_workload(workload, spec, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
+        est = predict_workload(workload, spec, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size,
+                               kernels=kernels)
     render_predict(est, json_out=json_out, ops=ops, top=top)
 
 

@@ -9,6 +9,8 @@ captured op graph, one execution choice changed), so a fix's recoverable time is
   dispatch);
 - NCHW convolutions -> channels-last (conv nets only);
 - 16-bit GEMMs -> fp8 linears (where the GPU has fp8 tensor cores);
+- unfused attention (bmm + softmax + bmm as eager or SDPA's math path runs it) -> flash attention (the
+  op graph rewritten by model/production.py);
 - GEMMs whose leading dimensions are not 16-byte multiples (GPT-2's 50,257 vocabulary) -> dimensions
   padded to a multiple of 64 (the op graph with every GEMM aligned; the few padded FLOPs are not added).
 
@@ -31,6 +33,7 @@ import polars as pl
 
 from trainperf.hardware.spec import GPUSpec
 from trainperf.model import ExecConfig
+from trainperf.model.production import causal_attention, fuse_attention
 
 FIXES_SCHEMA: dict[str, Any] = {
     "workload": pl.Utf8, "gpu": pl.Utf8, "fix": pl.Utf8, "step_s": pl.Float64, "fixed_step_s": pl.Float64,
@@ -45,6 +48,7 @@ class Fix(StrEnum):
     CHANNELS_LAST = "channels-last"
     FP8 = "fp8"
     PAD_DIMS = "pad-dims"
+    FUSED_ATTENTION = "fused-attention"
 
 
 FIX_WHAT = {
@@ -53,6 +57,7 @@ FIX_WHAT = {
     Fix.CHANNELS_LAST: "NCHW convolutions: channels-last",
     Fix.FP8: "16-bit GEMMs: fp8 linears (torchao float8 / Transformer Engine)",
     Fix.PAD_DIMS: "unaligned GEMMs (e.g. a vocabulary of 50,257): pad the dimension to a multiple of 64",
+    Fix.FUSED_ATTENTION: "unfused attention (bmm + softmax + bmm): flash attention (SDPA, flash-attn)",
 }
 
 
@@ -97,15 +102,21 @@ def fix_rows(workload: str, graph: Any, gpu: GPUSpec, cfg: ExecConfig) -> list[d
 
     for fix, c in cfs.items():
         rows.append(row(fix.value, predict_step(graph, gpu, c).step_time_s))
+    rewritten = graph
     pad = padded(graph)
     if pad is not None:
         rows.append(row(Fix.PAD_DIMS.value, predict_step(pad, gpu, cfg).step_time_s))
-    if cfs or pad is not None:
+        rewritten = pad
+    flash, n_fused = fuse_attention(graph, causal=causal_attention(workload))
+    if n_fused:
+        rows.append(row(Fix.FUSED_ATTENTION.value, predict_step(flash, gpu, cfg).step_time_s))
+        rewritten = fuse_attention(rewritten, causal=causal_attention(workload))[0]
+    if cfs or rewritten is not graph:
         every = cfg
         for c in cfs.values():  # all fixes together: each changes its own field
             every = dataclasses.replace(every, **{f.name: getattr(c, f.name) for f in dataclasses.fields(c)
                                                   if getattr(c, f.name) != getattr(cfg, f.name)})
-        rows.append(row("all", predict_step(pad if pad is not None else graph, gpu, every).step_time_s))
+        rows.append(row("all", predict_step(rewritten, gpu, every).step_time_s))
     return rows
 
 

@@ -32,9 +32,16 @@ def load_graph(workload: str, cfg: ExecConfig, *, flavor: str = "full", batch: i
 
 def predict_workload(workload: str, gpu: str | GPUSpec, cfg: ExecConfig | None = None, *, flavor: str = "full",
                      batch: int | None = None, seq: int | None = None,
-                     image_size: int | None = None) -> StepEstimate:
-    """Capture (or load) one training step and predict it on `gpu` under `cfg`."""
+                     image_size: int | None = None, kernels: str = "as-written") -> StepEstimate:
+    """Capture (or load) one training step and predict it on `gpu` under `cfg`; ``kernels="production"``
+    prices it with the kernels production training runs (model/production.py)."""
+    from trainperf.model.production import Kernels, causal_attention, production
+    from trainperf.vocab import choice
+
+    k = choice(Kernels, kernels, "--kernels")
     cfg = cfg or ExecConfig()
     spec = get_gpu(gpu)  # fail fast on an unknown GPU, before a long capture
     graph = load_graph(workload, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
+    if k is Kernels.PRODUCTION:
+        graph = production(graph, causal=causal_attention(workload))
     return predict_step(graph, spec, cfg)

@@ -105,3 +105,17 @@ def test_pad_dims_prices_the_unaligned_head_aligned() -> None:
     assert rows["pad-dims"]["recoverable_s"] > 0 and rows["all"]["fixed_step_s"] <= rows["pad-dims"]["fixed_step_s"]
     assert padded(head(50304)) is None  # already a multiple of 64: the fix does not apply
     assert "pad-dims" not in {r["fix"] for r in fix_rows("head", head(50304), gpu, ExecConfig())}
+
+
+def test_fused_attention_fix_reprices_the_rewritten_graph() -> None:
+    from trainperf.capture.api import capture_workload
+    from trainperf.fleet.priorities import fix_rows
+    from trainperf.hardware import get_gpu
+    from trainperf.model import predict_step
+    from trainperf.model.production import fuse_attention
+
+    g = capture_workload("gpt-oss-20b", "tiny")
+    rows = {r["fix"]: r for r in fix_rows("gpt-oss-20b", g, get_gpu("H100-SXM"), ExecConfig())}
+    expect = predict_step(fuse_attention(g, causal=True)[0], "H100-SXM", ExecConfig()).step_time_s
+    assert rows["fused-attention"]["fixed_step_s"] == pytest.approx(expect)
+    assert rows["fused-attention"]["recoverable_s"] > 0

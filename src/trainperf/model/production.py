@@ -1,0 +1,154 @@
+"""The captured step rewritten with the kernels production training runs (`--kernels production`).
+
+A capture records what PyTorch executes where it was captured. Some of that is not what a training job on
+a GPU runs, so each rewrite here replaces a span of ops with the one kernel production uses, priced by the
+same cost formulas (costs/) as a captured op of that kind:
+
+- Unfused attention: HF eager attention, or SDPA's math path (a CPU capture with dropout). These run as
+  bmm (QK^T), a mask/scale, softmax, dropout and bmm (PV), with their backward. The rewrite makes them one
+  flash-attention forward and one backward (`aten::_scaled_dot_product_flash_attention[_backward]`), with
+  the shapes read off the two products: batch x heads = the bmm batch, Lq = M, Lk = N of QK^T, head dims =
+  K of QK^T and N of PV.
+
+What stays as written: ops no rewrite recognizes. A rewrite never adds work: the fused kernel does the
+same products without materializing the scores. Pure functions of the op table (no torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+from trainperf.costs import OpCall, TensorMeta, cost
+from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph
+
+
+class Kernels(StrEnum):
+    AS_WRITTEN = "as-written"
+    """The captured ops as they are."""
+    PRODUCTION = "production"
+    """The rewrites of this module applied."""
+
+
+_CAUSAL_DOMAINS = ("llm", "moe", "vlm")
+"""Zoo domains whose attention is causal (decoders; a VLM's vision tower is counted causal too, which only
+lowers its fused time estimate by the masked half of its few vision layers)."""
+
+
+def causal_attention(workload: str) -> bool:
+    """Whether a zoo workload's attention is causal; False for files and unknown names."""
+    from trainperf.workloads import get_workload
+    from trainperf.workloads.registry import UnknownWorkloadError
+
+    try:
+        return get_workload(workload).domain.value in _CAUSAL_DOMAINS
+    except (UnknownWorkloadError, KeyError, ValueError):
+        return False
+
+
+_SOFTMAX = ("aten::_softmax", "aten::softmax", "aten::_safe_softmax")
+_SOFTMAX_BWD = ("aten::_softmax_backward_data",)
+_PRODUCTS = ("aten::bmm", "aten::baddbmm")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Dims:
+    bh: int
+    lq: int
+    lk: int
+    d: int
+    dv: int
+    dtype: str
+
+
+def _runs(ops: pl.DataFrame) -> pl.DataFrame:
+    """ops with ``run``: consecutive rows of one module in one phase share a run id (one module call)."""
+    key = pl.col("module") + "|" + pl.col("phase")
+    return ops.with_columns(run=(key != key.shift(1)).fill_null(True).cum_sum())
+
+
+def _forward_dims(run: pl.DataFrame) -> _Dims | None:
+    """Shapes of an unfused attention forward: the bmm before the softmax (QK^T) and the first after it
+    whose K is QK^T's N (PV); None when the run is not one."""
+    ops = run["op"].to_list()
+    if not any(o in _SOFTMAX for o in ops):
+        return None
+    s = next(i for i, o in enumerate(ops) if o in _SOFTMAX)
+    before = [i for i in range(s) if ops[i] in _PRODUCTS]
+    if not before:
+        return None
+    qk = run.row(before[-1], named=True)
+    for i in range(s + 1, len(ops)):
+        pv = run.row(i, named=True)
+        if ops[i] in _PRODUCTS and pv["gemm_k"] == qk["gemm_n"] and pv["gemm_m"] == qk["gemm_m"] \
+                and pv["gemm_batch"] == qk["gemm_batch"]:
+            return _Dims(bh=qk["gemm_batch"], lq=qk["gemm_m"], lk=qk["gemm_n"], d=qk["gemm_k"], dv=pv["gemm_n"],
+                         dtype=qk["math_dtype"] or "bfloat16")
+    return None
+
+
+def _fused_row(template: dict[str, Any], dims: _Dims, *, backward: bool, causal: bool) -> dict[str, Any]:
+    """One OpGraph row for the flash kernel of ``dims`` (fields other than the cost from ``template``)."""
+    q = TensorMeta((dims.bh, 1, dims.lq, dims.d), dims.dtype)
+    k = TensorMeta((dims.bh, 1, dims.lk, dims.d), dims.dtype)
+    v = TensorMeta((dims.bh, 1, dims.lk, dims.dv), dims.dtype)
+    o = TensorMeta((dims.bh, 1, dims.lq, dims.dv), dims.dtype)
+    lse = TensorMeta((dims.bh, 1, dims.lq), "float32")
+    if backward:
+        op = "aten::_scaled_dot_product_flash_attention_backward"
+        call = OpCall(op=op, args=(o, q, k, v, o, lse, None, None, dims.lq, dims.lk, 0.0, causal))
+    else:
+        op = "aten::_scaled_dot_product_flash_attention"
+        call = OpCall(op=op, args=(q, k, v, 0.0, causal))
+    c = cost(call)
+    assert c is not None and c.attention is not None
+    a = c.attention
+    ins = call.tensors()
+    return {**template, "op": op, "overload": "", "category": c.category.value, "flops": c.flops,
+            "bytes_read": c.bytes_read, "bytes_written": float(c.bytes_written), "kernels": c.kernels,
+            "math_dtype": c.math_dtype or "", "input_shapes": [list(t.shape) for t in ins],
+            "input_dtypes": [t.dtype for t in ins], "output_shapes": [], "output_dtypes": [],
+            "gemm_batch": 0, "gemm_m": 0, "gemm_n": 0, "gemm_k": 0, "gemm_align": 0,
+            "attn_batch": a.batch, "attn_heads": a.heads, "attn_q": a.q_len, "attn_kv": a.kv_len,
+            "attn_dim": a.head_dim, "attn_dim_v": a.head_dim_v, "attn_causal": a.causal,
+            "attn_backward": a.backward, "covered": True}
+
+
+def fuse_attention(graph: OpGraph, *, causal: bool = False) -> tuple[OpGraph, int]:
+    """``graph`` with every unfused attention call (forward, and the backward of the same module after
+    it) replaced by flash-attention kernels, and how many calls were; ``causal``: the model's attention is
+    causal (decoders), so the flash kernel skips the masked half."""
+    ops = _runs(graph.ops)
+    keep = []
+    fused = 0
+    pending: dict[str, list[_Dims]] = {}  # module -> forward dims awaiting their backward (LIFO)
+    for (_run,), run in ops.group_by("run", maintain_order=True):
+        first = run.row(0, named=True)
+        module = first["module"]
+        dims = _forward_dims(run)
+        if dims is not None:
+            pending.setdefault(module, []).append(dims)
+            keep.append(pl.DataFrame([_fused_row(first, dims, backward=False, causal=causal)],
+                                     schema=OPGRAPH_SCHEMA))
+            fused += 1
+            continue
+        if first["phase"] == "bwd" and pending.get(module) and run["op"].is_in(_SOFTMAX_BWD).any():
+            dims = pending[module].pop()
+            keep.append(pl.DataFrame([_fused_row(first, dims, backward=True, causal=causal)], schema=OPGRAPH_SCHEMA))
+            continue
+        keep.append(run.select(list(OPGRAPH_SCHEMA)))
+    if not fused:
+        return graph, 0
+    out = pl.concat(keep, how="vertical").with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("idx"))
+    extra = [c for c in graph.ops.columns if c not in OPGRAPH_SCHEMA]
+    if extra:  # columns beyond the schema (a trace's host_copy) do not survive a rewrite of their rows
+        out = out.with_columns(*(pl.lit(None).alias(c) for c in extra))
+    return dataclasses.replace(graph, ops=out), fused
+
+
+def production(graph: OpGraph, *, causal: bool = False) -> OpGraph:
+    """Every rewrite of this module applied (today: unfused attention -> flash attention)."""
+    return fuse_attention(graph, causal=causal)[0]

@@ -1,0 +1,56 @@
+"""`--kernels production` (model/production.py): unfused attention rewritten as flash attention."""
+
+import polars as pl
+import pytest
+
+from trainperf.capture import capture_workload
+from trainperf.model import predict_step, predict_workload
+from trainperf.model.production import causal_attention, fuse_attention
+
+
+@pytest.fixture(scope="module")
+def bert() -> object:
+    return capture_workload("bert-base", "tiny")
+
+
+def test_each_unfused_call_becomes_one_flash_forward_and_backward(bert: object) -> None:
+    g = bert
+    ops = g.ops  # type: ignore[attr-defined]
+    core = pl.col("module").str.ends_with("attention.self")
+    fused, n = fuse_attention(g)  # type: ignore[arg-type]
+    layers = ops.filter(core & (pl.col("op") == "aten::_safe_softmax"))["module"].n_unique()
+    assert n == layers == 2
+    att = fused.ops.filter(core & (pl.col("category") == "attention"))
+    assert att["op"].to_list() == ["aten::_scaled_dot_product_flash_attention"] * 2 + \
+        ["aten::_scaled_dot_product_flash_attention_backward"] * 2
+    # what is left of the cores is a layout copy the backward runs apart from the attention's own run
+    assert set(fused.ops.filter(core & (pl.col("category") != "attention"))["category"]) <= {"copy"}
+    # the fused forward does exactly the two products the unfused one ran (QK^T and PV)
+    products = ops.filter(core & (pl.col("phase") == "fwd") & (pl.col("op") == "aten::bmm"))["flops"].sum()
+    assert att.filter(pl.col("phase") == "fwd")["flops"].sum() == pytest.approx(products)
+    assert not att["attn_causal"].any() and att["attn_backward"].to_list() == [False, False, True, True]
+    # nothing outside the attention cores moves
+    assert fused.ops.filter(~core).drop("idx").equals(ops.filter(~core).drop("idx"))
+    assert fused.ops["idx"].to_list() == list(range(fused.ops.height))
+
+
+def test_sdpa_models_are_left_as_written() -> None:
+    g = capture_workload("llama3.2-1b", "tiny")
+    same, n = fuse_attention(g, causal=True)
+    assert n == 0 and same is g
+
+
+def test_long_eager_attention_is_much_faster_fused() -> None:
+    g = capture_workload("gpt-oss-20b", "tiny")
+    fused, n = fuse_attention(g, causal=causal_attention("gpt-oss-20b"))
+    assert n > 0 and fused.ops.filter(pl.col("category") == "attention")["attn_causal"].all()
+    assert predict_step(fused, "H100-SXM").step_time_s < predict_step(g, "H100-SXM").step_time_s
+
+
+def test_predict_takes_the_kernels_choice() -> None:
+    a = predict_workload("bert-base", "H100-SXM", flavor="tiny")
+    b = predict_workload("bert-base", "H100-SXM", flavor="tiny", kernels="production")
+    assert a.step_time_s != b.step_time_s
+    with pytest.raises(ValueError, match="--kernels 'fast': choose one of as-written, production"):
+        predict_workload("bert-base", "H100-SXM", flavor="tiny", kernels="fast")
+    assert causal_attention("llama3.1-8b") and not causal_attention("bert-base") and not causal_attention("x.py:f")
