@@ -42,6 +42,8 @@ def predict_cmd(
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="also write a self-contained HTML page (step by "
+                                                            "category, roofline of the ops, top ops)")] = None,
     cluster: Annotated[str | None, typer.Option(
         help="predict on a cluster with a parallel layout instead of one GPU: dgx-a100, dgx-h100, dgx-b200, "
              "gb200-nvl72, gb300-nvl72, a100-roce-1600, grand-teton-h100 or a cluster .toml "
@@ -60,6 +62,10 @@ def predict_cmd(
     """Predict one training step on a GPU (no GPU needed): step time, throughput, MFU, per-category time
     and speed of light, bound-by, peak memory and whether it fits. With --cluster and a layout
     (--gpus --tp --pp --cp --ep --mbs --gbs --zero), predict the step on a cluster instead."""
+    if html is not None:
+        from trainperf.report.output import check_output
+
+        check_output(html, flag="--html")  # before the work
     if cluster is not None:
         from trainperf.cli.plan import show_plan
         from trainperf.parallel.api import plan_from_args
@@ -83,7 +89,7 @@ def predict_cmd(
         req = plan_from_args(workload, cluster=cluster, gpus=gpus, tp=tp, pp=pp, cp=cp, ep=ep, vp=vp,
                              mbs=mbs or batch or 1, gbs=gbs, seq=seq, zero=zero, recompute=recompute,
                              precision=precision, gpu=gpu, scale=scale, attention=attention, sustained=not burst)
-        show_plan(req, json_out=json_out)
+        show_plan(req, json_out=json_out, html=html)
         return
     gpu = gpu or "H100-SXM"
     from trainperf.hardware import GPUSpec, get_gpu
@@ -108,6 +114,13 @@ def predict_cmd(
     with status(f"predicting {workload} on {gpu}"):
         est = predict_workload(workload, spec, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size,
                                kernels=kernels)
+    if html is not None:
+        from trainperf.report.output import write_text_atomic
+        from trainperf.report.predict_html import render_predict_html
+
+        page = render_predict_html(est, top=top, gpu=spec if isinstance(spec, GPUSpec) else get_gpu(spec))
+        replaced = write_text_atomic(html, page, flag="--html")
+        typer.echo(f"{'replaced' if replaced else 'wrote'} {html}", err=True)
     render_predict(est, json_out=json_out, ops=ops, top=top)
 
 

@@ -50,10 +50,10 @@ def _max_seq(w: Any) -> int:
     learned position table (GPT-2's 1024) with "exceeds the model's N positions"; RoPE models take any (0)."""
     import re
 
-    from trainperf.workloads.registry import Size
+    from trainperf.workloads.registry import MAX_SEQ, Size
 
-    try:
-        w.build("full", Size(seq=2**30), reduced=w.supports_reduced)
+    try:  # the longest seq any workload accepts: a learned table refuses it, naming its size
+        w.build("full", Size(seq=MAX_SEQ), reduced=w.supports_reduced)
     except ValueError as e:
         m = re.search(r"exceeds the model's (\d+) positions", str(e))
         if m:

@@ -118,6 +118,8 @@ def categories_svg(kernels: pl.DataFrame, width: int = 600) -> str:
 def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 420) -> str:
     """Ops with shapes on log-log axes: arithmetic intensity (FLOP/byte) vs achieved TFLOP/s, under the
     GPU's roofs (HBM bandwidth slope and the peak of the op's dtype); point area ~ time."""
+    from trainperf.report.svg import Point, roofline
+
     if gpu is None or "intensity" not in sol.columns:
         return "<p class='dim'>no roofline: needs shapes (record_shapes=True) and a known GPU (--gpu)</p>"
     s = sol.filter(pl.col("covered") & (pl.col("flops") > 0) & (pl.col("bytes") > 0) & (pl.col("time_ns") > 0))
@@ -127,39 +129,13 @@ def roofline_svg(sol: pl.DataFrame, gpu: Any, width: int = 700, height: int = 42
     for d in ("fp32", "tf32", "bf16", "fp16"):
         if gpu.has_precision(d):
             roofs.setdefault(gpu.peak_tflops(d), []).append(d)
-    peaks = sorted(roofs)
-    ymax = max(peaks) * 2
-    lo_t, lo_i, hi_i, tmax = s.select(a=pl.col("achieved_tflops").min(), b=pl.col("intensity").min(),
-                                      c=pl.col("intensity").max(), d=pl.col("time_ns").max()).row(0)
-    ymin = max(1e-4, float(lo_t) / 2)
-    xmin, xmax = max(1e-3, float(lo_i) / 2), max(1e3, float(hi_i) * 2)
-
-    def X(v: float) -> float:
-        return 50 + (math.log10(v) - math.log10(xmin)) / (math.log10(xmax) - math.log10(xmin)) * (width - 60)
-
-    def Y(v: float) -> float:
-        return height - 30 - (math.log10(max(v, ymin)) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin)) * (height - 40)
-
-    bw_tb = gpu.hbm_bw_GBps / 1e3  # TB/s: TFLOP/s = intensity x TB/s
-    parts = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<line x1="50" y1="{height - 30}" x2="{width - 10}" y2="{height - 30}" stroke="#999"/>',
-             f'<line x1="50" y1="10" x2="50" y2="{height - 30}" stroke="#999"/>',
-             f'<text x="{width / 2}" y="{height - 5}">FLOP / byte</text>',
-             '<text x="5" y="20">TFLOP/s</text>']
-    for p in peaks:
-        knee = p / bw_tb
-        parts.append(f'<polyline fill="none" stroke="#888" stroke-dasharray="4 3" points="{X(xmin):.1f},'
-                     f'{Y(xmin * bw_tb):.1f} {X(knee):.1f},{Y(p):.1f} {X(xmax):.1f},{Y(p):.1f}"/>'
-                     f'<text x="{X(xmax) - 4:.1f}" y="{Y(p) - 3:.1f}" text-anchor="end">'
-                     f'{"/".join(roofs[p])} {p:.0f}</text>')
-    for r in s.iter_rows(named=True):
-        rad = 2 + 10 * math.sqrt(r["time_ns"] / tmax)
-        c = COLORS.get(r["cost_category"] or "other", "#999")
-        parts.append(f'<circle cx="{X(r["intensity"]):.1f}" cy="{Y(r["achieved_tflops"]):.1f}" r="{rad:.1f}" '
-                     f'fill="{c}" fill-opacity="0.6"><title>{escape(str(r["op"]))} x{r["calls"]}: {_ms(r["time_ns"])}, '
-                     f'{pct(r["sol_frac"] or 0)} of SOL, {r["bound_by"]}-bound</title></circle>')
+    points = [Point(intensity=r["intensity"], tflops=r["achieved_tflops"], weight=r["time_ns"],
+                    colour=COLORS.get(r["cost_category"] or "other", "#999"),
+                    title=f"{r['op']} x{r['calls']}: {_ms(r['time_ns'])}, {pct(r['sol_frac'] or 0)} of SOL, "
+                          f"{r['bound_by']}-bound") for r in s.iter_rows(named=True)]
     cats = sorted({c for c in s["cost_category"].to_list() if c})
-    return "".join(parts) + "</svg>" + _legend(cats)
+    return roofline(points, {p: "/".join(d) for p, d in roofs.items()}, gpu.hbm_bw_GBps / 1e3,
+                    width=width, height=height) + _legend(cats)
 
 
 def render_html(a: Any) -> str:
