@@ -23,8 +23,9 @@ def fleet_cmd(
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="CUDA graphs: no per-kernel launch cost")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON rows")] = False,
     priorities: Annotated[bool, typer.Option("--priorities", help="also price each fix (CUDA graphs, torch.compile, "
-                                                                  "channels-last, fp8) on every workload and rank "
-                                                                  "the fixes by fleet time recovered")] = False,
+                                                                  "channels-last, fp8, fused attention, padded "
+                                                                  "dimensions) on every workload and rank the "
+                                                                  "fixes by fleet time recovered")] = False,
     weights: Annotated[Path | None, typer.Option(help="with --priorities: TOML of workload = GPU-hours (default: "
                                                       "every workload weighs the same)")] = None,
     top: Annotated[int, typer.Option(min=1, max=10, help="with --priorities: fixes to list")] = 3,
@@ -33,6 +34,8 @@ def fleet_cmd(
     gpus: Annotated[int | None, typer.Option(help="with --cluster: GPUs in each job")] = None,
     seq: Annotated[int, typer.Option(help="with --cluster: sequence length (capped at each model's positions)")] = 8192,
     db: DbOpt = None,
+    html: Annotated[Path | None, typer.Option("--html", help="also write a self-contained HTML page (MFU bars, "
+                                                            "the table, the priorities)")] = None,
 ) -> None:
     """Predict every selected zoo workload on every GPU and rank them by MFU, lowest first: which
     networks are furthest from the hardware, what dominates their step (category, its speed-of-light %,
@@ -47,7 +50,7 @@ def fleet_cmd(
 
     if cluster is not None or gpus is not None:
         _cluster(pattern, cluster, gpus, seq, json_out=json_out, refused={
-            "--db": db, "--gpu": gpu, "--priorities": priorities or None, "--weights": weights,
+            "--db": db, "--html": html, "--gpu": gpu, "--priorities": priorities or None, "--weights": weights,
             "--compile": compile or None, "--cuda-graphs": cuda_graphs or None})
         return
     if (weights is not None or top != 3) and not priorities:
@@ -60,12 +63,24 @@ def fleet_cmd(
         raise ValueError(f"--weights {weights}: none of its workloads ({', '.join(sorted(w)[:4])}) is selected")
     cfg = ExecConfig(precision=precision, compile=compile, cuda_graphs=cuda_graphs)
     check_db(db)
+    if html is not None:
+        from trainperf.report.output import check_output
+
+        check_output(html, flag="--html")  # before the captures
     res = fleet_sweep(track(names, "capturing and predicting", total=len(names)), gpu or ["H100-SXM"], cfg,
                       flavor=flavor, fixes=priorities)
     df = res.table
     store(db, "fleet", df, hardware=",".join(gpu or ["H100-SXM"]), args={
         "pattern": pattern, "gpu": gpu, "flavor": flavor, "precision": precision, "compile": compile,
         "cuda_graphs": cuda_graphs})
+    if html is not None:
+        from trainperf.report.fleet_html import render_fleet_html
+        from trainperf.report.output import write_text_atomic
+
+        page = render_fleet_html(df, rank_fixes(res.fixes, w, top) if priorities else None,
+                                 fleet_overlap(res.fixes, w) if priorities else None)
+        replaced = write_text_atomic(html, page, flag="--html")
+        typer.echo(f"{'replaced' if replaced else 'wrote'} {html}", err=True)
     if json_out and priorities:
         import orjson
 

@@ -41,3 +41,14 @@ def test_roofline_ticks_every_decade() -> None:
     for tick in ("1", "10", "100", "1000"):  # x from 0.25, y from 0.5: the decades inside
         assert f">{tick}</text>" in svg
     assert svg.count("<circle") == 2 and "bf16 990" in svg
+
+
+def test_fleet_html_bars_table_and_priorities(tmp_path: Path) -> None:
+    out = tmp_path / "f.html"
+    r = CliRunner().invoke(app, ["fleet", "gpt2*", "--flavor", "tiny", "--priorities", "--html", str(out)])
+    assert r.exit_code == 0, (r.output, r.exception)
+    page = out.read_text()
+    assert "<script" not in page and not _external_urls(page) and "gpt2-124m" in page
+    assert "Priorities: fixes ranked" in page and page.count("<rect") >= 1
+    r = CliRunner().invoke(app, ["fleet", "--cluster", "dgx-h100", "--gpus", "8", "--html", str(out)])
+    assert r.exit_code != 0 and "--html" in str(r.exception)
