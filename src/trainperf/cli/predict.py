@@ -38,7 +38,8 @@ def predict_cmd(
                                         "trace or a microbenchmark runs (default: clocks sustained through a "
                                         "long training run)")] = False,
     kernels: Annotated[str, typer.Option(help="as-written (the captured ops) or production (unfused attention "
-                                              "priced as flash attention, as training on a GPU runs it)")] = "as-written",
+                                              "as flash attention, dense embedding-table updates as TorchRec's "
+                                              "fused rowwise sparse optimizer)")] = "as-written",
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,

@@ -9,8 +9,9 @@ captured op graph, one execution choice changed), so a fix's recoverable time is
   dispatch);
 - NCHW convolutions -> channels-last (conv nets only);
 - 16-bit GEMMs -> fp8 linears (where the GPU has fp8 tensor cores);
-- unfused attention (bmm + softmax + bmm as eager or SDPA's math path runs it) -> flash attention (the
-  op graph rewritten by model/production.py);
+- unfused attention (bmm + softmax + bmm as eager or SDPA's math path runs it) -> flash attention, and
+  dense embedding-table updates -> a fused rowwise sparse optimizer (the op graph rewritten by
+  model/production.py);
 - GEMMs whose leading dimensions are not 16-byte multiples (GPT-2's 50,257 vocabulary) -> dimensions
   padded to a multiple of 64 (the op graph with every GEMM aligned; the few padded FLOPs are not added).
 
@@ -33,7 +34,7 @@ import polars as pl
 
 from trainperf.hardware.spec import GPUSpec
 from trainperf.model import ExecConfig
-from trainperf.model.production import causal_attention, fuse_attention
+from trainperf.model.production import causal_attention, fuse_attention, sparse_embeddings
 
 FIXES_SCHEMA: dict[str, Any] = {
     "workload": pl.Utf8, "gpu": pl.Utf8, "fix": pl.Utf8, "step_s": pl.Float64, "fixed_step_s": pl.Float64,
@@ -49,6 +50,7 @@ class Fix(StrEnum):
     FP8 = "fp8"
     PAD_DIMS = "pad-dims"
     FUSED_ATTENTION = "fused-attention"
+    SPARSE_EMBEDDINGS = "sparse-embeddings"
 
 
 FIX_WHAT = {
@@ -58,6 +60,8 @@ FIX_WHAT = {
     Fix.FP8: "16-bit GEMMs: fp8 linears (torchao float8 / Transformer Engine)",
     Fix.PAD_DIMS: "unaligned GEMMs (e.g. a vocabulary of 50,257): pad the dimension to a multiple of 64",
     Fix.FUSED_ATTENTION: "unfused attention (bmm + softmax + bmm): flash attention (SDPA, flash-attn)",
+    Fix.SPARSE_EMBEDDINGS: "dense embedding-table gradients and updates: fused rowwise sparse optimizer "
+                           "(TorchRec / FBGEMM)",
 }
 
 
@@ -111,6 +115,10 @@ def fix_rows(workload: str, graph: Any, gpu: GPUSpec, cfg: ExecConfig) -> list[d
     if n_fused:
         rows.append(row(Fix.FUSED_ATTENTION.value, predict_step(flash, gpu, cfg).step_time_s))
         rewritten = fuse_attention(rewritten, causal=causal_attention(workload))[0]
+    sparse, n_tables = sparse_embeddings(graph)
+    if n_tables:
+        rows.append(row(Fix.SPARSE_EMBEDDINGS.value, predict_step(sparse, gpu, cfg).step_time_s))
+        rewritten = sparse_embeddings(rewritten)[0]
     if cfs or rewritten is not graph:
         every = cfg
         for c in cfs.values():  # all fixes together: each changes its own field

@@ -10,6 +10,15 @@ same cost formulas (costs/) as a captured op of that kind:
   the shapes read off the two products: batch x heads = the bmm batch, Lq = M, Lk = N of QK^T, head dims =
   K of QK^T and N of PV.
 
+- Sparse embedding tables (recommendation models, `embedding_bag` lookups): the capture computes dense
+  table gradients and a dense optimizer update over every row (sparse gradients need a data-dependent
+  coalesce, which fake tensors cannot run). TorchRec runs FBGEMM's table-batched embedding instead, with
+  the optimizer fused into the backward (`EmbeddingBagCollection` with a fused RowWiseAdagrad). It reads
+  each lookup's gradient and updates only the rows looked up: the weight row and one momentum value per
+  row. The rewrite replaces each table's dense backward with that fused kernel. It prices the touched rows
+  at the lookups, an upper bound with no duplicate indices coalesced. It also takes the tables' share out
+  of the dense optimizer ops.
+
 What stays as written: ops no rewrite recognizes. A rewrite never adds work: the fused kernel does the
 same products without materializing the scores. Pure functions of the op table (no torch).
 """
@@ -17,12 +26,14 @@ same products without materializing the scores. Pure functions of the op table (
 from __future__ import annotations
 
 import dataclasses
+import math
 from enum import StrEnum
 from typing import Any
 
 import polars as pl
 
 from trainperf.costs import OpCall, TensorMeta, cost
+from trainperf.costs.formulas.optimizer import _CHUNK
 from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph
 
 
@@ -149,6 +160,79 @@ def fuse_attention(graph: OpGraph, *, causal: bool = False) -> tuple[OpGraph, in
     return dataclasses.replace(graph, ops=out), fused
 
 
+_BAG_FWD = ("aten::_embedding_bag", "aten::embedding_bag", "aten::_embedding_bag_forward_only")
+_BAG_BWD = ("aten::_embedding_bag_backward", "aten::_embedding_bag_dense_backward")
+ROWWISE_STATE_BYTES = 4.0
+"""Rowwise Adagrad keeps one fp32 momentum per row (FBGEMM EmbOptimType.EXACT_ROWWISE_ADAGRAD)."""
+ROWWISE_FLOPS_PER_ELEM = 4.0
+"""Per element of a touched row: the squared gradient summed into the row's momentum, the scale, the
+multiply-add of the update."""
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def sparse_embeddings(graph: OpGraph) -> tuple[OpGraph, int]:
+    """``graph`` with every embedding-bag table's dense backward and dense optimizer update replaced by a
+    fused rowwise-Adagrad backward over the looked-up rows, and how many tables were."""
+    ops = graph.ops
+    fwd = ops.filter(pl.col("op").is_in(_BAG_FWD) & (pl.col("phase") == "fwd"))
+    if fwd.height == 0:
+        return graph, 0
+    # each table: its weight shape and element size, and the lookups of its one forward call
+    tables: dict[tuple[int, int], list[tuple[int, float]]] = {}
+    for r in fwd.iter_rows(named=True):
+        w, idx = r["input_shapes"][0], r["input_shapes"][1]
+        wbytes = float(_dtype_bytes(r["input_dtypes"][0]))
+        tables.setdefault((w[0], w[1]), []).append((_numel(idx), wbytes))
+    table_numel = {shape: shape[0] * shape[1] for shape in tables}
+    rows: list[dict[str, Any]] = []
+    fused = 0
+    for r in ops.iter_rows(named=True):
+        if r["op"] in _BAG_BWD and r["output_shapes"]:
+            key = (r["output_shapes"][0][0], r["output_shapes"][0][1])
+            if tables.get(key):
+                lookups, wbytes = tables[key].pop(0)
+                dim = key[1]
+                grad_out = _numel(r["input_shapes"][0]) * wbytes
+                rows.append({**r, "op": "fbgemm::split_embedding_backward_rowwise_adagrad", "overload": "",
+                             "flops": ROWWISE_FLOPS_PER_ELEM * lookups * dim,
+                             "bytes_read": grad_out + lookups * (dim * wbytes + ROWWISE_STATE_BYTES + 8),
+                             "bytes_written": lookups * (dim * wbytes + ROWWISE_STATE_BYTES), "kernels": 1})
+                fused += 1
+                continue
+        if r["phase"] == "optimizer" and r["input_shapes"]:
+            sizes = [_numel(s) for s in r["input_shapes"]]
+            total = sum(sizes)
+            tab = sum(n for s, n in zip(r["input_shapes"], sizes, strict=True)
+                      if len(s) == 2 and (s[0], s[1]) in table_numel)
+            if total and tab:
+                keep = 1.0 - tab / total  # the dense update of the rest (MLPs) stays
+                # multi_tensor_apply launches grow with 64K-element chunks: the tables' chunks go with them
+                chunks = [math.ceil(n / _CHUNK) for n in sizes]
+                tab_chunks = sum(c for sh, c in zip(r["input_shapes"], chunks, strict=True)
+                                 if len(sh) == 2 and (sh[0], sh[1]) in table_numel)
+                r = {**r, "flops": r["flops"] * keep, "bytes_read": r["bytes_read"] * keep,
+                     "bytes_written": r["bytes_written"] * keep,
+                     "kernels": max(1, math.ceil(r["kernels"] * (1 - tab_chunks / max(sum(chunks), 1))))}
+        rows.append(r)
+    if not fused:
+        return graph, 0
+    out = pl.DataFrame(rows, schema=graph.ops.schema)
+    return dataclasses.replace(graph, ops=out), fused
+
+
+def _dtype_bytes(dtype: str) -> float:
+    from trainperf.costs import dtype_bytes
+
+    return dtype_bytes(dtype)
+
+
 def production(graph: OpGraph, *, causal: bool = False) -> OpGraph:
-    """Every rewrite of this module applied (today: unfused attention -> flash attention)."""
-    return fuse_attention(graph, causal=causal)[0]
+    """Every rewrite of this module applied: unfused attention -> flash attention, dense embedding-table
+    updates -> fused rowwise sparse ones."""
+    return sparse_embeddings(fuse_attention(graph, causal=causal)[0])[0]

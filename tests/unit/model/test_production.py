@@ -54,3 +54,24 @@ def test_predict_takes_the_kernels_choice() -> None:
     with pytest.raises(ValueError, match="--kernels 'fast': choose one of as-written, production"):
         predict_workload("bert-base", "H100-SXM", flavor="tiny", kernels="fast")
     assert causal_attention("llama3.1-8b") and not causal_attention("bert-base") and not causal_attention("x.py:f")
+
+
+def test_sparse_embedding_tables_update_only_the_rows_looked_up() -> None:
+    from trainperf.model.production import ROWWISE_STATE_BYTES, sparse_embeddings
+
+    g = capture_workload("dlrmv2-dcnv2", "tiny")
+    f, n = sparse_embeddings(g)
+    fwd = g.ops.filter(pl.col("op") == "aten::_embedding_bag")
+    assert n == fwd.height == 26
+    fused = f.ops.filter(pl.col("op") == "fbgemm::split_embedding_backward_rowwise_adagrad")
+    assert fused.height == 26 and not f.ops["op"].is_in(["aten::_embedding_bag_backward"]).any()
+    # written: each lookup's row (weight + one momentum) - far less than a dense table gradient
+    first = fwd.row(0, named=True)
+    lookups, dim = first["input_shapes"][1][0], first["input_shapes"][0][1]
+    wbytes = {"bfloat16": 2, "float32": 4}[first["input_dtypes"][0]]
+    assert lookups * (dim * wbytes + ROWWISE_STATE_BYTES) in set(fused["bytes_written"].to_list())
+    opt = lambda gr: gr.ops.filter(pl.col("phase") == "optimizer")["bytes_read"].sum()  # noqa: E731
+    assert opt(f) < 0.5 * opt(g)  # the tables' share of the dense update is gone, the MLPs' stays
+    assert opt(f) > 0
+    _, none = sparse_embeddings(capture_workload("llama3.2-1b", "tiny"))  # token embeddings stay dense
+    assert none == 0
