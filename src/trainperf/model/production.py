@@ -223,7 +223,18 @@ def sparse_embeddings(graph: OpGraph) -> tuple[OpGraph, int]:
     if not fused:
         return graph, 0
     out = pl.DataFrame(rows, schema=graph.ops.schema)
-    return dataclasses.replace(graph, ops=out), fused
+    shapes = [(r["input_shapes"][0][0], r["input_shapes"][0][1]) for r in fwd.iter_rows(named=True)]
+    meta = _sparse_meta(graph.meta, rows=sum(n for n, _ in shapes), elems=sum(n * d for n, d in shapes))
+    return dataclasses.replace(graph, ops=out, meta=meta), fused
+
+
+def _sparse_meta(meta: Any, *, rows: int, elems: int) -> Any:
+    """Step memory with the tables updated in place: no dense table gradient, and rowwise state (one fp32
+    per row) instead of the optimizer's per-element state for them."""
+    share = min(elems / max(meta.n_params, 1), 1.0)
+    return dataclasses.replace(meta, grad_bytes=meta.grad_bytes * (1 - share),
+                               optimizer_state_bytes=meta.optimizer_state_bytes * (1 - share)
+                               + rows * ROWWISE_STATE_BYTES)
 
 
 def _dtype_bytes(dtype: str) -> float:

@@ -73,5 +73,7 @@ def test_sparse_embedding_tables_update_only_the_rows_looked_up() -> None:
     opt = lambda gr: gr.ops.filter(pl.col("phase") == "optimizer")["bytes_read"].sum()  # noqa: E731
     assert opt(f) < 0.5 * opt(g)  # the tables' share of the dense update is gone, the MLPs' stays
     assert opt(f) > 0
+    # memory: no dense table gradient; rowwise state (one fp32 per row) instead of Adagrad's per-element sum
+    assert f.meta.grad_bytes < 0.5 * g.meta.grad_bytes and f.meta.optimizer_state_bytes < g.meta.optimizer_state_bytes
     _, none = sparse_embeddings(capture_workload("llama3.2-1b", "tiny"))  # token embeddings stay dense
     assert none == 0
