@@ -32,8 +32,10 @@ def _gpus(text: str | None) -> tuple[int, ...] | None:
 
 
 def study_cmd(
-    pattern: Annotated[str | None, typer.Argument(help="zoo LLMs (glob, substring or `llm`); default: Llama 3.1 "
-                                                       "8B/70B/405B on 8/64/1,024 GPUs")] = None,
+    pattern: Annotated[str | None, typer.Argument(help="zoo workloads (glob, substring or domain): on a cluster its "
+                                                       "LLMs (default Llama 3.1 8B/70B/405B on 8/64/1,024 GPUs); "
+                                                       "with --gpu alone any network (default one each of LLM, "
+                                                       "encoder, ViT, CNN, diffusion)")] = None,
     vary: Annotated[list[str] | None, typer.Option(
         "--vary", help="KNOB=V1,V2,... (repeatable; full factorial). Knobs: hbm_bw, hbm_capacity, bf16, fp8, "
                        "flops, nvlink_bw, net_bw (factors), domain (GPUs per NVLink domain), gpu, cluster "
@@ -41,9 +43,12 @@ def study_cmd(
     cluster: Annotated[str | None, typer.Option(help="base cluster: a bundled name or a .toml (default dgx-h100)")] = None,
     gpu: Annotated[str | None, typer.Option(help="GPU part: swapped into --cluster, or alone a single-GPU study")] = None,
     gpus: Annotated[str | None, typer.Option(help="GPUs per job, N[,N...] (needs --cluster or the default)")] = None,
-    gbs: Annotated[int | None, typer.Option(min=1, help="global batch in sequences (default 256, rounded to the GPUs)")] = None,
+    gbs: Annotated[int | None, typer.Option(min=1, help="global batch in sequences (default 256, rounded to the "
+                                                        "GPUs); one GPU: the batch (default each workload's)")] = None,
     seq: Annotated[int | None, typer.Option(min=1, help="sequence length (default: each model's, capped at 8,192)")] = None,
-    precision: Annotated[str, typer.Option(help="bf16, fp16, fp8, fp4 or auto")] = "bf16",
+    precision: Annotated[str, typer.Option(help="bf16, fp16, fp8, fp4 or auto (one GPU: bf16, fp16, fp32, tf32, "
+                                                "fp8 or auto)")] = "bf16",
+    flavor: Annotated[str, typer.Option(help="one GPU only: full or tiny (the zoo's small configurations)")] = "full",
     backend: Annotated[str, typer.Option(help="local (worker processes on this machine) or ray")] = "local",
     workers: Annotated[int | None, typer.Option(help="worker processes or local Ray CPUs (0 = in this process; "
                                                      "default: every CPU)")] = None,
@@ -53,8 +58,9 @@ def study_cmd(
     html: Annotated[Path | None, typer.Option("--html", help="also write a self-contained HTML page (heatmaps)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON: summary, every point, notes")] = False,
 ) -> None:
-    """Every selected zoo LLM, at its searched best layout, on every point of a grid of hardware knobs:
-    how its step time moves with each knob (elasticity, d log time / d log knob: -1 = fully bound by it),
+    """Every selected workload on every point of a grid of hardware knobs: on a cluster each zoo LLM at
+    its searched best layout, on one GPU (--gpu alone) any zoo network priced by the single-GPU model. How
+    its step time moves with each knob (elasticity, d log time / d log knob: -1 = fully bound by it),
     which knob it is most sensitive to, and what limits it at the base point. Points run in worker
     processes (or Ray tasks with --backend ray); the table does not depend on where they ran."""
     from trainperf.report.output import check_output
@@ -73,10 +79,10 @@ def study_cmd(
     with counter("study points") as progress:
         res = run_study(pattern, vary=tuple(vary) if vary else None, cluster=cluster, gpu=gpu, gpus=_gpus(gpus),
                         gbs=gbs, seq=seq, precision=precision, backend=be, workers=workers, address=address,
-                        progress=progress)
+                        flavor=flavor, progress=progress)
     run_id = store(db, "study", res.table, hardware=res.hardware, args={
         "pattern": pattern, "vary": vary, "cluster": cluster, "gpu": gpu, "gpus": gpus, "gbs": gbs, "seq": seq,
-        "precision": precision, "backend": backend, "workers": workers, "address": address})
+        "precision": precision, "flavor": flavor, "backend": backend, "workers": workers, "address": address})
     if html is not None:
         from trainperf.report.output import write_text_atomic
         from trainperf.report.study_html import render_study_html

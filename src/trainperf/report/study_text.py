@@ -38,7 +38,7 @@ def render_study(res: Any, *, json_out: bool = False, run_id: str | None = None)
                   f"{r['limited_by']}" + (f" ({pct(r['limited_share'])})" if r["limited_share"] else ""),
                   r["base_layout"] or "-")
     con.print(t)
-    pts = Table(title="step time per point (searched best layout at each)")
+    pts = Table(title="step time per point (on a cluster at the searched best layout of each point)")
     for c in ("job", "point", "step", "MFU", "layout", "limited by"):
         pts.add_column(c, justify="right" if c in ("step", "MFU") else "left")
     for r in res.table.iter_rows(named=True):

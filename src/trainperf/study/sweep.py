@@ -29,24 +29,32 @@ from trainperf.study.knobs import NUMERIC_KNOBS, Point, cluster_for, label
 STUDY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "workload": pl.Utf8, "gpus": pl.Int64, "gbs": pl.Int64, "seq": pl.Int64, "point": pl.Utf8,
     "knobs": pl.Utf8, "cluster": pl.Utf8, "gpu": pl.Utf8, "status": pl.Utf8, "reason": pl.Utf8,
-    "step_time_s": pl.Float64, "tokens_per_s_per_gpu": pl.Float64, "mfu": pl.Float64, "layout": pl.Utf8,
+    "step_time_s": pl.Float64, "throughput_per_gpu": pl.Float64, "unit": pl.Utf8, "mfu": pl.Float64,
+    "layout": pl.Utf8,
     "limited_by": pl.Utf8, "limited_share": pl.Float64, "compute_s": pl.Float64, "exposed_comm_s": pl.Float64,
     "bubble_s": pl.Float64, "optimizer_s": pl.Float64, "overhead_s": pl.Float64, "evaluated": pl.Int64,
     "search_s": pl.Float64,
 }
 """One row per (job, point). status: ok | infeasible (no layout fits; reason = the commonest refusal) |
-error. knobs: the point as JSON ({"hbm_bw": 2.0, ...}). Times in seconds per step, busiest rank."""
+error. knobs: the point as JSON ({"hbm_bw": 2.0, ...}). Times in seconds per step, busiest rank.
+throughput_per_gpu: units (unit: token or sample) per second per GPU. Single-GPU jobs (engine device):
+gbs and seq are the captured batch and sequence (0 when the workload has none)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Job:
-    """One training job of a study: a zoo LLM, its GPUs, global batch (sequences) and sequence length."""
+    """One training job of a study: a zoo workload, its GPUs, global batch and sequence length.
+
+    engine "plan": a zoo LLM at its searched best layout (the distributed model); "device": any zoo workload
+    on one GPU (captured, priced by the single-GPU model; gbs / seq 0 = the workload's canonical size)."""
 
     workload: str
     gpus: int
     gbs: int
     seq: int
     precision: str = "bf16"
+    engine: str = "plan"
+    flavor: str = "full"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +92,8 @@ def _row(job: Job, point: Point, **kw: Any) -> dict[str, Any]:
 
     row: dict[str, Any] = dict.fromkeys(STUDY_SCHEMA)
     row.update(workload=job.workload, gpus=job.gpus, gbs=job.gbs, seq=job.seq, point=label(point),
-               knobs=orjson.dumps(dict(point)).decode(), **kw)
+               knobs=orjson.dumps(dict(point)).decode())
+    row.update(kw)  # a device job's captured batch and sequence replace the job's (0 = canonical)
     return row
 
 
@@ -111,7 +120,7 @@ def run_point(job: Job, point: Point, *, cluster: str, gpu: str | None, single_g
                     evaluated=res.evaluated, search_s=dt)
     lim, share = limit_of(est)
     return _row(job, point, **base, status="ok", reason="", step_time_s=est.step_time_s,
-                tokens_per_s_per_gpu=est.tokens_per_s_per_gpu, mfu=est.mfu, layout=layout_text(est.plan),
+                throughput_per_gpu=est.tokens_per_s_per_gpu, unit="token", mfu=est.mfu, layout=layout_text(est.plan),
                 limited_by=lim, limited_share=share, compute_s=sum(est.compute_s.values()),
                 exposed_comm_s=sum(est.exposed_comm_s.values()), bubble_s=est.bubble_s,
                 optimizer_s=est.optimizer_s, overhead_s=est.overhead_s, evaluated=res.evaluated, search_s=dt)
@@ -119,6 +128,10 @@ def run_point(job: Job, point: Point, *, cluster: str, gpu: str | None, single_g
 
 def run_task(task: Task) -> list[dict[str, Any]]:
     """Every point of a task, in order (what a worker process or a Ray task runs)."""
+    if task.job.engine == "device":
+        from trainperf.study.device import run_device_task
+
+        return run_device_task(task)
     return [run_point(task.job, p, cluster=task.cluster, gpu=task.gpu, single_gpu=task.single_gpu)
             for p in task.points]
 
@@ -129,6 +142,9 @@ def make_tasks(jobs: list[Job], pts: list[Point], *, cluster: str, gpu: str | No
     gpu_keys = {"hbm_bw", "hbm_capacity", "bf16", "fp8", "flops", "gpu", "cluster"}
     out: list[Task] = []
     for job in jobs:
+        if job.engine == "device":  # one capture serves every point: one task
+            out.append(Task(job=job, points=tuple(pts), cluster=cluster, gpu=gpu, single_gpu=single_gpu))
+            continue
         groups: dict[Point, list[Point]] = {}
         for p in pts:
             groups.setdefault(tuple(kv for kv in p if kv[0] in gpu_keys), []).append(p)

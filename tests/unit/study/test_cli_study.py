@@ -79,3 +79,22 @@ def test_fleet_db_stores_its_rows(tmp_path: Path) -> None:
 def test_fleet_cluster_refuses_db(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["fleet", "--cluster", "dgx-h100", "--gpus", "8", "--db", str(tmp_path / "r.db")])
     assert isinstance(r.exception, ValueError) and "--db" in str(r.exception)
+
+
+def test_single_gpu_study_of_any_network() -> None:
+    base = ["study", "resnet50", "--gpu", "H100-SXM", "--flavor", "tiny", "--workers", "0", "--json"]
+    doc = orjson.loads(_ok([*base, "--vary", "hbm_bw=1,2"]))
+    rows = doc["rows"]
+    assert len(rows) == 2 and {r["unit"] for r in rows} == {"sample"} and {r["gpus"] for r in rows} == {1}
+    assert all(r["status"] == "ok" and r["layout"].startswith("1 GPU, batch") for r in rows)
+    (job,) = doc["summary"]
+    # the tiny ResNet is host-bound on an H100 (kernel launches, not bytes): HBM bandwidth does not move it
+    assert job["workload"] == "resnet50" and job["e_hbm_bw"] == 0.0 and job["most_sensitive"] == "none"
+    assert job["limited_by"].endswith("-bound")
+    tight = orjson.loads(_ok([*base, "--vary", "hbm_capacity=0.0001"]))["rows"]
+    assert tight[0]["status"] == "infeasible" and "does not fit" in tight[0]["reason"]
+
+
+def test_study_flavor_needs_one_gpu() -> None:
+    r = CliRunner().invoke(app, [*SMALL, "--flavor", "tiny"])
+    assert isinstance(r.exception, ValueError) and "--flavor applies to single-GPU studies" in str(r.exception)
