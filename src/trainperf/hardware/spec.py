@@ -50,6 +50,16 @@ _SCALE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+USABLE_HBM_FRACTION = 0.98
+"""Share of HBM tensors can use: ~2% goes to the CUDA context and driver."""
+
+
+def usable_bytes(hbm_capacity_GB: float) -> float:
+    """Allocatable device memory of a part, the one figure the single-GPU model and the planner both use.
+    NB: datasheet 'GB' of HBM parts are binary (an 80 GB H100 reports 81559 MiB in nvidia-smi)."""
+    return hbm_capacity_GB * 2**30 * USABLE_HBM_FRACTION
+
+
 def precision_of(dtype: str) -> Precision:
     """Canonical precision (Precision.BF16, ...) of a precision or torch dtype name; ValueError if unknown."""
     d = dtype.lower().removeprefix("torch.")

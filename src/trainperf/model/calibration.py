@@ -22,7 +22,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
              "graph_gpu_gap_s"),
     "compile": ("fused_bytes_frac",),
     "power": ("exponent", "ref_tdp_W", "sustained_frac"),
-    "footprint": ("workspace_bytes", "reserved_bytes", "transient_factor"),
+    "footprint": ("workspace_bytes", "transient_factor"),
 }
 
 

@@ -2,7 +2,7 @@
 
 Model: parameters + gradients + optimizer state + activations saved for backward (capture measures each,
 StepMeta) + the largest op's output x transient_factor (live temporaries in backward) + workspace.
-Usable memory is the datasheet capacity less the CUDA context reserve (calibration [footprint]).
+Usable memory is hardware.spec.usable_bytes, the same figure the planner uses.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import polars as pl
 
 from trainperf.hardware import GPUSpec
+from trainperf.hardware.spec import usable_bytes
 from trainperf.model.calibration import Calibration
 from trainperf.opgraph import StepMeta
 from trainperf.vocab import Phase
 
 MODEL_NOTE = ("params + grads + optimizer state + saved activations (captured) + largest op output x "
-              "transient factor + workspace; capacity less CUDA context reserve")
+              "transient factor + workspace; capacity: hardware.spec.usable_bytes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +32,7 @@ class MemoryEstimate:
     transient: float
     workspace: float
     capacity: float
-    """Usable bytes: datasheet capacity less the reserve."""
+    """Usable bytes (hardware.spec.usable_bytes: binary datasheet GB, less 2% for the CUDA context)."""
     model: str = MODEL_NOTE
 
     @property
@@ -51,5 +52,5 @@ def peak_memory(meta: StepMeta, ops: pl.DataFrame, gpu: GPUSpec, calib: Calibrat
     return MemoryEstimate(
         params=meta.param_bytes, grads=meta.grad_bytes, optimizer_state=meta.optimizer_state_bytes,
         activations=meta.activation_bytes, transient=largest * fp["transient_factor"],
-        workspace=fp["workspace_bytes"], capacity=gpu.hbm_capacity_GB * 1e9 - fp["reserved_bytes"],
+        workspace=fp["workspace_bytes"], capacity=usable_bytes(gpu.hbm_capacity_GB),
     )

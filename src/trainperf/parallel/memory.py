@@ -13,6 +13,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from trainperf.hardware.spec import usable_bytes
 from trainperf.parallel.arch import TransformerArch
 from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
 
@@ -134,12 +135,6 @@ def memory_per_gpu(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown
     comm += 2 * t * arch.hidden * 2  # TP/CP/PP staging buffers of one activation
     return MemoryBreakdown(params=params, grads=grads, optimizer=opt, activations=acts, comm_buffers=comm,
                            workspace=WORKSPACE_BYTES)
-
-
-def usable_bytes(hbm_capacity_GB: float) -> float:
-    """Allocatable device memory. NB: datasheet 'GB' of HBM parts are binary (an 80 GB H100 reports
-    81559 MiB in nvidia-smi); ~2% goes to the CUDA context and driver."""
-    return hbm_capacity_GB * 2**30 * 0.98
 
 
 def recompute_candidates(arch: TransformerArch, plan: ParallelPlan, hbm_capacity_GB: float) -> list[ParallelPlan]:
