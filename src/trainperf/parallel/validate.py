@@ -3,7 +3,8 @@
 ``validate_csv(path)`` predicts every row of a CSV with the columns of
 shared/data/published/published_training_perf.csv and returns one row per input with the fixed output
 columns (id, predicted_tokens_per_s_per_gpu, predicted_step_time_s, predicted_mfu, predicted_mem_gib,
-status, reason) plus measured values and groups for the error statistics.
+status, reason, memory_fits, measured_tokens_per_s_per_gpu, rel_error) plus the groups of the error
+statistics.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
 
 OUTPUT_COLUMNS = ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
-                  "predicted_mem_gib", "status", "reason", "memory_fits"]
+                  "predicted_mem_gib", "status", "reason", "memory_fits", "measured_tokens_per_s_per_gpu",
+                  "rel_error"]
+"""The -o CSV: the predictions, then what they were checked against (measured tokens/s/GPU as the source's
+FLOP convention gives it, and predicted / measured - 1)."""
 FIT_SOURCES = ("foundry", "mbridge", "nemo2407")
 """Source families the shared parameters were fitted on; every other family is held out."""
 
