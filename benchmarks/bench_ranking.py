@@ -37,8 +37,8 @@ from trainperf.optimize.search import search_layouts
 from trainperf.optimize.space import SearchSpace
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, evaluate
 from trainperf.parallel.memory import recompute_candidates
-from trainperf.parallel.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
-from trainperf.parallel.validate import FIT_SOURCES, read_rows
+from trainperf.validation.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
+from trainperf.validation.validate import FIT_SOURCES, read_rows
 
 TIE = 0.01
 SEARCHED = ("gpus", "tp", "pp", "vp", "cp", "ep", "etp", "mbs", "gbs", "seq", "sharding", "recompute",

@@ -21,9 +21,9 @@ from trainperf.data import PUBLISHED_CSV
 from trainperf.parallel.api import plan_from_args
 from trainperf.parallel.estimate import PlanEstimate
 from trainperf.parallel.params import DEFAULT_PARAMS
-from trainperf.parallel.published import Unsupported, measured_tokens, row_setup, source_family
-from trainperf.parallel.validate import FIT_SOURCES, _first_feasible, read_rows
 from trainperf.simulate.api import simulate
+from trainperf.validation.published import Unsupported, measured_tokens, row_setup, source_family
+from trainperf.validation.validate import FIT_SOURCES, _first_feasible, read_rows
 
 
 def _pct(xs: list[float], q: float) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trainperf.parallel.validate import OUTPUT_COLUMNS, read_rows, validate_csv, write_output
+from trainperf.validation.validate import OUTPUT_COLUMNS, read_rows, validate_csv, write_output
 
 pytestmark = pytest.mark.validation
 
@@ -74,7 +74,7 @@ def test_peak_memory_against_torchtitan(validation: tuple, published_csv: Path) 
 
 def test_config_floor_is_the_minimax_of_repeated_configurations(validation: tuple, published_csv: Path) -> None:
     """Rows of one configuration measured 100 and 200 can at best both be off by 1/3 (c = 133.3)."""
-    from trainperf.parallel.validate import CONFIG_KEY, config_floor
+    from trainperf.validation.validate import CONFIG_KEY, config_floor
 
     res, _ = validation
     rows = [{"id": i, **{c: "x" for c in CONFIG_KEY}} for i in ("a", "b", "c")]

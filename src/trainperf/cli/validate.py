@@ -30,9 +30,9 @@ def validate_cmd(
     predicted_step_time_s, predicted_mfu, predicted_mem_gib, status (ok | infeasible | unsupported), reason,
     memory_fits (false: a measured run the memory model calls infeasible, priced anyway and counted as a
     memory-model miss)."""
-    from trainperf.parallel.validate import validate_csv, write_output
     from trainperf.report.output import check_output, write_atomic
     from trainperf.report.plan_text import render_validation
+    from trainperf.validation.validate import validate_csv, write_output
 
     if csv is None:
         from trainperf.data import PUBLISHED_CSV
@@ -40,7 +40,7 @@ def validate_cmd(
         csv = PUBLISHED_CSV
     if output is not None:
         check_output(output, inputs=[csv])  # before the work: never overwrite the input
-    from trainperf.parallel.validate import ENGINES
+    from trainperf.validation.validate import ENGINES
 
     if engine not in ENGINES:
         raise ValueError(f"--engine {engine!r}: choose one of {', '.join(ENGINES)}")

@@ -5,7 +5,7 @@ run, whether elementwise chains are fused, whether TP communication overlaps GEM
 parameters, whether the loss is one fused kernel, and how FSDP reshards under pipelining. It never scales
 a prediction: every field is a mechanism the model prices. `trainperf plan --framework F` applies one (a
 flag given explicitly wins), and the published-run validation uses the same presets for each source's
-stack (parallel/published.py), so there is one definition of each.
+stack (validation/published.py), so there is one definition of each.
 """
 
 from __future__ import annotations

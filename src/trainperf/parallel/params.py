@@ -2,7 +2,7 @@
 
 Everything else is mechanism (per-op costs, collectives on cited link data, pipeline schedules, memory).
 These values are shared by every row, source and GPU: no per-row or per-source correction exists.
-Fitted by ``benchmarks/bench_validate.py --fit`` (coordinate descent on a grid; objective: the mean over
+Fitted by ``benchmarks/bench_validate.py --fit`` (validation/fit.py: coordinate descent on a grid; objective: the mean over
 the groups A100, H100, B200, GB200, dense and MoE of median / 10% + p90 / 25% of |error| of tokens/s/GPU,
 the validation targets as units) on the *fit split* of shared/data/published: source families llm-foundry,
 Megatron-Bridge (all releases) and NeMo 24.07 (390 rows). The held-out split (torchtitan, Megatron SC21,

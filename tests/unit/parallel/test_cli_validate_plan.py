@@ -25,7 +25,7 @@ def test_validate_cli_writes_the_fixed_columns(published_csv: Path, tmp_path: Pa
 
 
 def test_measured_run_the_memory_model_rejects_is_priced_and_flagged(published_csv: Path) -> None:
-    from trainperf.parallel.validate import read_rows, summarize, validate_rows
+    from trainperf.validation.validate import read_rows, summarize, validate_rows
 
     rows = [r for r in read_rows(published_csv) if r["id"] == "torchtitan-042"]
     res = validate_rows(rows)

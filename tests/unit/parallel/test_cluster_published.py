@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from trainperf.hardware.cluster import get_cluster, list_clusters, load_cluster
-from trainperf.parallel.published import Unsupported, measured_tokens, row_setup
+from trainperf.validation.published import Unsupported, measured_tokens, row_setup
 
 
 def test_bundled_clusters() -> None:
@@ -64,7 +64,7 @@ def test_measured_tokens_from_sc21_convention() -> None:
 
 
 def test_megatron_bridge_moe_recipes_follow_release_and_gpu() -> None:
-    from trainperf.parallel.published import container_release, moe_recipe
+    from trainperf.validation.published import container_release, moe_recipe
 
     assert container_release("release: 26.06.01 NeMo Container; x") == (26, 6, 1)
     assert container_release("release: 25.09 NeMo Container") == (25, 9, 0)

@@ -5,7 +5,7 @@ import pytest
 from trainperf.parallel.api import plan_from_args
 from trainperf.parallel.framework import PRESETS, Framework, preset
 from trainperf.parallel.plan import Sharding
-from trainperf.parallel.published import row_framework
+from trainperf.validation.published import row_framework
 
 
 @pytest.mark.parametrize("fw", list(Framework))

@@ -11,8 +11,8 @@ from trainperf.parallel.collectives import Collective, collective_time
 from trainperf.parallel.memory import recompute_candidates, stage_params, usable_bytes
 from trainperf.parallel.opgen import Shard, layer_ops
 from trainperf.parallel.params import DEFAULT_PARAMS
-from trainperf.parallel.published import Unsupported, row_setup
-from trainperf.parallel.validate import read_rows
+from trainperf.validation.published import Unsupported, row_setup
+from trainperf.validation.validate import read_rows
 
 L70 = TransformerArch(name="llama70", n_layers=80, hidden=8192, ffn_hidden=28672, n_heads=64, n_kv_heads=8,
                       vocab=128256)

@@ -196,7 +196,7 @@ def test_cli_writes_traces_and_json(tmp_path: Path) -> None:
 
 
 def test_validate_engine_sim_predicts_the_same_rows(published_csv: Path) -> None:
-    from trainperf.parallel.validate import read_rows, validate_rows
+    from trainperf.validation.validate import read_rows, validate_rows
 
     rows = read_rows(published_csv)[:3]
     plan, sim = validate_rows(rows), validate_rows(rows, engine="sim")

@@ -21,7 +21,7 @@ import polars as pl
 from trainperf.parallel.estimate import Infeasible, PlanEstimate, evaluate
 from trainperf.parallel.memory import recompute_candidates
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
-from trainperf.parallel.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
+from trainperf.validation.published import RowSetup, Unsupported, measured_tokens, row_setup, source_family
 
 OUTPUT_COLUMNS = ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
                   "predicted_mem_gib", "status", "reason", "memory_fits", "measured_tokens_per_s_per_gpu",
