@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from trainperf.hardware import get_gpu
@@ -32,16 +35,26 @@ DEFAULTS = {
     "precision": "empty/bf16 -> bf16; fp16_mixed -> fp16; fp8, fp8_cs, fp8_blockwise, mxfp8 -> fp8; nvfp4 -> fp4",
 }
 
-# Public model-config details the CSV columns do not carry (HF config.json of each family).
-_ARCH_DETAILS: list[tuple[str, dict[str, Any]]] = [
-    (r"qwen3", {"head_dim": 128}),  # Qwen/Qwen3-30B-A3B, Qwen3-235B-A22B config.json: head_dim 128
-    (r"gpt-oss", {"head_dim": 64}),  # openai/gpt-oss-120b config.json: head_dim 64
-    (r"deepseek-v3", {"head_dim": 192, "v_head_dim": 128, "q_lora_rank": 1536, "kv_lora_rank": 512,
-                      "shared_experts": 1, "dense_layers": 3, "dense_ffn": 18432}),  # deepseek-ai/DeepSeek-V3
-    (r"kimi-k2", {"head_dim": 192, "v_head_dim": 128, "q_lora_rank": 1536, "kv_lora_rank": 512,
-                  "shared_experts": 1, "dense_layers": 1, "dense_ffn": 18432}),  # moonshotai/Kimi-K2-Instruct
-    (r"^mpt|^gpt", {"tied": True}),  # MPT and Megatron GPT tie input and output embeddings
-]
+
+
+@cache
+def _recipes() -> dict[str, Any]:
+    """validation/data/recipes.toml: model-config details and Megatron-Bridge MoE recipes, each cited there."""
+    return tomllib.loads((Path(__file__).parent / "data" / "recipes.toml").read_text())
+
+
+def _arch_details() -> list[tuple[str, dict[str, Any]]]:
+    """(model-name pattern, TransformerArch fields) the CSV columns do not carry, in file order."""
+    return [(d["pattern"], {k: v for k, v in d.items() if k != "pattern"}) for d in _recipes()["arch_details"]]
+
+
+def _moe_recipes() -> list[tuple[str, str, str, str, tuple[int, int, int] | None]]:
+    """(pattern, gpu, precision, dispatcher, graphs_from) rows; gpu / precision "" = any."""
+    return [(r["pattern"], r.get("gpu", ""), r.get("precision", ""), r["dispatcher"],
+             tuple(r["graphs_from"]) if "graphs_from" in r else None)  # type: ignore[misc]
+            for r in _recipes()["moe_recipes"]]
+
+
 # GPT-3 model family, Brown et al. 2020 Table 2.1: (params, layers, d_model). Shapes for rows that give
 # only a parameter count: nearest family member's depth, width solved from 12 * L * d^2 = N.
 _GPT3 = [(125e6, 12, 768), (350e6, 24, 1024), (760e6, 24, 1536), (1.3e9, 24, 2048), (2.7e9, 32, 2560),
@@ -68,36 +81,6 @@ def row_framework(fam: str, zero_or_fsdp: str) -> Framework:
     return _FRAMEWORK.get(fam, Framework.MEGATRON_CORE)
 
 
-# Megatron-Bridge MoE performance recipes: the token dispatcher and whether MoE layers run CUDA-graphed
-# with a fused grouped GEMM (ParallelPlan.ep_dispatcher, moe_cuda_graphs), from the perf presets
-# scripts/performance/configs/{deepseek,qwen,gpt_oss}/*_workload_base_configs.py (NVIDIA-NeMo/Megatron-Bridge)
-# and the v0.5.1 release notes (NeMo 26.06.01). Rows: (model-name pattern, GPU or "" for any, precision or
-# "" for any, dispatcher, first container release with graphed MoE or None).
-# * DeepSeek-V3: moe_flex_dispatcher_backend hybridep (deepep in the B200 FP8-MX V2 preset, ep32 pp8 vp2,
-#   which also sets TE CUDA graphs for attn / moe_router / moe_preprocess: the layout of the 26.04.01 B200
-#   row); GB200 FP8-MX: cuda_graph_impl full_iteration + cutedsl_fused_grouped_mlp.
-# * Qwen3-30B-A3B: hybridep on every GPU; Qwen3-235B-A22B: hybridep on GB200, alltoall on B200 / H100.
-#   GB200 presets: TE CUDA graphs (moe_router, moe_preprocess); v0.5.1: "Qwen3 B300/B200 recipe improvement
-#   with CuTeDSL fused grouped GEMM, and full iteration CUDA graphs".
-# * GPT-OSS-120B: GB200 FP8-MX V2 full-iteration graphs + hybridep + CuTeDSL fused grouped MLP; the BF16
-#   presets run eager with the default alltoall dispatcher.
-# The release a preset's graphs arrived in is not in the presets: dated 26.06 on GB200 because the published
-# 26.06 GB200 rows of these recipes run 1.2-1.6x faster than 26.04.01 on the same layout (an inference from
-# the tables, docs/parallel.md); B200 Qwen3 from 26.06.01 (release notes); B200 DeepSeek-V3 from 26.04.01
-# (the layout that first uses the graphed preset). Other recipes (Nemotron 3) stay eager, alltoall.
-_MOE_RECIPES: tuple[tuple[str, str, str, str, tuple[int, int, int] | None], ...] = (
-    (r"deepseek-v3", "GB200", "", "hierarchical", (26, 6, 0)),
-    (r"deepseek-v3", "B200", "", "hierarchical", (26, 4, 1)),
-    (r"deepseek-v3", "", "", "hierarchical", None),
-    (r"qwen3-30b", "GB200", "", "hierarchical", (26, 6, 0)),
-    (r"qwen3-30b", "B200", "", "hierarchical", (26, 6, 1)),
-    (r"qwen3-30b", "", "", "hierarchical", None),
-    (r"qwen3-235b", "GB200", "", "hierarchical", (26, 6, 0)),
-    (r"qwen3-235b", "B200", "", "alltoall", (26, 6, 1)),
-    (r"gpt-oss", "GB200", "mxfp8", "hierarchical", (26, 6, 0)),
-)
-
-
 def container_release(notes: str) -> tuple[int, int, int] | None:
     """(year, month, patch) of the 'release: YY.MM[.patch] NeMo Container' note of Megatron-Bridge rows."""
     m = re.search(r"release: (\d+)\.(\d+)(?:\.(\d+))?", notes)
@@ -105,13 +88,13 @@ def container_release(notes: str) -> tuple[int, int, int] | None:
 
 
 def moe_recipe(fam: str, notes: str, gpu_type: str, model_name: str, precision: str) -> tuple[str, bool]:
-    """(ep_dispatcher, moe_cuda_graphs) of the row's Megatron-Bridge MoE recipe (see _MOE_RECIPES);
+    """(ep_dispatcher, moe_cuda_graphs) of the row's Megatron-Bridge MoE recipe (data/recipes.toml);
     ("alltoall", False) for every other stack or recipe."""
     rel = container_release(notes) if fam == "mbridge" else None
     if rel is None:
         return "alltoall", False
     gpu = gpu_type.upper().split()[0]
-    for pat, g, prec, dispatcher, graphs_from in _MOE_RECIPES:
+    for pat, g, prec, dispatcher, graphs_from in _moe_recipes():
         if re.search(pat, model_name, re.I) and g in ("", gpu) and prec in ("", precision.lower()):
             return dispatcher, graphs_from is not None and rel >= graphs_from
     return "alltoall", False
@@ -185,7 +168,7 @@ def row_arch(row: dict[str, Any]) -> tuple[TransformerArch, list[str]]:
     vocab = _int(row, "vocab") or 51200
     if layers and hidden and heads:
         details: dict[str, Any] = {}
-        for pat, d in _ARCH_DETAILS:
+        for pat, d in _arch_details():
             if re.search(pat, name, re.I):
                 details.update(d)
         ffn = _int(row, "ffn_hidden") or 4 * hidden

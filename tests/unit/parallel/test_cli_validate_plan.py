@@ -19,7 +19,8 @@ def test_validate_cli_writes_the_fixed_columns(published_csv: Path, tmp_path: Pa
     assert "supported 2" in r.output and "median" in r.output
     df = pl.read_csv(out)
     assert df.columns == ["id", "predicted_tokens_per_s_per_gpu", "predicted_step_time_s", "predicted_mfu",
-                          "predicted_mem_gib", "status", "reason", "memory_fits"]
+                          "predicted_mem_gib", "status", "reason", "memory_fits", "measured_tokens_per_s_per_gpu",
+                          "rel_error"]
     assert dict(zip(df["id"], df["status"], strict=True)) == {
         "foundry-001": "ok", "mbridge-004": "unsupported", "nemo2407-005": "ok"}
 
