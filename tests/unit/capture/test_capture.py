@@ -70,6 +70,21 @@ def test_parquet_roundtrip(tiny_llama: OpGraph, tmp_path: Path) -> None:
     assert back.meta == tiny_llama.meta
 
 
+def test_version_1_files_read_with_every_gemm_aligned(tiny_llama: OpGraph, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    # a file written before gemm_align existed (schema version 1): priced as it was, every GEMM aligned
+    p = tmp_path / "v1.parquet"
+    table = tiny_llama.ops.drop("gemm_align").to_arrow()
+    pq.write_table(table.replace_schema_metadata({b"trainperf.step_meta": tiny_llama.meta.to_json().encode(),
+                                                  b"trainperf.schema_version": b"1"}), str(p))
+    back = OpGraph.read_parquet(p)
+    assert back.ops.columns[: len(tiny_llama.ops.columns)] == tiny_llama.ops.columns
+    gemm = back.ops.filter(pl.col("gemm_m") > 0)
+    assert gemm.height > 0 and set(gemm["gemm_align"].to_list()) == {16}
+    assert set(back.ops.filter(pl.col("gemm_m") == 0)["gemm_align"].to_list()) == {0}
+
+
 def test_read_bad_parquet_names_the_file(tmp_path: Path) -> None:
     p = tmp_path / "nope.parquet"
     p.write_text("not parquet")
