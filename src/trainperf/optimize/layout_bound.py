@@ -14,12 +14,8 @@ from __future__ import annotations
 
 from trainperf.hardware.cluster import ClusterSpec
 from trainperf.parallel.arch import TransformerArch
-from trainperf.parallel.estimate import (
-    ADAM_BYTES_PER_PARAM,
-    OPTIMIZER_BW_FRACTION,
-    _scaled_layer_times,
-    _stage_params,
-)
+from trainperf.parallel.axis_terms import ADAM_BYTES_PER_PARAM, OPTIMIZER_BW_FRACTION
+from trainperf.parallel.estimate import _scaled_layer_times, _stage_params
 from trainperf.parallel.opgen import Shard
 from trainperf.parallel.params import StepModelParams
 from trainperf.parallel.plan import ParallelPlan, Sharding

@@ -18,20 +18,15 @@ import numpy as np
 from trainperf.hardware.cluster import ClusterSpec
 from trainperf.hardware.spec import GPUSpec
 from trainperf.parallel.arch import TransformerArch
-from trainperf.parallel.collectives import Collective, collective_time, hierarchical_dispatch_time, p2p_time
+from trainperf.parallel.axis_terms import cp_comm, ep_comm, fsdp_comm, once_per_step, tp_comm
+from trainperf.parallel.collectives import Collective
 from trainperf.parallel.memory import MemoryBreakdown, memory_per_gpu, stage_params, usable_bytes
 from trainperf.parallel.opgen import Shard, layer_ops
 from trainperf.parallel.optime import op_seconds
 from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
-from trainperf.parallel.plan import ParallelPlan, Recompute, Sharding
+from trainperf.parallel.plan import ParallelPlan, Recompute
 from trainperf.parallel.schedule import pipeline_time
 from trainperf.vocab import ParallelAxis
-
-ADAM_BYTES_PER_PARAM = 30.0
-"""Adam step traffic: fp32 master r/w (8) + m, v r/w (16) + fp32 grad read (4) + 16-bit weight write (2)."""
-OPTIMIZER_BW_FRACTION = 0.8
-"""Fused multi-tensor Adam reaches ~80% of HBM bandwidth (Calculon 0.9 for large transfers, MAD-Max 0.836;
-shared/notes/hardware-specs.md 7c)."""
 
 
 @dataclass(frozen=True)
@@ -100,27 +95,9 @@ def _scaled_layer_times(arch: TransformerArch, shard: Shard, kind: str, gpu: GPU
                        tuple((c, f * k, b * k) for c, f, b in lt.by_cat))
 
 
-# Speed only (a layout search evaluates ~10^4 plans that share most collectives and memory layouts): pure
-# functions of their arguments memoized. A ClusterSpec is not hashable (its tiers hold mapping proxies), so
-# the collective memo keys on its id and keeps the object to check that the id still names it.
-_COLL_MEMO: dict[tuple[object, ...], tuple[ClusterSpec, float]] = {}
 _MEM_MEMO: dict[tuple[object, ...], MemoryBreakdown] = {}
 _MEMO_MAX = 1 << 16
-
-
-def _ct(kind: Collective, nbytes: float, size: int, stride: int, cluster: ClusterSpec) -> float:
-    """collective_time, memoized."""
-    if size <= 1 or nbytes <= 0:
-        return 0.0
-    key = (kind, nbytes, size, stride, id(cluster))
-    hit = _COLL_MEMO.get(key)
-    if hit is not None and hit[0] is cluster:
-        return hit[1]
-    v = collective_time(kind, nbytes, size, stride, cluster)
-    if len(_COLL_MEMO) >= _MEMO_MAX:
-        _COLL_MEMO.clear()
-    _COLL_MEMO[key] = (cluster, v)
-    return v
+"""Speed only: a layout search evaluates ~10^4 plans that share most memory layouts."""
 
 
 _STAGE_MEMO: dict[tuple[object, ...], tuple[float, float]] = {}
@@ -265,17 +242,6 @@ class StageTerms(NamedTuple):
     """Once per step (no reshard per micro-batch): gathers and reduces hidden under compute."""
 
 
-class _Comm(NamedTuple):
-    """One axis's per-micro-batch terms: exposed forward / backward, hidden, and overlapped (interference)."""
-
-    f: float = 0.0
-    b: float = 0.0
-    hidden_one: float = 0.0
-    """The axis's hidden time per layer per micro-batch (what the simulator lays under compute)."""
-    overlapped: float = 0.0
-    """Its communication overlapped with compute over the whole step (it slows that compute)."""
-
-
 def _layer_compute(arch: TransformerArch, plan: ParallelPlan, params: StepModelParams, dense: _LayerTimes | None,
                    moe: _LayerTimes | None) -> tuple[float, float, float, float]:
     """(dense fwd, dense bwd, MoE fwd, MoE bwd) seconds per layer per micro-batch: recompute, frozen-weight
@@ -314,138 +280,6 @@ def _busiest_rank(arch: TransformerArch, plan: ParallelPlan, n_dense: float, n_m
     return 1.0, n_dense, n_moe
 
 
-def _tp_comm(plan: ParallelPlan, cluster: ClusterSpec, params: StepModelParams, act_bytes: float, sp: bool,
-             n_dense: float, n_moe: float) -> tuple[_Comm, float, float, float]:
-    """TP (Megatron SP: all-gather + reduce-scatter around attention and MLP, forward and backward): the
-    axis's terms, one collective set per block (unexposed), its exposed share, MoE blocks per layer."""
-    if plan.tp == 1:
-        return _Comm(), 0.0, 1.0, 1.0
-    kinds = (Collective.ALL_GATHER, Collective.REDUCE_SCATTER) if sp else (Collective.ALL_REDUCE,)
-    one = sum(_ct(k, act_bytes, plan.tp, 1, cluster) for k in kinds)
-    expo = params.exposed_tp_fraction if plan.tp_comm_overlap else 1.0
-    blocks_dense, blocks_moe = 2.0, 1.0 + (1.0 if plan.etp_eff > 1 else 0.0)
-    tp_f = one * expo * (n_dense * blocks_dense + n_moe * blocks_moe)
-    return _Comm(f=tp_f, b=tp_f, overlapped=2 * plan.n_micro * tp_f * (1 - expo) / max(expo, 1e-9)), one, expo, blocks_moe
-
-
-def _cp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, t: int, att_f: float,
-             layers: float) -> _Comm:
-    """CP: ring exchange of K and V (cp - 1 steps), hidden under forward attention (backward: twice)."""
-    if plan.cp == 1:
-        return _Comm()
-    kv = 2.0 * t * max(1, arch.n_kv_heads // plan.tp) * arch.hd * 2
-    xchg = (plan.cp - 1) * _ct(Collective.SEND_RECV, kv, 2, plan.tp, cluster)
-    hid = min(xchg, att_f)
-    return _Comm(f=max(0.0, xchg - att_f) * layers, b=max(0.0, 2 * xchg - 2 * att_f) * layers, hidden_one=hid,
-                 overlapped=plan.n_micro * 3 * hid * layers)
-
-
-def _ep_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, params: StepModelParams,
-             t_sp: int, mf: float, mb: float, n_moe: float) -> _Comm:
-    """EP: dispatch + combine all-to-all, forward and backward (f = b: the same exchanges in reverse)."""
-    if plan.ep == 1 or not arch.is_moe:
-        return _Comm()
-    # dispatch in the GEMM precision (fp8 recipes quantize before the all-to-all, 1 byte), combine in bf16
-    disp = 1.0 if plan.precision in ("fp8", "fp4") else 2.0
-    a2a = t_sp * arch.moe_topk * arch.hidden
-
-    def a2a_t(b: float) -> float:
-        if plan.ep_dispatcher == "hierarchical":
-            return hierarchical_dispatch_time(b, plan.ep, plan.etp_eff, cluster, arch.moe_experts, arch.moe_topk)
-        return _ct(Collective.ALL_TO_ALL, b, plan.ep, plan.etp_eff, cluster)
-
-    one = 0.5 * (a2a_t(a2a * disp) + a2a_t(a2a * 2.0))
-    # per layer, forward + backward: 4 all-to-alls; overlap (the other micro-batch's compute in 1F1B)
-    # hides up to (1 - exposed fraction) of them, but never more than the layer's own compute time
-    total = 4 * one
-    can_hide = min(total * (1 - params.exposed_a2a_fraction), mf + mb)
-    ep_f = (total - can_hide) / 2 * n_moe
-    return _Comm(f=ep_f, b=ep_f, hidden_one=can_hide, overlapped=plan.n_micro * can_hide * n_moe)
-
-
-class _Fsdp(NamedTuple):
-    f: float = 0.0
-    b: float = 0.0
-    once: float = 0.0
-    hidden_f: float = 0.0
-    hidden_b: float = 0.0
-    hidden_once: float = 0.0
-    overlapped: float = 0.0
-
-
-def _fsdp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, dense_p: float, expert_p: float,
-               layers: float, lf: float, lb: float) -> _Fsdp:
-    """ZeRO-3 / FSDP: weights gathered per layer, gradients reduce-scattered, prefetched under compute
-    (``lf``, ``lb``: mean forward / backward seconds of one layer)."""
-    if plan.sharding is not Sharding.ZERO3:
-        return _Fsdp()
-    dgroup, dstride = plan.shard_size * plan.cp, plan.tp
-    w_layer = 2.0 * dense_p / layers
-    e_layer = 2.0 * expert_p / layers
-    eg = max(1, plan.edp * plan.shard_size // plan.dp)
-    nc = plan.gather_collectives_per_layer  # one per flat buffer, or one per parameter tensor
-    ag = nc * (_ct(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + _ct(
-        Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster))
-    gb = plan.grad_reduce_bytes / 2
-    rs = 0.0 if plan.lora else nc * (
-        _ct(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)
-        + _ct(Collective.REDUCE_SCATTER, e_layer * gb / nc, eg, plan.etp_eff * plan.ep, cluster))
-    if not plan.reshard_per_microbatch:  # once per step: gather before the first forward, reduce after
-        hid = layers * (min(ag, lf) + min(rs, lb))
-        out = _Fsdp(once=layers * (max(0.0, ag - lf) + max(0.0, rs - lb)) + ag + rs,  # + the last backward
-                    hidden_once=hid, overlapped=hid)
-    elif plan.overlap_param_gather:
-        out = _Fsdp(f=layers * max(0.0, ag - lf) + ag, b=layers * max(0.0, ag + rs - lb) + rs,
-                    hidden_f=min(ag, lf), hidden_b=min(ag + rs, lb),
-                    overlapped=plan.n_micro * layers * (min(ag, lf) + min(ag + rs, lb)))
-    else:
-        out = _Fsdp(f=layers * ag, b=layers * (ag + rs))
-    if nc > 1 and plan.recompute is Recompute.FULL:
-        # per-tensor partitioning releases each tensor after its submodule's forward: the recomputed
-        # forward gathers it again (DeepSpeed ZeRO-3 with activation checkpointing)
-        out = out._replace(b=out.b + layers * plan.recomputed_fraction(arch) * ag)
-    return out
-
-
-class _Once(NamedTuple):
-    pp_p2p: float
-    dp_kind: Collective
-    dp_reduce: float
-    dp_gather: float
-    hsdp: float
-    optimizer: float
-
-
-def _once_per_step(plan: ParallelPlan, cluster: ClusterSpec, dense_p: float, expert_p: float,
-                   boundary_bytes: float) -> _Once:
-    """Raw once-per-step terms: one PP activation transfer, the DP gradient reduction (and ZeRO-1/2
-    parameter all-gather), the HSDP replica all-reduce, and Adam over the local shard (memory-bound)."""
-    pp_p2p = 0.0
-    if plan.pp > 1:
-        cross = plan.tp * plan.cp * plan.dp >= cluster.nvlink_domain
-        pp_p2p = p2p_time(boundary_bytes, cross, cluster)
-    dgroup, dstride = plan.shard_size * plan.cp, plan.tp
-    dp_kind = Collective.ALL_REDUCE if plan.sharding is Sharding.DDP else Collective.REDUCE_SCATTER
-    dp_reduce = dp_gather = hsdp = 0.0
-    if plan.sharding is not Sharding.ZERO3 and plan.dp * plan.cp > 1 and not plan.lora:
-        g = plan.grad_reduce_bytes
-        dp_reduce = _ct(dp_kind, dense_p * g, dgroup, dstride, cluster) + _ct(
-            dp_kind, expert_p * g, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
-        if plan.sharding is not Sharding.DDP:
-            dp_gather = _ct(Collective.ALL_GATHER, dense_p * 2, dgroup, dstride, cluster) + _ct(
-                Collective.ALL_GATHER, expert_p * 2, max(1, plan.edp), plan.etp_eff * plan.ep, cluster)
-    if plan.shard_group and plan.shard_group < plan.dp:  # HSDP: replicas all-reduce the sharded grads
-        rep = plan.dp // plan.shard_group
-        hsdp = _ct(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes / plan.shard_size, rep,
-                   plan.tp * plan.cp * plan.shard_group, cluster)
-    opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
-    local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
-    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (
-        cluster.gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
-    return _Once(pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
-                 optimizer=optimizer)
-
-
 def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                 params: StepModelParams = DEFAULT_PARAMS, *, sustained: bool = True) -> StageTerms:
     """The uncomposed terms of a plan that ParallelPlan and plan.check accepted (evaluate checks memory):
@@ -465,18 +299,18 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     t_sp = t // plan.tp if sp else t
     layers = max(n_dense + n_moe, 1.0)
 
-    tp, tp_one, tp_expo, tp_blocks_moe = _tp_comm(plan, cluster, params, t * arch.hidden * 2.0, sp, n_dense, n_moe)
+    tp, tp_one, tp_expo, tp_blocks_moe = tp_comm(plan, cluster, params, t * arch.hidden * 2.0, sp, n_dense, n_moe)
     att_f = dense.attn_fwd if dense else moe.attn_fwd if moe else 0.0
-    cp = _cp_comm(arch, plan, cluster, t, att_f, n_dense + n_moe)
-    ep = _ep_comm(arch, plan, cluster, params, t_sp, mf, mb, n_moe)
+    cp = cp_comm(arch, plan, cluster, t, att_f, n_dense + n_moe)
+    ep = ep_comm(arch, plan, cluster, params, t_sp, mf, mb, n_moe)
     dense_p, expert_p = _stage_params(arch, plan)
-    fs = _fsdp_comm(arch, plan, cluster, dense_p, expert_p, layers, (n_dense * df + n_moe * mf) / layers,
+    fs = fsdp_comm(arch, plan, cluster, dense_p, expert_p, layers, (n_dense * df + n_moe * mf) / layers,
                     (n_dense * db + n_moe * mb) / layers)
     hidden = 0.0  # communication time overlapped with compute (it still slows the compute it shares)
     for overlapped in (tp.overlapped, cp.overlapped, ep.overlapped, fs.overlapped):
         if overlapped:
             hidden += overlapped
-    once = _once_per_step(plan, cluster, dense_p, expert_p, t_sp * arch.hidden * 2.0)
+    once = once_per_step(plan, cluster, dense_p, expert_p, t_sp * arch.hidden * 2.0)
     return StageTerms(dense=dense, moe=moe, head=head, n_dense=n_dense, n_moe=n_moe, head_on=head_on, df=df, db=db,
                       mf=mf, mb=mb, tp_one=tp_one, tp_expo=tp_expo, tp_blocks_moe=tp_blocks_moe, tp_f=tp.f,
                       tp_b=tp.b, cp_f=cp.f, cp_b=cp.b, ep_f=ep.f, fsdp_f=fs.f, fsdp_b=fs.b,
