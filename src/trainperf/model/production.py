@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from trainperf.costs import OpCall, TensorMeta, cost
+from trainperf.costs import OpCall, TensorMeta, cost, dtype_bytes
 from trainperf.costs.formulas.optimizer import _CHUNK
 from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph
 
@@ -187,7 +187,7 @@ def sparse_embeddings(graph: OpGraph) -> tuple[OpGraph, int]:
     tables: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for r in fwd.iter_rows(named=True):
         w, idx = r["input_shapes"][0], r["input_shapes"][1]
-        wbytes = float(_dtype_bytes(r["input_dtypes"][0]))
+        wbytes = float(dtype_bytes(r["input_dtypes"][0]))
         tables.setdefault((w[0], w[1]), []).append((_numel(idx), wbytes))
     table_numel = {shape: shape[0] * shape[1] for shape in tables}
     rows: list[dict[str, Any]] = []
@@ -235,12 +235,6 @@ def _sparse_meta(meta: Any, *, rows: int, elems: int) -> Any:
     return dataclasses.replace(meta, grad_bytes=meta.grad_bytes * (1 - share),
                                optimizer_state_bytes=meta.optimizer_state_bytes * (1 - share)
                                + rows * ROWWISE_STATE_BYTES)
-
-
-def _dtype_bytes(dtype: str) -> float:
-    from trainperf.costs import dtype_bytes
-
-    return dtype_bytes(dtype)
 
 
 def production(graph: OpGraph, *, causal: bool = False) -> OpGraph:

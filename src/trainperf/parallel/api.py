@@ -119,8 +119,9 @@ def plan_from_args(model: str | TransformerArch, *, cluster: str | ClusterSpec =
     from trainperf.parallel.framework import preset
     from trainperf.vocab import choice
 
-    fw = preset(framework).plan_fields(pp=pp) if framework is not None else {}
-    fw_zero = preset(framework).sharding.value if framework is not None else "zero1"
+    stack_preset = preset(framework) if framework is not None else None
+    fw = stack_preset.plan_fields(pp=pp) if stack_preset else {}
+    fw_zero = stack_preset.sharding.value if stack_preset else "zero1"
     given = {"tp_comm_overlap": tp_overlap, "fused_kernels": fused, "attention": attention}
     stack = {**{"tp_comm_overlap": True, "fused_kernels": True, "attention": "flash2"}, **fw,
              **{k: v for k, v in given.items() if v is not None}}

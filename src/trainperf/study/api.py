@@ -42,8 +42,9 @@ class StudyResult:
 
 
 def _device_jobs(pattern: str | None, *, gpus: tuple[int, ...] | None, gbs: int | None, seq: int | None,
-                 precision: str, flavor: str) -> list[Job]:
-    """A single-GPU study: every matched zoo workload (any domain) on the single-GPU model."""
+                 precision: str, flavor: str) -> tuple[list[Job], list[str]]:
+    """A single-GPU study: every matched zoo workload (any domain) on the single-GPU model, and a note
+    naming the workloads a --seq does not apply to (they keep their own sizes)."""
     from trainperf.model.config import PRECISIONS
     from trainperf.workloads import get_workload, list_workloads
     from trainperf.workloads.registry import Size
@@ -58,13 +59,19 @@ def _device_jobs(pattern: str | None, *, gpus: tuple[int, ...] | None, gbs: int 
         raise ValueError(f"no workload matches {pattern!r}; run `trainperf zoo` to see all")
     if flavor not in ("full", "tiny"):
         raise ValueError(f"--flavor {flavor!r}: choose full or tiny")
-    jobs = []
+    jobs, no_seq = [], []
     for n in names:
         w = get_workload(n)
         s = seq if seq is not None and w.canonical[flavor].seq is not None else None  # --seq: sequence models only
+        if seq is not None and s is None:
+            no_seq.append(n)
         w.build(flavor, Size(batch=gbs, seq=s))  # sizes the workload cannot take fail here, before any capture
         jobs.append(Job(workload=n, gpus=1, gbs=gbs or 0, seq=s or 0, precision=prec, engine="device", flavor=flavor))
-    return jobs
+    if no_seq and len(no_seq) == len(names):
+        raise ValueError(f"--seq {seq}: none of {', '.join(names[:5])} has a sequence length; drop --seq")
+    notes = [f"--seq {seq} applies to sequence models; {len(no_seq)} have none and keep their own size: "
+             f"{', '.join(no_seq[:8])}"] if no_seq else []
+    return jobs, notes
 
 
 def select_jobs(pattern: str | None, *, gpus: tuple[int, ...] | None, gbs: int | None, seq: int | None,
@@ -74,7 +81,7 @@ def select_jobs(pattern: str | None, *, gpus: tuple[int, ...] | None, gbs: int |
     from trainperf.parallel.zoo_arch import zoo_entry
 
     if single_gpu:
-        return _device_jobs(pattern, gpus=gpus, gbs=gbs, seq=seq, precision=precision, flavor=flavor), []
+        return _device_jobs(pattern, gpus=gpus, gbs=gbs, seq=seq, precision=precision, flavor=flavor)
     if flavor != "full":
         raise ValueError("--flavor applies to single-GPU studies (--gpu without --cluster): the planner prices "
                          "full-size architectures")

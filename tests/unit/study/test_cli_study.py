@@ -98,3 +98,15 @@ def test_single_gpu_study_of_any_network() -> None:
 def test_study_flavor_needs_one_gpu() -> None:
     r = CliRunner().invoke(app, [*SMALL, "--flavor", "tiny"])
     assert isinstance(r.exception, ValueError) and "--flavor applies to single-GPU studies" in str(r.exception)
+
+
+def test_single_gpu_seq_applies_to_sequence_models_and_says_so() -> None:
+    from trainperf.study.api import select_jobs
+
+    jobs, notes = select_jobs(None, gpus=None, gbs=None, seq=64, precision="bf16", single_gpu=True, flavor="tiny")
+    seqs = {j.workload: j.seq for j in jobs}
+    assert seqs["llama3.2-1b"] == 64 and seqs["resnet50"] == 0
+    assert len(notes) == 1 and "resnet50" in notes[0] and "--seq 64" in notes[0]
+    r = CliRunner().invoke(app, ["study", "resnet50", "--gpu", "H100-SXM", "--flavor", "tiny", "--seq", "64",
+                                 "--workers", "0"])
+    assert isinstance(r.exception, ValueError) and "has a sequence length; drop --seq" in str(r.exception)
