@@ -32,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from trainperf.costs import OpCall, TensorMeta, cost, dtype_bytes
+from trainperf.costs import OpCall, TensorMeta, dtype_bytes
 from trainperf.costs.formulas.optimizer import _CHUNK
 from trainperf.opgraph import OPGRAPH_SCHEMA, OpGraph
 
@@ -114,18 +114,12 @@ def _fused_row(template: dict[str, Any], dims: _Dims, *, backward: bool, causal:
     else:
         op = "aten::_scaled_dot_product_flash_attention"
         call = OpCall(op=op, args=(q, k, v, 0.0, causal))
-    c = cost(call)
-    assert c is not None and c.attention is not None
-    a = c.attention
-    ins = call.tensors()
-    return {**template, "op": op, "overload": "", "category": c.category.value, "flops": c.flops,
-            "bytes_read": c.bytes_read, "bytes_written": float(c.bytes_written), "kernels": c.kernels,
-            "math_dtype": c.math_dtype or "", "input_shapes": [list(t.shape) for t in ins],
-            "input_dtypes": [t.dtype for t in ins], "output_shapes": [], "output_dtypes": [],
-            "gemm_batch": 0, "gemm_m": 0, "gemm_n": 0, "gemm_k": 0, "gemm_align": 0,
-            "attn_batch": a.batch, "attn_heads": a.heads, "attn_q": a.q_len, "attn_kv": a.kv_len,
-            "attn_dim": a.head_dim, "attn_dim_v": a.head_dim_v, "attn_causal": a.causal,
-            "attn_backward": a.backward, "covered": True}
+    from trainperf.model.trace_ops import op_row  # the one OpCall -> OpGraph-row mapping (traces use it too)
+
+    row = op_row(call)
+    assert row is not None
+    keep = {k: template[k] for k in ("idx", "phase", "module", "module_type", "layer")}
+    return {**row, **keep}
 
 
 def fuse_attention(graph: OpGraph, *, causal: bool = False) -> tuple[OpGraph, int]:
