@@ -111,7 +111,7 @@ def _rand(*shape: int, dtype: torch.dtype, device: torch.device, grad: bool = Fa
 def kernel_cases(device: torch.device, quick: bool) -> list[tuple[str, dict[str, Any], Callable[[], Any], float, float]]:
     """(name, params, fn, flops, bytes) per microbenchmark; tensors are built lazily inside each case's
     factory so that only one case's inputs are alive at a time."""
-    s = 16 if quick else 1
+    s = 64 if quick else 1  # quick: CPU smoke runs, also on CPUs without AVX2 (slow bf16 matmuls)
     bf, cases = torch.bfloat16, []
 
     def gemm(m: int, n: int, k: int, dtype: torch.dtype, tf32: bool | None = None) -> None:

@@ -86,7 +86,10 @@ class ModuleStack:
     @contextmanager
     def hooks(self) -> Iterator[None]:
         def pre(mod: torch.nn.Module, _args: Any) -> None:
-            self.stack.append(self.names.get(id(mod), type(mod).__name__))
+            # a module outside the model's tree runs on behalf of its caller: transformers >= 5.25 wraps
+            # functions such as apply_rotary_pos_emb in a global ``Func`` module (hub kernels), whose ops
+            # belong to the attention layer that calls it
+            self.stack.append(self.names.get(id(mod), self.stack[-1]))
 
         def post(mod: torch.nn.Module, _args: Any, _out: Any) -> None:
             if len(self.stack) > 1:
