@@ -5,10 +5,11 @@ what dominates its step (one colour per category, as in every other report), the
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 import polars as pl
 
-from trainperf.report.trace_html import COLORS, CSS, _legend
+from trainperf.report.html_common import colour, legend, page, table
 from trainperf.report.units import pct, seconds
 
 
@@ -16,11 +17,11 @@ def _mfu_bars(df: pl.DataFrame, width: int = 520, row: int = 18) -> str:
     """One bar per (workload, GPU): length = MFU, colour = the top category of its step."""
     ok = df.filter(pl.col("status") == "ok")
     label_w = 260
-    out = [f'<svg width="{label_w + width + 60}" height="{row * ok.height + 24}" xmlns="http://www.w3.org/2000/svg">']
+    out = [f'<svg class="chart mfu" width="{label_w + width + 60}" height="{row * ok.height + 24}">']
     for i, r in enumerate(ok.iter_rows(named=True)):
         y = 4 + i * row
         w = width * min(max(r["mfu"] or 0.0, 0.0), 1.0)
-        c = COLORS.get(r["top_category"] or "other", "#999")
+        c = colour(r["top_category"])
         name = f"{r['workload']} ({r['gpu']})"
         out.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{escape(name)}</text>'
                    f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{row - 4}" fill="{c}"><title>'
@@ -31,20 +32,15 @@ def _mfu_bars(df: pl.DataFrame, width: int = 520, row: int = 18) -> str:
         x = label_w + width * f
         out.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{row * ok.height + 4}" stroke="#eee"/>'
                    f'<text x="{x:.1f}" y="{row * ok.height + 18}" text-anchor="middle">{f:.0%}</text>')
-    return "".join(out) + "</svg>" + _legend(sorted({c for c in ok["top_category"].to_list() if c}))
+    return "".join(out) + "</svg>" + legend(sorted({c for c in ok["top_category"].to_list() if c}))
 
 
 def _table(df: pl.DataFrame, cols: dict[str, str]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in cols.values())
-    rows = []
-    for r in df.iter_rows(named=True):
-        cells = []
-        for k in cols:
-            v = r[k]
-            cells.append("-" if v is None else pct(v) if k in ("mfu", "top_category_share", "fleet_share")
-                         else seconds(v) if k == "step_time_s" else f"{v:.1f}" if isinstance(v, float) else str(v))
-        rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    def cell(k: str, v: Any) -> str:
+        return ("-" if v is None else pct(v) if k in ("mfu", "top_category_share", "fleet_share")
+                else seconds(v) if k == "step_time_s" else f"{v:.1f}" if isinstance(v, float) else str(v))
+
+    return table(list(cols.values()), ([cell(k, r[k]) for k in cols] for r in df.iter_rows(named=True)))
 
 
 def render_fleet_html(df: pl.DataFrame, ranked: pl.DataFrame | None = None,
@@ -64,5 +60,4 @@ def render_fleet_html(df: pl.DataFrame, ranked: pl.DataFrame | None = None,
             together, alone = overlap
             body.append(f"<p class='dim'>all fixes together recover {pct(together)} of fleet time; alone they add "
                         f"up to {pct(alone)}: {pct(max(alone - together, 0.0))} is claimed by more than one fix</p>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>trainperf fleet</title><style>{CSS}</style>"
-            f"</head><body>{''.join(body)}</body></html>")
+    return page("trainperf fleet", body)

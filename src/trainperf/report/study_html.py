@@ -1,6 +1,7 @@
 """One self-contained HTML file for `trainperf study --html`: no scripts, no network. Two table heatmaps
 (step time per job and point, relative to the job's base point; elasticity per job and knob) plus the
-per-job summary and every point. House style and helpers from report/trace_html.py."""
+per-job summary and every point; what limits each job carries its palette colour. House style and helpers
+from report/html_common.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from trainperf.report.trace_html import CSS, _table
+from trainperf.report.html_common import COLORS, colour, df_table, page
 from trainperf.report.units import pct, seconds
 
 HEAT_CSS = ".heat td{text-align:center;min-width:56px}.heat td:first-child{text-align:left}"
@@ -47,11 +48,19 @@ def step_heatmap(table: pl.DataFrame, summary: pl.DataFrame) -> str:
                 continue
             b = base.get((wl, g))
             ratio = r["step_time_s"] / b if b else 1.0
-            tds.append(f"<td style='background:{_ratio_color(ratio)}' title='{escape(r['layout'] or '')}; "
+            tds.append(f"<td class='n' style='background:{_ratio_color(ratio)}' title='{escape(r['layout'] or '')}; "
                        f"limited by {escape(r['limited_by'] or '')}; x{ratio:.2f} of base'>"
                        f"{escape(seconds(r['step_time_s']))}</td>")
         body.append(f"<tr><td>{escape(wl)}@{g}</td>{''.join(tds)}</tr>")
     return f"<table class='heat'><tr><th>job</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _limit(text: str | None) -> str:
+    """'compute matmul' with the swatch of matmul ('exposed comm tp': communication, 'pipeline bubble': bubble)."""
+    words = str(text).split()
+    key = "communication" if words[:1] == ["exposed"] else next((w for w in reversed(words) if w in COLORS), "")
+    sw = f"<i class='sw' style='background:{colour(key)}'></i>" if key else ""
+    return f"{sw}{escape(str(text))}"
 
 
 def elasticity_heatmap(summary: pl.DataFrame) -> str:
@@ -64,7 +73,7 @@ def elasticity_heatmap(summary: pl.DataFrame) -> str:
         tds = "".join("<td>-</td>" if r[k] is None else
                       f"<td style='background:{_elastic_color(r[k])}'>{r[k]:+.2f}</td>" for k in knobs)
         rows.append(f"<tr><td>{escape(r['job'])}</td>{tds}<td>{escape(str(r['most_sensitive']))}</td>"
-                    f"<td>{escape(str(r['limited_by']))}</td></tr>")
+                    f"<td>{_limit(r['limited_by'])}</td></tr>")
     return (f"<table class='heat'><tr><th>job</th>{head}<th>most sensitive</th><th>limited by</th></tr>"
             f"{''.join(rows)}</table>")
 
@@ -72,8 +81,7 @@ def elasticity_heatmap(summary: pl.DataFrame) -> str:
 def render_study_html(res: Any) -> str:
     """A StudyResult as one HTML page."""
     t = res.table
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>trainperf study: {escape(res.hardware)}"
-           f"</title><style>{CSS}{HEAT_CSS}</style></head><body><h1>trainperf architecture study</h1>",
+    out = ["<h1>trainperf architecture study</h1>",
            f"<p>{t['workload'].n_unique()} workload(s), {len(res.points)} point(s) on {escape(res.hardware)}; each "
            f"job at its searched best layout per point; {res.elapsed_s:.1f} s</p>"]
     out += [f"<p class='warn'>note: {escape(n)}</p>" for n in res.notes]
@@ -81,12 +89,11 @@ def render_study_html(res: Any) -> str:
             elasticity_heatmap(res.summary),
             "<h2>Step time per point (colour: vs the job's base point; blue faster, red slower)</h2>",
             step_heatmap(t, res.summary), "<h2>Every point</h2>",
-            _table(t, {"job": lambda r: f"{r['workload']}@{r['gpus']}", "point": lambda r: r["point"],
-                       "status": lambda r: r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}",
-                       "step": lambda r: seconds(r["step_time_s"]) if r["step_time_s"] else "-",
-                       "MFU": lambda r: pct(r["mfu"]) if r["mfu"] is not None else "-",
-                       "layout": lambda r: r["layout"] or "-",
-                       "limited by": lambda r: f"{r['limited_by']} ({pct(r['limited_share'])})" if r["limited_by"]
-                       else "-"}),
-            "</body></html>"]
-    return "\n".join(out)
+            df_table(t, {"job": lambda r: f"{r['workload']}@{r['gpus']}", "point": lambda r: r["point"],
+                          "status": lambda r: r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}",
+                          "step": lambda r: seconds(r["step_time_s"]) if r["step_time_s"] else "-",
+                          "MFU": lambda r: pct(r["mfu"]) if r["mfu"] is not None else "-",
+                          "layout": lambda r: r["layout"] or "-",
+                          "limited by": lambda r: f"{r['limited_by']} ({pct(r['limited_share'])})" if r["limited_by"]
+                          else "-"})]
+    return page(f"trainperf study: {res.hardware}", "\n".join(out), css=HEAT_CSS)

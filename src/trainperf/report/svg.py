@@ -1,4 +1,5 @@
-"""Inline SVG charts shared by the HTML reports (no scripts): a log-log roofline with decade ticks."""
+"""Inline SVG charts shared by the HTML reports (no scripts): a log-log roofline with a labelled tick per
+decade on both axes; its points' tooltips are SVG ``<title>``s."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def roofline(points: list[Point], roofs: dict[float, str], bw_tbps: float, *, wi
     def y_of(v: float) -> float:
         return bottom - (math.log10(max(v, ymin)) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin)) * (bottom - 10)
 
-    out = [f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    out = [f'<svg class="chart roofline" width="{width}" height="{height}">']
     for v in _decades(xmin, xmax):
         x = x_of(v)
         out.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="{bottom}" stroke="#eee"/>'

@@ -22,6 +22,7 @@ def test_predict_html_is_self_contained_with_a_ticked_roofline(tmp_path: Path) -
     assert page.startswith("<!doctype html>") and "<script" not in page and not _external_urls(page)
     assert "Roofline of the predicted ops" in page and page.count("<circle") > 5
     assert "<td>matmul</td>" in page and "FLOP / byte" in page and ">100</text>" in page
+    assert 'class="chart timeline"' in page and "host (issue)" in page and "ops, " in page
 
 
 def test_predict_html_on_the_cluster_path_and_bad_target(tmp_path: Path) -> None:
@@ -52,3 +53,30 @@ def test_fleet_html_bars_table_and_priorities(tmp_path: Path) -> None:
     assert "Priorities: fixes ranked" in page and page.count("<rect") >= 1
     r = CliRunner().invoke(app, ["fleet", "--cluster", "dgx-h100", "--gpus", "8", "--html", str(out)])
     assert r.exit_code != 0 and "--html" in str(r.exception)
+
+
+def test_one_colour_per_name_and_no_wrapping_time_cells() -> None:
+    from trainperf.report.html_common import COLORS, table
+    from trainperf.vocab import OpCategory
+
+    assert len(set(COLORS.values())) == len(COLORS) and {c.value for c in OpCategory} <= set(COLORS)
+    html = table(["op", "time", "share"], [["aten::mm [a b]", "1.20 ms", "-3.4%"]])
+    assert "<td>aten::mm [a b]</td><td class='n'>1.20 ms</td><td class='n'>-3.4%</td>" in html
+
+
+def test_timeline_merges_below_its_resolution_and_ticks_every_zoom() -> None:
+    import polars as pl
+
+    from trainperf.report.html_common import ZOOMS, merge_blocks, timeline
+
+    n = 50_000  # 50k 1-us kernels, alternating categories, 1 us apart: 0.1 s
+    iv = pl.DataFrame({"lane": [0] * n, "s": [2e-6 * i for i in range(n)], "e": [2e-6 * i + 1e-6 for i in range(n)],
+                       "cat": ["matmul", "norm"] * (n // 2), "name": ["k"] * n})
+    assert merge_blocks(iv.head(4), 1e-7).height == 4  # above the resolution: one block per kernel
+    blocks = merge_blocks(iv, 1e-3)
+    assert blocks.height <= 2 * 100 + 1 and blocks["n"].sum() == n
+    html = timeline("t", ["GPU"], iv, 0.1)
+    assert html.count("<rect") == html.count("<title>") <= 20_000 + 1
+    for z in ZOOMS:
+        assert f'class="k{z}"' in html and f'id="tl-t-{z}"' in html
+    assert all(f">{t} ms</span>" in html for t in (20, 5, 2)) and "http" not in html  # 1x, 4x, 16x steps
