@@ -39,7 +39,8 @@ def predict_cmd(
                                         "long training run)")] = False,
     kernels: Annotated[str, typer.Option(help="as-written (the captured ops) or production (unfused attention "
                                               "as flash attention, dense embedding-table updates as TorchRec's "
-                                              "fused rowwise sparse optimizer)")] = "as-written",
+                                              "fused rowwise sparse optimizer, naive Mamba-2 / gated-delta "
+                                              "scans as the fused mamba_ssm / fla kernels)")] = "as-written",
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,

@@ -9,9 +9,10 @@ captured op graph, one execution choice changed), so a fix's recoverable time is
   dispatch);
 - NCHW convolutions -> channels-last (conv nets only);
 - 16-bit GEMMs -> fp8 linears (where the GPU has fp8 tensor cores);
-- unfused attention (bmm + softmax + bmm as eager or SDPA's math path runs it) -> flash attention, and
-  dense embedding-table updates -> a fused rowwise sparse optimizer (the op graph rewritten by
-  model/production.py);
+- unfused attention (bmm + softmax + bmm as eager or SDPA's math path runs it) -> flash attention,
+  dense embedding-table updates -> a fused rowwise sparse optimizer, and naive chunked state-space /
+  linear-attention scans (transformers' torch fallbacks) -> mamba_ssm's SSD and fla's delta-rule kernels (the op
+  graph rewritten by model/production.py and model/production_ssm.py);
 - GEMMs whose leading dimensions are not 16-byte multiples (GPT-2's 50,257 vocabulary) -> dimensions
   padded to a multiple of 64 (the op graph with every GEMM aligned; the few padded FLOPs are not added).
 
@@ -35,6 +36,7 @@ import polars as pl
 from trainperf.hardware.spec import GPUSpec
 from trainperf.model import ExecConfig
 from trainperf.model.production import causal_attention, fuse_attention, sparse_embeddings
+from trainperf.model.production_ssm import fuse_scans
 
 FIXES_SCHEMA: dict[str, Any] = {
     "workload": pl.Utf8, "gpu": pl.Utf8, "fix": pl.Utf8, "step_s": pl.Float64, "fixed_step_s": pl.Float64,
@@ -51,6 +53,7 @@ class Fix(StrEnum):
     PAD_DIMS = "pad-dims"
     FUSED_ATTENTION = "fused-attention"
     SPARSE_EMBEDDINGS = "sparse-embeddings"
+    FUSED_SSM_SCAN = "fused-ssm-scan"
 
 
 FIX_WHAT = {
@@ -62,6 +65,8 @@ FIX_WHAT = {
     Fix.FUSED_ATTENTION: "unfused attention (bmm + softmax + bmm): flash attention (SDPA, flash-attn)",
     Fix.SPARSE_EMBEDDINGS: "dense embedding-table gradients and updates: fused rowwise sparse optimizer "
                            "(TorchRec / FBGEMM)",
+    Fix.FUSED_SSM_SCAN: "naive chunked state-space / linear-attention scans (cumsum, einsum/bmm, triangular "
+                        "solves): fused kernels (mamba_ssm SSD, flash-linear-attention delta rule)",
 }
 
 
@@ -119,6 +124,10 @@ def fix_rows(workload: str, graph: Any, gpu: GPUSpec, cfg: ExecConfig) -> list[d
     if n_tables:
         rows.append(row(Fix.SPARSE_EMBEDDINGS.value, predict_step(sparse, gpu, cfg).step_time_s))
         rewritten = sparse_embeddings(rewritten)[0]
+    scans, n_scans = fuse_scans(graph)
+    if n_scans:
+        rows.append(row(Fix.FUSED_SSM_SCAN.value, predict_step(scans, gpu, cfg).step_time_s))
+        rewritten = fuse_scans(rewritten)[0]
     if cfs or rewritten is not graph:
         every = cfg
         for c in cfs.values():  # all fixes together: each changes its own field

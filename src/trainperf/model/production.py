@@ -19,8 +19,14 @@ same cost formulas (costs/) as a captured op of that kind:
   at the lookups, an upper bound with no duplicate indices coalesced. It also takes the tables' share out
   of the dense optimizer ops.
 
-What stays as written: ops no rewrite recognizes. A rewrite never adds work: the fused kernel does the
-same products without materializing the scores. Pure functions of the op table (no torch).
+- Naive chunked scans of hybrid state-space / linear-attention mixers (transformers' torch fallbacks for
+  Mamba-2 SSD, the gated delta rule, Kimi Delta Attention): one fused mamba_ssm / fla kernel row forward and
+  one backward per mixer call, in production_ssm.py (which says what it matches and where shapes come from).
+
+What stays as written: ops no rewrite recognizes. The flash and embedding rewrites never add work: the fused
+kernel does the same products without materializing the scores. The fused delta-rule scan can execute more
+FLOPs than its torch fallback at full size (production_ssm.py says why). Pure functions of the op table (no
+torch).
 """
 
 from __future__ import annotations
@@ -147,11 +153,16 @@ def fuse_attention(graph: OpGraph, *, causal: bool = False) -> tuple[OpGraph, in
         keep.append(run.select(list(OPGRAPH_SCHEMA)))
     if not fused:
         return graph, 0
-    out = pl.concat(keep, how="vertical").with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("idx"))
+    return reassemble(graph, keep), fused
+
+
+def reassemble(graph: OpGraph, parts: list[pl.DataFrame]) -> OpGraph:
+    """``graph`` with its op table made of ``parts`` (OpGraph-schema frames in step order), renumbered."""
+    out = pl.concat(parts, how="vertical").with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("idx"))
     extra = [c for c in graph.ops.columns if c not in OPGRAPH_SCHEMA]
     if extra:  # columns beyond the schema (a trace's host_copy) do not survive a rewrite of their rows
         out = out.with_columns(*(pl.lit(None).alias(c) for c in extra))
-    return dataclasses.replace(graph, ops=out), fused
+    return dataclasses.replace(graph, ops=out)
 
 
 _BAG_FWD = ("aten::_embedding_bag", "aten::embedding_bag", "aten::_embedding_bag_forward_only")
@@ -232,6 +243,8 @@ def _sparse_meta(meta: Any, *, rows: int, elems: int) -> Any:
 
 
 def production(graph: OpGraph, *, causal: bool = False) -> OpGraph:
-    """Every rewrite of this module applied: unfused attention -> flash attention, dense embedding-table
-    updates -> fused rowwise sparse ones."""
-    return sparse_embeddings(fuse_attention(graph, causal=causal)[0])[0]
+    """Every rewrite applied: unfused attention -> flash attention, dense embedding-table updates -> fused
+    rowwise sparse ones, naive state-space / linear-attention scans -> fused scans (production_ssm.py)."""
+    from trainperf.model.production_ssm import fuse_scans  # imports this module: not at its top
+
+    return fuse_scans(sparse_embeddings(fuse_attention(graph, causal=causal)[0])[0])[0]
