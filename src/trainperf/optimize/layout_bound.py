@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from trainperf.hardware.cluster import ClusterSpec
 from trainperf.parallel.arch import TransformerArch
-from trainperf.parallel.axis_terms import ADAM_BYTES_PER_PARAM, OPTIMIZER_BW_FRACTION
-from trainperf.parallel.estimate import _scaled_layer_times, _stage_params
+from trainperf.parallel.axis_terms import optimizer_s
+from trainperf.parallel.estimate import _scaled_layer_times, _stage_counts, _stage_params
 from trainperf.parallel.opgen import Shard
 from trainperf.parallel.params import StepModelParams
-from trainperf.parallel.plan import ParallelPlan, Sharding
+from trainperf.parallel.plan import ParallelPlan
 from trainperf.parallel.schedule import pipeline_time
 
 SLACK = 1.0 - 1e-9
@@ -33,9 +33,7 @@ def step_lower_bound(arch: TransformerArch, plan: ParallelPlan, cluster: Cluster
     shard = Shard(mbs=plan.mbs, seq=plan.seq, tp=plan.tp, cp=plan.cp, sp=plan.sequence_parallel and plan.tp > 1,
                   ep=plan.ep, etp=plan.etp_eff, precision=plan.precision, fused=plan.fused_kernels,
                   doc_len=plan.packed_doc_len, attention=plan.attention)
-    lps = plan.layers_per_stage(arch)
-    frac_moe = arch.moe_layers / arch.n_layers
-    n_dense, n_moe = lps * (1 - frac_moe), lps * frac_moe
+    n_dense, n_moe, _ = _stage_counts(arch, plan)  # the busiest stage, as evaluate counts it
     layer_over = params.layer_overhead_s  # its fwd and bwd halves together
     d = m = 0.0
     if arch.dense_layers_count():
@@ -57,8 +55,5 @@ def step_lower_bound(arch: TransformerArch, plan: ParallelPlan, cluster: Cluster
     else:
         stage = total + h
     step, _ = pipeline_time(stage, 0.0, plan.n_micro, plan.pp, plan.vp)
-    dense_p, expert_p = _stage_params(arch, plan)
-    opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
-    local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
-    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
+    optimizer = optimizer_s(plan, gpu.hbm_bw_GBps, *_stage_params(arch, plan))
     return (step + optimizer + params.step_overhead_s) * SLACK

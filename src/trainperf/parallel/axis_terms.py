@@ -179,11 +179,15 @@ def once_per_step(plan: ParallelPlan, cluster: ClusterSpec, dense_p: float, expe
         rep = plan.dp // plan.shard_group
         hsdp = collective_s(Collective.ALL_REDUCE, dense_p * plan.grad_reduce_bytes / plan.shard_size, rep,
                    plan.tp * plan.cp * plan.shard_group, cluster)
+    return OncePerStep(pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
+                       optimizer=optimizer_s(plan, cluster.gpu.hbm_bw_GBps, dense_p, expert_p))
+
+
+def optimizer_s(plan: ParallelPlan, hbm_bw_GBps: float, dense_p: float, expert_p: float) -> float:
+    """Adam over the rank's shard of the stage's parameters, memory-bound (ADAM_BYTES_PER_PARAM at
+    OPTIMIZER_BW_FRACTION of HBM bandwidth); frozen-weight LoRA updates nothing we count."""
     opt_shard = 1 if plan.sharding is Sharding.DDP else plan.shard_size * plan.cp
     local = dense_p / opt_shard + expert_p / max(1, plan.edp if plan.sharding is not Sharding.DDP else 1)
-    optimizer = 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (
-        cluster.gpu.hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
-    return OncePerStep(pp_p2p=pp_p2p, dp_kind=dp_kind, dp_reduce=dp_reduce, dp_gather=dp_gather, hsdp=hsdp,
-                 optimizer=optimizer)
+    return 0.0 if plan.lora else local * ADAM_BYTES_PER_PARAM / (hbm_bw_GBps * 1e9 * OPTIMIZER_BW_FRACTION)
 
 

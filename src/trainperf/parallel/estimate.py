@@ -18,8 +18,7 @@ import numpy as np
 from trainperf.hardware.cluster import ClusterSpec
 from trainperf.hardware.spec import GPUSpec
 from trainperf.parallel.arch import TransformerArch
-from trainperf.parallel.axis_terms import cp_comm, ep_comm, fsdp_comm, once_per_step, tp_comm
-from trainperf.parallel.collectives import Collective
+from trainperf.parallel.axis_terms import OncePerStep, cp_comm, ep_comm, fsdp_comm, once_per_step, tp_comm
 from trainperf.parallel.memory import MemoryBreakdown, memory_per_gpu, stage_params, usable_bytes
 from trainperf.parallel.opgen import Shard, layer_ops
 from trainperf.parallel.optime import op_seconds
@@ -127,9 +126,16 @@ def _memory(arch: TransformerArch, plan: ParallelPlan) -> MemoryBreakdown:
 
 
 def _stage_counts(arch: TransformerArch, plan: ParallelPlan) -> tuple[float, float, bool]:
-    """(dense layers, MoE layers) on the busiest stage, and whether it also carries the LM head."""
-    frac_moe = arch.moe_layers / arch.n_layers
-    return plan.layers_per_stage(arch) * (1 - frac_moe), plan.layers_per_stage(arch) * frac_moe, True
+    """(dense layers, MoE layers) on the busiest stage, and whether it also carries the LM head. MoE models put
+    their dense layers first (DeepSeek-V3's first_k_dense_replace, Megatron's moe_layer_freq patterns that
+    start dense), so with pipeline stages the busiest one holds MoE layers only, as far as there are enough;
+    without pipelining the one stage holds the model's mix."""
+    lps = plan.layers_per_stage(arch)
+    if plan.pp == 1:
+        frac_moe = arch.moe_layers / arch.n_layers
+        return lps * (1 - frac_moe), lps * frac_moe, True
+    n_moe = min(lps, arch.moe_layers)
+    return lps - n_moe, n_moe, True
 
 
 def evaluate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
@@ -222,15 +228,9 @@ class StageTerms(NamedTuple):
     expert_p: float
     sp: bool
     t_sp: int
-    pp_p2p: float
-    """One pipeline activation transfer (send/recv of a micro-batch's boundary activations)."""
-    dp_kind: Collective
-    dp_reduce: float
-    """Raw data-parallel gradient reduction of the stage (all-reduce, or reduce-scatter with ZeRO-1/2)."""
-    dp_gather: float
-    """Raw ZeRO-1/2 parameter all-gather after the optimizer (0 with DDP)."""
-    hsdp: float
-    optimizer: float
+    once: OncePerStep
+    """The raw once-per-step terms (axis_terms.once_per_step): one pipeline activation transfer, the DP
+    gradient reduction and ZeRO-1/2 parameter all-gather, the HSDP replica all-reduce, the optimizer."""
     cp_hidden: float
     """Per layer per micro-batch: CP ring exchange hidden under forward attention (backward: twice)."""
     ep_hidden: float
@@ -315,8 +315,7 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
                       mf=mf, mb=mb, tp_one=tp_one, tp_expo=tp_expo, tp_blocks_moe=tp_blocks_moe, tp_f=tp.f,
                       tp_b=tp.b, cp_f=cp.f, cp_b=cp.b, ep_f=ep.f, fsdp_f=fs.f, fsdp_b=fs.b,
                       fsdp_once=fs.once, hidden=hidden, dense_p=dense_p, expert_p=expert_p, sp=sp, t_sp=t_sp,
-                      pp_p2p=once.pp_p2p, dp_kind=once.dp_kind, dp_reduce=once.dp_reduce,
-                      dp_gather=once.dp_gather, hsdp=once.hsdp, optimizer=once.optimizer, cp_hidden=cp.hidden_one,
+                      once=once, cp_hidden=cp.hidden_one,
                       ep_hidden=ep.hidden_one, fsdp_hidden_f=fs.hidden_f, fsdp_hidden_b=fs.hidden_b,
                       fsdp_hidden_once=fs.hidden_once)
 
@@ -350,20 +349,20 @@ def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem
     add("all_gather+reduce_scatter", ParallelAxis.FSDP, fsdp_once, per_step=True)
     # --- PP: activation send/recv on the fill/drain path (steady-state transfers overlap) ---
     if plan.pp > 1:
-        add("send_recv", ParallelAxis.PP, 2 * (plan.pp - 1) * plan.vp * x.pp_p2p, per_step=True)
+        add("send_recv", ParallelAxis.PP, 2 * (plan.pp - 1) * plan.vp * x.once.pp_p2p, per_step=True)
     # --- DP gradient reduction (and ZeRO-1/2 parameter all-gather), overlapped with the last backward ---
-    if x.dp_reduce > 0:
-        red = x.dp_reduce
+    if x.once.dp_reduce > 0:
+        red = x.once.dp_reduce
         window = t_b * (1 - 1 / layers) if plan.overlap_grad_reduce else 0.0
-        add(x.dp_kind.value, ParallelAxis.DP, max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0),
+        add(x.once.dp_kind.value, ParallelAxis.DP, max(0.0, red - window) + (red / layers if plan.overlap_grad_reduce else 0.0),
             per_step=True)
         hidden += min(red, window)
-        if x.dp_gather > 0:
+        if x.once.dp_gather > 0:
             window = t_f * (1 - 1 / layers) if plan.overlap_param_gather else 0.0
-            add("all_gather", ParallelAxis.DP, max(0.0, x.dp_gather - window), per_step=True)
-            hidden += min(x.dp_gather, window)
-    add("all_reduce", ParallelAxis.HSDP, x.hsdp, per_step=True)
-    optimizer = x.optimizer
+            add("all_gather", ParallelAxis.DP, max(0.0, x.once.dp_gather - window), per_step=True)
+            hidden += min(x.once.dp_gather, window)
+    add("all_reduce", ParallelAxis.HSDP, x.once.hsdp, per_step=True)
+    optimizer = x.once.optimizer
     # the per-micro-batch terms are inside the pipeline schedule (t_f, t_b); the once-per-step ones add to it
     dp_exposed = sum(c.exposed_s for c in terms_out if c.per_step)
     comm: dict[str, float] = {}

@@ -1,10 +1,12 @@
 """simulate(): build the task graph of a plan, run the event engine, charge interference, summarize.
 
-Interference (StepModelParams.overlap_interference: NCCL kernels take SMs and HBM bandwidth from the
-compute they overlap) is charged as the analytic model charges it, but on the overlap the timeline
-actually shows: a first run measures, per step and stage, the seconds of communication that ran under
-that stage's compute kernels; a second run slows that stage's kernels in that step by
-interference x overlap / kernel time, so the charge shows as longer kernels, as on a real GPU.
+Interference (StepModelParams.overlap_interference = k: NCCL kernels and compute kernels share SMs and HBM
+bandwidth while they overlap, so each slows the other) is charged on the overlap the timeline actually
+shows: a first run measures, for each compute task, the seconds of communication (every stream but the
+pipeline's) that ran under its kernels, and for each communication task the seconds of compute kernels
+under it; a second run stretches each by k x its overlap. Whichever side is on the critical path then costs
+max(compute, comm) + k x overlap, the analytic model's rule (parallel.estimate.compose: exposed comm beyond
+its window, plus k x hidden), so the two agree wherever the timeline overlaps what the closed form assumes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from trainperf.parallel.params import DEFAULT_PARAMS, StepModelParams
 from trainperf.parallel.plan import ParallelPlan
 from trainperf.simulate.build import WhatIf, build_graph
 from trainperf.simulate.engine import Timeline, run, topology
+from trainperf.simulate.graph import StepGraph
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,15 +83,37 @@ def _ids(tl: Timeline, step: int, stage: int) -> np.ndarray:
     return np.flatnonzero((tl.stage == stage) & (tl.step == step))
 
 
-def _overlap(tl: Timeline, step: int, stage: int) -> float:
-    """Seconds of (non-pipeline) communication that ran under this stage's compute kernels in ``step``."""
-    ids = _ids(tl, step, stage)
-    s, e, before = _kernels(tl, ids)
+def _spans(tl: Timeline, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The compute tasks of ``ids`` and their start / end: the span interference is counted on. The analytic
+    model counts communication hidden under a layer's compute time, host share included (compose: min(comm,
+    window)), so the simulator counts the same span; the charge lands on the kernels."""
+    comp = ids[tl.compute[ids]]
+    return comp, tl.start_s[comp], tl.end_s[comp]
+
+
+def _comm_overlap(tl: Timeline, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The hideable communication tasks of ``ids`` and, per task, the compute seconds under it."""
     hid = ids[tl.hideable[ids]]
-    if not len(hid) or not len(s):
-        return 0.0
+    _, cs, ce = _spans(tl, ids)
+    if not len(hid) or not len(cs):
+        return hid, np.zeros(len(hid))
+    s, e, before = _busy(cs, ce)
     a, b = tl.start_s[hid], tl.end_s[hid]
-    return float(np.clip(_busy_until(b, s, e, before) - _busy_until(a, s, e, before), 0.0, None).sum())
+    return hid, np.clip(_busy_until(b, s, e, before) - _busy_until(a, s, e, before), 0.0, None)
+
+
+def _overlap(tl: Timeline, ids: np.ndarray) -> np.ndarray:
+    """Per compute task of ``ids`` (one stage and step), the seconds of (non-pipeline) communication that ran
+    under it, summed over the communication streams (each stream runs one collective at a time)."""
+    _, ks, ke = _spans(tl, ids)
+    out = np.zeros(len(ks))
+    hid = ids[tl.hideable[ids]]
+    streams = np.array([tl.graph.tasks[i].stream.value for i in hid.tolist()], dtype=object)
+    for stream in set(streams.tolist()):
+        on = hid[streams == stream]
+        s, e, before = _busy(tl.start_s[on], tl.end_s[on])
+        out += np.clip(_busy_until(ke, s, e, before) - _busy_until(ks, s, e, before), 0.0, None)
+    return out
 
 
 def simulate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
@@ -96,18 +121,26 @@ def simulate(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
              sustained: bool = True) -> SimResult:
     """Simulate ``steps`` training steps of ``plan``; ValueError with the reason when it cannot run."""
     g = build_graph(arch, plan, cluster, params, steps=steps, whatif=whatif, sustained=sustained)
+    tl = run_with_interference(g, params.overlap_interference)
+    return SimResult(timeline=tl, step_times_s=_step_times(tl, steps), stages=_summaries(tl, steps))
+
+
+def run_with_interference(g: StepGraph, k: float) -> Timeline:
+    """Two runs of ``g``: the first measures each task's overlap, the second stretches compute kernels and
+    communication by ``k`` x that overlap (module docstring)."""
     topo = topology(g)
     first = run(g, topo=topo)
     scale = np.ones(len(g.tasks))
-    for st in range(steps):
-        for s in range(plan.pp):
+    for st in range(g.steps):
+        for s in range(g.stages):
             ids = _ids(first, st, s)
-            busy = _kernels(first, ids)
-            kernel_s = float((busy[1] - busy[0]).sum())
             comp = ids[first.compute[ids]]
-            scale[comp] = 1.0 + params.overlap_interference * _overlap(first, st, s) / max(kernel_s, 1e-30)
-    tl = run(g, scale, topo)
-    return SimResult(timeline=tl, step_times_s=_step_times(tl, steps), stages=_summaries(tl, steps))
+            kernel = first.kernel_s[comp]
+            scale[comp] = 1.0 + k * np.where(kernel > 0, _overlap(first, ids) / np.maximum(kernel, 1e-30), 0.0)
+            hid, under = _comm_overlap(first, ids)
+            dur = first.end_s[hid] - first.start_s[hid]
+            scale[hid] = 1.0 + k * np.where(dur > 0, under / np.maximum(dur, 1e-30), 0.0)
+    return run(g, scale, topo)
 
 
 def _step_times(tl: Timeline, steps: int) -> tuple[float, ...]:

@@ -7,8 +7,9 @@ out of the dependencies:
 - compute units in each stage's schedule order (schedule.py: 1F1B, interleaved 1F1B), layers split over
   virtual stages as Megatron splits them (the first ``L mod (p*v)`` chunks get one more), the LM head and
   loss on the last virtual stage;
-- per layer: the exposed part of its TP / CP / EP / FSDP communication blocks the next compute task; the
-  hidden part runs on the axis's stream alongside the layer (it slows compute by interference, below);
+- per layer: the exposed part of its TP / CP / EP / FSDP communication blocks the next compute task (the
+  axes' exposed parts one after another, as the analytic model adds them); the hidden part runs on the
+  axis's stream alongside the layer, launched with it (it slows compute by interference, below);
 - pipeline sends / receives between consecutive virtual stages (full duplex: not ordered on a stream);
 - data-parallel gradient reduction in one bucket per layer, launched as each layer's backward of the last
   micro-batch finishes (Megatron overlap_grad_reduce; all buckets after the last backward without it);
@@ -181,7 +182,9 @@ class _Builder:
                            micro=u.micro, chunk=u.chunk, layer=layer,
                            work=self.work[("moe" if moe else "dense", u.backward)])
         block: list[int] = []
-        under = [last] if last is not None else []  # hidden comm launches with this layer's compute
+        # hidden comm launches with this layer's compute: it waits for what the compute waits for, so it runs
+        # under this layer's kernels (the analytic model's min(comm, layer compute)), not in the gap before
+        under = [*pending, last] if last is not None else list(pending)
 
         def pair(axis: ParallelAxis, coll: Collective, hidden: float, exposed: float, nbytes: float, group: int,
                  stride: int) -> None:
@@ -189,9 +192,9 @@ class _Builder:
             if hidden > 0:
                 self.comm(stage, axis, coll, hidden, nbytes * hidden / total, group, stride, ph, under,
                           label="overlapped", micro=u.micro, chunk=u.chunk, layer=layer)
-            if exposed > 0:
+            if exposed > 0:  # exposed parts of different axes run one after another, as the analytic sum counts them
                 block.append(self.comm(stage, axis, coll, exposed, nbytes * exposed / total, group, stride, ph,
-                                       [cid], micro=u.micro, chunk=u.chunk, layer=layer))
+                                       [cid, *block[-1:]], micro=u.micro, chunk=u.chunk, layer=layer))
 
         bwd = u.backward
         if p.tp > 1:
@@ -202,7 +205,10 @@ class _Builder:
             pair(ParallelAxis.CP, Collective.SEND_RECV, x.cp_hidden * (2 if bwd else 1), self.per_layer_cp[1 if bwd else 0],
                  self.kv_bytes * (p.cp - 1) * (2 if bwd else 1), p.cp, p.tp)
         if moe and p.ep > 1:
-            pair(ParallelAxis.EP, Collective.ALL_TO_ALL, x.ep_hidden / 2, self.per_layer_ep,
+            # the hidden all-to-all (at most the layer's fwd + bwd compute, axis_terms.ep_comm) split over the
+            # two passes as their compute is, so no pass hides more than it computes
+            share = (x.mb if bwd else x.mf) / max(x.mf + x.mb, 1e-30)
+            pair(ParallelAxis.EP, Collective.ALL_TO_ALL, x.ep_hidden * share, self.per_layer_ep,
                  2 * self.act_bytes / (p.tp if x.sp else 1) * self.arch.moe_topk, p.ep, p.etp_eff)
         hid = x.fsdp_hidden_b if bwd else x.fsdp_hidden_f
         if not bwd and u.micro == 0:
@@ -258,11 +264,11 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
     gather: dict[tuple[int, int], int] = {}
     for s in range(p.pp):
         deps0 = [prev_tail[s]] if s in prev_tail else []
-        if x.dp_gather > 0:  # ZeRO-1/2: this step's parameters, gathered bucket by bucket as forward needs them
+        if x.once.dp_gather > 0:  # ZeRO-1/2: this step's parameters, gathered bucket by bucket as forward needs them
             layers = [layer for c in range(p.vp) for layer in b.chunks[c * p.pp + s]]
             blocking = not p.overlap_param_gather
             for layer in layers:
-                gather[(s, layer)] = b.comm(s, ParallelAxis.DP, Collective.ALL_GATHER, x.dp_gather / max(len(layers), 1),
+                gather[(s, layer)] = b.comm(s, ParallelAxis.DP, Collective.ALL_GATHER, x.once.dp_gather / max(len(layers), 1),
                                             2.0 * x.dense_p / max(len(layers), 1), p.shard_size * p.cp, p.tp,
                                             Phase.FWD, deps0, layer=layer)
             if blocking:
@@ -288,8 +294,8 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
                     seen_fwd.add(layer)
                 cid, pending = b.layer(s, layer, u, pending, last)
                 last = cid
-                if u.backward and last_bwd.get(u.chunk) == i and x.dp_reduce > 0 and p.overlap_grad_reduce:
-                    dp_tasks[s].append(b.comm(s, ParallelAxis.DP, x.dp_kind, x.dp_reduce / n_layers_stage,
+                if u.backward and last_bwd.get(u.chunk) == i and x.once.dp_reduce > 0 and p.overlap_grad_reduce:
+                    dp_tasks[s].append(b.comm(s, ParallelAxis.DP, x.once.dp_kind, x.once.dp_reduce / n_layers_stage,
                                               x.dense_p * p.grad_reduce_bytes / n_layers_stage,
                                               p.shard_size * p.cp, p.tp, Phase.BWD, [cid], layer=layer))
             if not u.backward and vs == P - 1:
@@ -304,14 +310,14 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
             end[key] = ([last] if last is not None else []) + pending
         if last is not None:
             last_compute[s] = last
-        if x.dp_reduce > 0 and not p.overlap_grad_reduce:
-            dp_tasks[s].append(b.comm(s, ParallelAxis.DP, x.dp_kind, x.dp_reduce, x.dense_p * p.grad_reduce_bytes,
+        if x.once.dp_reduce > 0 and not p.overlap_grad_reduce:
+            dp_tasks[s].append(b.comm(s, ParallelAxis.DP, x.once.dp_kind, x.once.dp_reduce, x.dense_p * p.grad_reduce_bytes,
                                       p.shard_size * p.cp, p.tp, Phase.BWD, [last_compute[s], *pending]))
         if x.fsdp_once > 0:
             dp_tasks[s].append(b.comm(s, ParallelAxis.FSDP, Collective.REDUCE_SCATTER, x.fsdp_once, 2.0 * x.dense_p,
                                       p.shard_size * p.cp, p.tp, Phase.BWD, [last_compute[s], *pending]))
-        if x.hsdp > 0:
-            dp_tasks[s].append(b.comm(s, ParallelAxis.DP, Collective.ALL_REDUCE, x.hsdp, x.dense_p * p.grad_reduce_bytes
+        if x.once.hsdp > 0:
+            dp_tasks[s].append(b.comm(s, ParallelAxis.DP, Collective.ALL_REDUCE, x.once.hsdp, x.dense_p * p.grad_reduce_bytes
                                       / p.shard_size, p.dp // max(p.shard_group, 1), p.tp * p.cp * p.shard_group,
                                       Phase.BWD, [*dp_tasks[s], last_compute[s]]))
         if pending:
@@ -321,7 +327,7 @@ def _one_step(b: _Builder, step: int, prev_tail: dict[int, int]) -> dict[int, in
     everyone = [t for ts in dp_tasks.values() for t in ts] + list(last_compute.values())
     tails: dict[int, int] = {}
     for s in range(p.pp):
-        opt = b.compute(s, "optimizer.adam", x.optimizer, (("optimizer", x.optimizer),), Phase.OPTIMIZER, everyone,
+        opt = b.compute(s, "optimizer.adam", x.once.optimizer, (("optimizer", x.once.optimizer),), Phase.OPTIMIZER, everyone,
                         jitter=False)
         tails[s] = b.compute(s, "step.overhead", b.params.step_overhead_s, (), Phase.OPTIMIZER, [opt], jitter=False)
     for r in b.rows[first:]:
@@ -350,9 +356,9 @@ def _pipeline_transfers(b: _Builder, start: dict[tuple[int, bool, int], int],
             continue
         src, dst = vs % p.pp, nxt % p.pp
         ph = Phase.BWD if backward else Phase.FWD
-        b.comm(src, ParallelAxis.PP, Collective.SEND_RECV, x.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
+        b.comm(src, ParallelAxis.PP, Collective.SEND_RECV, x.once.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
                peer=dst, kind=TaskKind.SEND)
-        recv = b.comm(dst, ParallelAxis.PP, Collective.SEND_RECV, x.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
+        recv = b.comm(dst, ParallelAxis.PP, Collective.SEND_RECV, x.once.pp_p2p, nbytes, 2, b.rps, ph, deps, micro=micro,
                       peer=src, kind=TaskKind.RECV)
         b.rows[recv].posted_after = posted[(nxt, backward, micro)]
         b.rows[start[(nxt, backward, micro)]].deps.append(recv)

@@ -109,12 +109,15 @@ def topology(graph: StepGraph) -> Topology:
 
 
 def run(graph: StepGraph, scale: np.ndarray | None = None, topo: Topology | None = None) -> Timeline:
-    """Start / end seconds of every task (index = task id); ``scale`` multiplies each task's duration (and
-    its kernels), e.g. the interference slowdown simulate() charges; ``topo`` reuses topology(graph)."""
+    """Start / end seconds of every task (index = task id); ``scale`` multiplies each task's kernels (a task
+    with no kernel parts: its whole duration), e.g. the interference slowdown simulate() charges: NCCL
+    kernels slow the compute kernels they share the GPU with, not the host time of a layer; ``topo`` reuses
+    topology(graph)."""
     tp = topo or topology(graph)
     n = len(graph.tasks)
     scale = np.ones(n) if scale is None else np.asarray(scale, dtype=float)
-    dur = (tp.base_s * scale).tolist()
+    stretched = np.where(tp.parts_s > 0, tp.parts_s, tp.base_s)
+    dur = (tp.base_s + (scale - 1.0) * stretched).tolist()
     start = [0.0] * n
     end = [0.0] * n
     preds, post = tp.preds, tp.post
