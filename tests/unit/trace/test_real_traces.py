@@ -28,7 +28,7 @@ def test_v100_ns_resolution_trace(traces: Path) -> None:
     k = dict(a.kernels.select("category", "time_ns").iter_rows())
     assert k["conv"] == 182_042_773 and k["matmul"] == 117_296_927 and k["norm"] == 86_044_403
     # fp32 convolutions/GEMMs on a GPU with fp16 tensor cores: the top opportunity
-    assert a.opportunities["kind"][0] == "precision"
+    assert a.opportunities["kind"][0] == "fp32_matmul"
 
 
 def test_a100_nccl_collectives(traces: Path) -> None:

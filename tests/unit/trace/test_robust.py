@@ -191,12 +191,12 @@ def test_what_to_fix_first_never_adds_up_to_more_than_the_step(traces: Path, fol
 def test_overlapping_items_are_counted_once(tmp_path: Path) -> None:
     from trainperf.trace.analyses.advice import count_once
 
-    rows = [{"kind": "precision", "alone_ns": 80.0, "part": "compute"},
+    rows = [{"kind": "fp32_matmul", "alone_ns": 80.0, "part": "compute"},
             {"kind": "far_from_sol", "alone_ns": 50.0, "part": "compute"},
             {"kind": "launch_bound", "alone_ns": 30.0, "part": "host"}]
     out = {r["kind"]: r for r in count_once([dict(r, title="", evidence="", action="") for r in rows],
                                             {"compute": 100.0, "host": 30.0, "wait": 0.0, "copy": 0.0}, 130.0)}
-    assert out["far_from_sol"]["recover_ns"] == 20.0 and out["far_from_sol"]["overlaps"] == "precision"
+    assert out["far_from_sol"]["recover_ns"] == 20.0 and out["far_from_sol"]["overlaps"] == "fp32_matmul"
     assert sum(r["recover_ns"] for r in out.values()) == 130.0
 
 

@@ -3,7 +3,8 @@ action. A pure function of the other analyses' tables (and the events, for data-
 module finds the numbers (advice.Findings), advice.py words them and counts each part of the step once,
 so the items never add up to more than the step. Recoverable times are per step, averaged over ranks, and
 are upper bounds: each assumes the problem is removed completely and nothing else moves onto the critical
-path. docs/analyses/opportunities.md.
+path. The compute items are priced by counterfactual (counterfactual.py, on the same rows both engines
+build). docs/analyses/opportunities.md, docs/trace.md ("What to fix first").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from trainperf.trace.analyses import counterfactual
 from trainperf.trace.analyses._intervals import gaps, union_len_lazy
 from trainperf.trace.analyses.advice import ACHIEVABLE_SOL, MIN_FRAC, PART, Findings, opportunity_rows
 from trainperf.trace.analyses.temporal import ALL_STEPS, windows
@@ -63,8 +65,7 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
     kinds = [(r["kind"], int(r["count"]), r["busbw_GBps"]) for r in collectives.group_by("kind").agg(
         pl.col("count").sum(), pl.col("busbw_GBps").mean(), pl.col("time_ns").sum())
         .sort("time_ns", "kind", descending=[True, False]).iter_rows(named=True)]
-    fp32_ns, fp32_cats = _fp32(sol, events, gpu)
-    gap_ns, top = _far_from_sol(sol)
+    compute = counterfactual.compute(*_compute_inputs(sol, events, gpu), n_steps * n_ranks)
     straggler = None
     if imbalance.height > 1:
         ex = float(imbalance.select(pl.col("compute_ns").max() - pl.col("compute_ns").mean()).item())
@@ -74,8 +75,7 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
                  dataloader_ns=float(dl["dl_idle_ns"].sum() or 0) / n_ranks / n_steps,
                  kernels_per_step=ls.get("kernels_per_step"), short_share=ls.get("short_share"),
                  overlap=overlap.select(pl.col("overlap").mean()).item() if overlap.height else None,
-                 collectives=tuple(kinds), fp32_ns=fp32_ns / n_steps / n_ranks, fp32_categories=fp32_cats,
-                 sol_gap_ns=gap_ns / n_steps / n_ranks, sol_top=tuple(top), straggler=straggler)
+                 collectives=tuple(kinds), compute=compute, straggler=straggler)
     rows = opportunity_rows(f, gpu)
     return pl.DataFrame(rows, schema=SCHEMA) if rows else pl.DataFrame(schema=SCHEMA)
 
@@ -83,34 +83,42 @@ def opportunities(events: pl.DataFrame, temporal: pl.DataFrame, launch: pl.DataF
 # cuBLAS/cuDNN name their single-precision (no tensor core) kernels with an "s" precision letter:
 # volta_sgemm_128x64_nt, volta_scudnn_128x64_relu_... (NVIDIA kernel naming; see also HTA's kernel table).
 _FP32_KERNELS = r"sgemm|scudnn"
-_HEAVY = [OpCategory.MATMUL.value, OpCategory.CONV.value, OpCategory.ATTENTION.value]
+_ROW_COLUMNS = ["rank", "op", "shapes", "calls", "kernels", "time_ns", "cost_category", "flops", "bytes",
+                "math_dtype", "covered", "sol_ns", "sol_frac", "bound_by"]
 
 
-def _fp32(sol: pl.DataFrame, events: pl.DataFrame, gpu: Any | None) -> tuple[float, tuple[str, ...]]:
-    """Compute-bound fp32 matmul/conv/attention time (whole trace, all ranks) and its categories: from the
-    ops' recorded dtypes when shapes were recorded, else from fp32 cuBLAS/cuDNN kernel names."""
-    if gpu is None:
-        return 0.0, ()
-    if "bound_by" not in sol.columns or not sol["covered"].any():
+def _compute_inputs(sol: pl.DataFrame, events: pl.DataFrame, gpu: Any | None) -> tuple[
+        list[dict[str, Any]], list[counterfactual.Inst], Any | None, dict[str, float]]:
+    """counterfactual.compute's inputs: the speed-of-light rows, the op sequences of threads that ran a
+    softmax, and fp32 kernel time by category from kernel names when no op was priced (whole trace)."""
+    if gpu is None or "bound_by" not in sol.columns:
+        return [], [], gpu, {}
+    rows = sol.select(_ROW_COLUMNS).to_dicts()
+    kernel_fp32: dict[str, float] = {}
+    if not sol["covered"].any():
         # (the GPU rows first: the name regex over every event would cost more than this whole analysis)
         g = events.lazy().filter("gpu").select("name", "category", "dur").collect(engine=ENGINE)
-        k = g.filter(pl.col("name").str.contains(_FP32_KERNELS))
-        sol = k.group_by("category").agg(time_ns=pl.col("dur").sum()).select(
-            "time_ns", cost_category="category", covered=pl.lit(True), math_dtype=pl.lit("float32"),
-            bound_by=pl.lit("compute"))
-    f32 = sol.filter(pl.col("covered") & (pl.col("math_dtype") == "float32")
-                     & pl.col("cost_category").is_in(_HEAVY) & (pl.col("bound_by") == "compute"))
-    return float(f32["time_ns"].sum() or 0), tuple(sorted(set(f32["cost_category"].to_list())))
+        k = g.filter(pl.col("name").str.contains(_FP32_KERNELS)).group_by("category").agg(pl.col("dur").sum())
+        kernel_fp32 = {c: float(t) for c, t in k.iter_rows()}
+    return rows, _op_sequence(events), gpu, kernel_fp32
 
 
-def _far_from_sol(sol: pl.DataFrame) -> tuple[float, list[tuple[str, int, float, str]]]:
-    """Time above ACHIEVABLE_SOL of roofline (whole trace, all ranks) and the three ops furthest from it."""
-    if "sol_ns" not in sol.columns:
-        return 0.0, []
-    s = sol.filter(pl.col("covered") & pl.col("bound_by").is_in(["compute", "memory"])).with_columns(
-        gap=pl.col("time_ns") - pl.col("sol_ns") / ACHIEVABLE_SOL).filter(pl.col("gap") > 0)
-    if s.height == 0:
-        return 0.0, []
-    top = s.sort(["gap", "rank", "op", "shapes"], descending=[True, False, False, False], nulls_last=True).head(3)
-    return float(s["gap"].sum()), [(r["op"], int(r["calls"]), float(r["sol_frac"]), r["bound_by"])
-                                   for r in top.iter_rows(named=True)]
+def _op_sequence(events: pl.DataFrame) -> list[counterfactual.Inst]:
+    """Ops that launched GPU work (communication aside, as sol.op_sol), with their kernels' time, on the
+    (rank, thread)s that ran a softmax recorded with shapes (a span needs them): (rank, tid, ts, idx, op,
+    shapes, ns), by rank, tid, ts, idx."""
+    ev = events.lazy()
+    names = [*counterfactual.SOFTMAX, *counterfactual.SOFTMAX_BWD]
+    ops = ev.filter(pl.col("cat") == "cpu_op").select("rank", "tid", "ts", op_idx="idx", op="name", shapes="shapes")
+    threads = ops.filter(pl.col("op").is_in(names) & pl.col("tid").is_not_null() & pl.col("shapes").is_not_null()
+                         ).select("rank", "tid").unique()
+    threads_df = threads.collect(engine=ENGINE)
+    if threads_df.height == 0:
+        return []
+    k = ev.filter(pl.col("gpu") & pl.col("op_idx").is_not_null()
+                  & (pl.col("category") != OpCategory.COMMUNICATION.value))
+    per_op = k.group_by("rank", "op_idx").agg(ns=pl.col("dur").sum())
+    seq = (per_op.join(ops, on=["rank", "op_idx"]).join(threads_df.lazy(), on=["rank", "tid"])
+           .sort("rank", "tid", "ts", "op_idx").select("rank", "tid", "ts", "op_idx", "op", "shapes", "ns")
+           .collect(engine=ENGINE))
+    return list(seq.iter_rows())  # type: ignore[arg-type]

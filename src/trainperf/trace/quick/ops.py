@@ -11,10 +11,9 @@ from collections import defaultdict
 from typing import Any
 
 from trainperf.trace import common
-from trainperf.trace.analyses import advice, pricing
+from trainperf.trace.analyses import advice, counterfactual, pricing
 from trainperf.trace.quick.timeline import Ev, div, length, union
 
-_HEAVY = ("matmul", "conv", "attention")
 _FP32_KERNELS = re.compile(r"sgemm|scudnn")  # opportunities._FP32_KERNELS
 
 
@@ -160,8 +159,8 @@ def opportunities(evs: list[Ev], gpu_by: dict[int, list[Ev]], temporal: list[dic
             k[1].append(r["busbw_GBps"])
     ck = [(kd, c, sum(b) / len(b) if b else None) for kd, (c, b, _) in
           sorted(kinds.items(), key=lambda kv: (-kv[1][2], kv[0]))]
-    fp32_ns, fp32_cats = _fp32(sol_rows, gpu_by, gpu)
-    gap_ns, top = _far(sol_rows)
+    compute = counterfactual.compute(sol_rows if gpu is not None else [], _op_sequence(evs) if gpu is not None else [],
+                                     gpu, _fp32_kernels(sol_rows, gpu_by, gpu), n_steps * n_ranks)
     straggler = None
     if len(imb) > 1:
         c = [r["compute_ns"] for r in imb]
@@ -171,8 +170,7 @@ def opportunities(evs: list[Ev], gpu_by: dict[int, list[Ev]], temporal: list[dic
                         dataloader_ns=_dataloader_idle(evs, gpu_by) / n_ranks / n_steps,
                         kernels_per_step=mean(launch, "kernels_per_step"), short_share=mean(launch, "short_share"),
                         overlap=mean(overlap, "overlap") if overlap else None, collectives=tuple(ck),
-                        fp32_ns=fp32_ns / n_steps / n_ranks, fp32_categories=fp32_cats,
-                        sol_gap_ns=gap_ns / n_steps / n_ranks, sol_top=tuple(top), straggler=straggler)
+                        compute=compute, straggler=straggler)
     return advice.opportunity_rows(f, gpu)
 
 
@@ -190,30 +188,33 @@ def _dataloader_idle(evs: list[Ev], gpu_by: dict[int, list[Ev]]) -> float:
     return float(total)
 
 
-def _fp32(rows: list[dict[str, Any]], gpu_by: dict[int, list[Ev]], gpu: Any | None) -> tuple[float, tuple[str, ...]]:
-    if gpu is None:
-        return 0.0, ()
-    if not any(r["covered"] for r in rows):
-        by: dict[str, int] = defaultdict(int)
-        for g in gpu_by.values():
-            for e in g:
-                if e["name"] is not None and _FP32_KERNELS.search(e["name"]):
-                    by[e["category"]] += e["dur"]
-        rows = [{"time_ns": t, "cost_category": c, "covered": True, "math_dtype": "float32", "bound_by": "compute"}
-                for c, t in by.items()]
-    f32 = [r for r in rows if r["covered"] and r["math_dtype"] == "float32" and r["cost_category"] in _HEAVY
-           and r.get("bound_by") == "compute"]
-    return float(sum(r["time_ns"] for r in f32)), tuple(sorted({r["cost_category"] for r in f32}))
+def _fp32_kernels(rows: list[dict[str, Any]], gpu_by: dict[int, list[Ev]], gpu: Any | None) -> dict[str, float]:
+    """opportunities._compute_inputs: fp32 kernel time by category from kernel names, when no op was priced."""
+    if gpu is None or any(r["covered"] for r in rows):
+        return {}
+    by: dict[str, float] = defaultdict(float)
+    for g in gpu_by.values():
+        for e in g:
+            if e["name"] is not None and _FP32_KERNELS.search(e["name"]):
+                by[e["category"]] += e["dur"]
+    return dict(by)
 
 
-def _far(rows: list[dict[str, Any]]) -> tuple[float, list[tuple[str, int, float, str]]]:
-    if not rows or "sol_ns" not in rows[0]:
-        return 0.0, []
-    s = [(r, r["time_ns"] - r["sol_ns"] / advice.ACHIEVABLE_SOL) for r in rows
-         if r["covered"] and r["bound_by"] in ("compute", "memory")]
-    s = [(r, g) for r, g in s if g > 0]
-    if not s:
-        return 0.0, []
-    s.sort(key=lambda x: (-x[1], x[0]["rank"], x[0]["op"] or "", x[0]["shapes"] or ""))
-    return float(sum(g for _, g in s)), [(r["op"], int(r["calls"]), float(r["sol_frac"]), r["bound_by"])
-                                         for r, _ in s[:3]]
+def _op_sequence(evs: list[Ev]) -> list[counterfactual.Inst]:
+    """opportunities._op_sequence."""
+    names = {*counterfactual.SOFTMAX, *counterfactual.SOFTMAX_BWD}
+    threads = {(e["rank"], e["tid"]) for e in evs if e["cat"] == "cpu_op" and e["name"] in names
+               and e["tid"] is not None and e["shapes"] is not None}
+    if not threads:
+        return []
+    ns: dict[tuple[int, int], int] = defaultdict(int)
+    for e in evs:
+        if e["gpu"] and e["op_idx"] is not None and e["category"] != "communication":
+            ns[(e["rank"], e["op_idx"])] += e["dur"]
+    out = []
+    for (rank, i), t in ns.items():
+        o = evs[i]
+        if o["cat"] == "cpu_op" and (rank, o["tid"]) in threads:
+            out.append((rank, o["tid"], o["ts"], i, o["name"], o["shapes"], t))
+    out.sort(key=lambda s: s[:4])
+    return out
