@@ -149,3 +149,19 @@ def test_softmax_rows_beyond_shared_memory_take_several_passes() -> None:
     # 24576 bf16 = exactly 48 KiB: no longer fits (strict less-than in can_use_smem)
     e = cost(OpCall("aten::_softmax", (T(16, 24576), 1, False)))
     assert e is not None and e.bytes_read == 3 * 16 * 24576 * 2
+
+
+def test_grid_sampler_bilinear_closed_form() -> None:
+    """RT-DETR's deformable sampling: 8 heads x 32 channels of an 80x80 value map at 300 queries x 4 points,
+    bf16: four taps per output value (fewer bytes than the map), 2 FLOPs per tap."""
+    inp, grid = T(8, 32, 80, 80, dtype="bfloat16"), T(8, 300, 4, 2, dtype="bfloat16")
+    out = 8 * 32 * 300 * 4
+    f = cost(OpCall("aten::grid_sampler_2d", (inp, grid, 0, 0, False)))
+    assert f is not None and f.flops == 2 * 4 * out
+    assert f.bytes_read == 4 * out * 2 + grid.nbytes and f.bytes_written == out * 2
+    b = cost(OpCall("aten::grid_sampler_2d_backward", (T(8, 32, 300, 4, dtype="bfloat16"), inp, grid, 0, 0, False,
+                                                        (True, True))))
+    assert b is not None and b.kernels == 2 and b.flops == 5 * 4 * out
+    assert b.bytes_written == inp.nbytes + 4 * out * 2 + grid.nbytes  # grad_input zeroed, its taps, grad_grid
+    dense = cost(OpCall("aten::grid_sampler_2d", (T(1, 3, 8, 8), T(1, 64, 64, 2), 0, 0, False)))
+    assert dense is not None and dense.bytes_read == T(1, 3, 8, 8).nbytes + T(1, 64, 64, 2).nbytes  # taps cached

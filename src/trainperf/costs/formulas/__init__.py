@@ -13,5 +13,6 @@ from trainperf.costs.formulas import (  # noqa: F401
     norm,
     optimizer,
     reduction,
+    sampling,
     ssm,
 )

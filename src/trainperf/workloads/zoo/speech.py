@@ -1,5 +1,6 @@
 """Speech models built with transformers from their published configs (random init, no download):
-Whisper (log-mel encoder-decoder, seq2seq LM loss) and wav2vec 2.0 (waveform encoder, CTC loss)."""
+Whisper (log-mel encoder-decoder, seq2seq LM loss), wav2vec 2.0 and its Conformer variant (waveform encoders,
+CTC loss)."""
 
 from __future__ import annotations
 
@@ -128,6 +129,14 @@ class Wav2Vec2Arch:
     pos_kernel: int = 128
     pos_groups: int = 16
 
+    def layer_matmul_params(self) -> int:
+        """Parameters one frame meets in matmuls per encoder layer: Q, K, V, O and the MLP."""
+        return encoder_layer_matmul_params(self.d, self.d, self.ffn)
+
+    def pos_conv_flops(self, frames: int) -> float:
+        """The grouped convolutional position embedding over the frames."""
+        return conv1d_train_flops(self.d, self.d, self.pos_kernel, frames, groups=self.pos_groups)
+
     def frames(self, samples: int) -> int:
         n = samples
         for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
@@ -147,15 +156,15 @@ class Wav2Vec2Arch:
         return n
 
     def flops_per_sample(self, samples: int) -> float:
-        """Conv feature encoder + feature projection + grouped positional conv + transformer + CTC head."""
+        """Conv feature encoder + feature projection + grouped positional conv + encoder layers + CTC head."""
         flops, n, c_in = 0.0, samples, 1
         for k, s in zip(self.conv_kernel, self.conv_stride, strict=True):
             n = conv1d_out_len(n, k, s)
             flops += conv1d_train_flops(c_in, self.conv_dim, k, n)
             c_in = self.conv_dim
         t = n
-        flops += conv1d_train_flops(self.d, self.d, self.pos_kernel, t, groups=self.pos_groups)
-        mm = self.conv_dim * self.d + self.layers * encoder_layer_matmul_params(self.d, self.d, self.ffn)
+        flops += self.pos_conv_flops(t)
+        mm = self.conv_dim * self.d + self.layers * self.layer_matmul_params()
         mm += self.d * self.vocab
         dh = self.d // self.heads
         return flops + t * (6.0 * mm + attention_train_flops_per_token(self.layers, t, self.heads, dh, dh))
@@ -183,43 +192,51 @@ def like_dtype(model: Any, x: Any) -> Any:
     return x.to(next(model.parameters()).dtype)
 
 
+def _ctc_config_kwargs(a: Wav2Vec2Arch, reduced: bool) -> dict[str, Any]:
+    """Config keywords shared by Wav2Vec2Config and Wav2Vec2ConformerConfig."""
+    return dict(
+        vocab_size=a.vocab, hidden_size=a.d, num_hidden_layers=1 if reduced else a.layers,
+        num_attention_heads=a.heads, intermediate_size=a.ffn, conv_dim=(a.conv_dim,) * len(a.conv_kernel),
+        conv_kernel=a.conv_kernel, conv_stride=a.conv_stride, conv_bias=True, feat_extract_norm="layer",
+        num_conv_pos_embeddings=a.pos_kernel, num_conv_pos_embedding_groups=a.pos_groups, pad_token_id=0,
+        ctc_loss_reduction="mean", ctc_zero_infinity=True,
+        # LayerDrop skips whole layers at random: off, so every step runs the same ops
+        layerdrop=0.0,
+        # SpecAugment writes the learned mask embedding through a random boolean index, whose backward is a
+        # data-dependent nonzero under fake tensors; it touches 5% of frames (a memory-bound copy), so off
+        mask_time_prob=0.0,
+    )
+
+
+def _ctc_built(a: Wav2Vec2Arch, size: Size, reduced: bool, make_model: Any, stack: str) -> Built:
+    """One CTC fine-tuning step on ``size.seq`` waveform samples per clip; ``stack`` is the encoder's layer list."""
+    assert size.batch is not None and size.seq is not None
+    b, frames = size.batch, a.frames(size.seq)
+
+    def make_batch() -> dict[str, Any]:
+        import torch
+
+        # raw 16 kHz waveform and a character transcript (~1 character per 4 frames = 80 ms)
+        return {"input_values": torch.randn(b, size.seq),  # type: ignore[arg-type]
+                "labels": torch.randint(1, a.vocab, (b, max(frames // 4, 1)))}
+
+    return Built(
+        make_model=make_model, make_batch=make_batch, loss=ctc_loss, make_optimizer=adamw,
+        batch=b, seq=size.seq, samples_per_step=b, tokens_per_step=b * frames, unit="sample",
+        model_flops=b * a.flops_per_sample(size.seq),
+        repeats=(Repeat(module_list=stack, full_to_captured=(0,) * a.layers),) if reduced else (),
+    )
+
+
 def wav2vec2_builder(full: Wav2Vec2Arch, tiny: Wav2Vec2Arch) -> Any:
     def build(flavor: str, size: Size, reduced: bool) -> Built:
         import transformers as tf
 
         a = full if flavor == "full" else tiny
-        assert size.batch is not None and size.seq is not None
+        assert size.seq is not None
         a.validate(size.seq)
-        cfg = set_attention(tf.Wav2Vec2Config(
-            vocab_size=a.vocab, hidden_size=a.d, num_hidden_layers=1 if reduced else a.layers,
-            num_attention_heads=a.heads, intermediate_size=a.ffn, conv_dim=(a.conv_dim,) * len(a.conv_kernel),
-            conv_kernel=a.conv_kernel, conv_stride=a.conv_stride, conv_bias=True, feat_extract_norm="layer",
-            do_stable_layer_norm=True, num_conv_pos_embeddings=a.pos_kernel,
-            num_conv_pos_embedding_groups=a.pos_groups, pad_token_id=0, ctc_loss_reduction="mean",
-            ctc_zero_infinity=True,
-            # LayerDrop skips whole layers at random: off, so every step runs the same ops
-            layerdrop=0.0,
-            # SpecAugment writes the learned mask embedding through a random boolean index, whose backward is a
-            # data-dependent nonzero under fake tensors; it touches 5% of frames (a memory-bound copy), so off
-            mask_time_prob=0.0,
-        ))
-        b, frames = size.batch, a.frames(size.seq)
-
-        def make_batch() -> dict[str, Any]:
-            import torch
-
-            # raw 16 kHz waveform and a character transcript (~1 character per 4 frames = 80 ms)
-            return {"input_values": torch.randn(b, size.seq),  # type: ignore[arg-type]
-                    "labels": torch.randint(1, a.vocab, (b, max(frames // 4, 1)))}
-
-        return Built(
-            make_model=lambda: tf.Wav2Vec2ForCTC(cfg),
-            make_batch=make_batch, loss=ctc_loss, make_optimizer=adamw,
-            batch=b, seq=size.seq, samples_per_step=b, tokens_per_step=b * frames, unit="sample",
-            model_flops=b * a.flops_per_sample(size.seq),
-            repeats=(Repeat(module_list="wav2vec2.encoder.layers", full_to_captured=(0,) * a.layers),)
-            if reduced else (),
-        )
+        cfg = set_attention(tf.Wav2Vec2Config(**_ctc_config_kwargs(a, reduced), do_stable_layer_norm=True))
+        return _ctc_built(a, size, reduced, lambda: tf.Wav2Vec2ForCTC(cfg), "wav2vec2.encoder.layers")
 
     return build
 
@@ -241,5 +258,81 @@ register_workload(Workload(
                        "without halving, 15 s clip",
     fake_note="CTC loss with static lengths (speech.ctc_loss) and a fake aten::_ctc_loss kernel "
               "(capture/fake_impls.py): Wav2Vec2ForCTC's own loss path is data-dependent",
+    supports_reduced=True,
+))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wav2Vec2ConformerArch(Wav2Vec2Arch):
+    """wav2vec 2.0 with Conformer blocks (Gulati et al. 2020, arXiv 2005.08100): two half-step FFNs around
+    self-attention and a convolution module (pointwise d -> 2d, GLU, depthwise, batch norm, pointwise d -> d)."""
+
+    depthwise_kernel: int = 31
+
+    def layer_matmul_params(self) -> int:
+        """Two FFNs (2·2·d·ffn), Q/K/V/O (4·d²), pointwise convs (2·d² + d²) and the depthwise conv (K·d), each
+        applied once per frame. Rotary embeddings rotate the layer input in place (elementwise, not counted)."""
+        d = self.d
+        return 4 * d * self.ffn + 4 * d * d + 3 * d * d + self.depthwise_kernel * d
+
+    def pos_conv_flops(self, frames: int) -> float:
+        """None: the Conformer encoder builds the positional conv (its weights are in the checkpoint) but never calls
+        it; rotary embeddings carry position (transformers Wav2Vec2ConformerEncoder.forward, as fairseq's
+        ConformerEncoder.extract_features). Its 8.4 M parameters get no gradient."""
+        return 0.0
+
+
+def _make_conformer(cfg: Any) -> Any:
+    import transformers as tf
+
+    model = tf.Wav2Vec2ConformerForCTC(cfg)
+    # the unused positional conv (Wav2Vec2ConformerArch.pos_conv_flops) never gets a gradient, so AdamW never makes
+    # state for it: frozen here, so that gradient and optimizer-state bytes count what training holds
+    model.wav2vec2_conformer.encoder.pos_conv_embed.requires_grad_(False)
+    return model
+
+
+def wav2vec2_conformer_builder(full: Wav2Vec2ConformerArch, tiny: Wav2Vec2ConformerArch) -> Any:
+    def build(flavor: str, size: Size, reduced: bool) -> Built:
+        import transformers as tf
+
+        a = full if flavor == "full" else tiny
+        assert size.seq is not None
+        a.validate(size.seq)
+        cfg = set_attention(tf.Wav2Vec2ConformerConfig(
+            **_ctc_config_kwargs(a, reduced), hidden_act="swish", position_embeddings_type="rotary",
+            rotary_embedding_base=10000, conv_depthwise_kernel_size=a.depthwise_kernel))
+        return _ctc_built(a, size, reduced, lambda: _make_conformer(cfg), "wav2vec2_conformer.encoder.layers")
+
+    return build
+
+
+# facebook/wav2vec2-conformer-rope-large-960h-ft config.json: hidden_size 1024, 24 layers, 16 heads,
+# intermediate_size 4096, hidden_act swish, position_embeddings_type rotary (base 10000), conv_depthwise_kernel_size
+# 31, 7 feature-encoder convs of 512 channels (kernels 10,3,3,3,3,2,2, strides 5,2,2,2,2,2,2, conv_bias true,
+# feat_extract_norm layer), positional conv 128 / 16 groups, vocab_size 32
+W2V2_CONFORMER_LARGE = Wav2Vec2ConformerArch(vocab=32, d=1024, ffn=4096, layers=24, heads=16)
+_TINY_CONFORMER = Wav2Vec2ConformerArch(vocab=32, d=128, ffn=256, layers=2, heads=8, conv_dim=64, pos_kernel=16,
+                                        pos_groups=4, depthwise_kernel=15)
+
+register_workload(Workload(
+    name="wav2vec2-conformer-large", domain=Domain.SPEECH, library="transformers",
+    description="wav2vec 2.0 Conformer LARGE with rotary position embeddings, fine-tuned with CTC: the wav2vec 2.0 "
+                "conv feature encoder on the raw 16 kHz waveform, 24 Conformer blocks (FFN/2, RoPE self-attention, "
+                "depthwise conv k=31 with batch norm, FFN/2), d=1024, 16 heads, FFN 4096, swish; 15 s clips "
+                "(749 frames), 4 per GPU",
+    source="Wang et al. 2020 fairseq S2T (arXiv 2010.05171, updated version, wav2vec 2.0 Conformer); "
+           "facebook/wav2vec2-conformer-rope-large-960h-ft config.json (transformers Wav2Vec2ConformerConfig); "
+           "4 x 15 s = 60 s of audio per GPU, within fairseq's vox_960h fine-tuning max_tokens of 1.28 M samples",
+    build_fn=wav2vec2_conformer_builder(W2V2_CONFORMER_LARGE, _TINY_CONFORMER),
+    canonical={"full": Size(batch=4, seq=15 * 16000), "tiny": Size(batch=2, seq=4000)},
+    published_params=593e6,
+    published_params_source="facebook/wav2vec2-conformer-rope-large-960h-ft: model.safetensors of 2.37 GB in fp32 "
+                            "(~593 M parameters)",
+    train_flops_per_unit=W2V2_CONFORMER_LARGE.flops_per_sample(15 * 16000),
+    train_flops_source="analytic (Wav2Vec2ConformerArch.flops_per_sample): convs and matmuls at 6 FLOPs per MAC, "
+                       "attention without halving, 15 s clip",
+    fake_note="CTC loss with static lengths (speech.ctc_loss) and a fake aten::_ctc_loss kernel "
+              "(capture/fake_impls.py), as wav2vec2-large",
     supports_reduced=True,
 ))
