@@ -340,6 +340,14 @@ def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem
     t_f = n_dense * df + n_moe * mf + head_on * head.fwd + tp_f + cp_f + ep_f + fsdp_f
     t_b = n_dense * db + n_moe * mb + head_on * head.bwd + tp_b + cp_b + ep_f + fsdp_b
     m = plan.n_micro
+    k = params.overlap_interference
+    # interference of the per-micro-batch overlaps (TP, CP, EP, FSDP per layer) lengthens every forward and
+    # backward unit, so the pipeline schedule carries it through its fill and drain as the simulator does;
+    # the once-per-step overlaps (FSDP without resharding, DP below) add it once
+    per_micro = k * max(0.0, hidden - x.fsdp_hidden_once) / m
+    share_f = t_f / max(t_f + t_b, 1e-30)
+    t_f, t_b = t_f + per_micro * share_f, t_b + per_micro * (1.0 - share_f)
+    hidden = x.fsdp_hidden_once
     step_pipe, bubble = pipeline_time(t_f, t_b, m, plan.pp, plan.vp)
     if plan.tp > 1:
         add("reduce_scatter+all_gather" if sp else "all_reduce", ParallelAxis.TP, m * (tp_f + tp_b))
@@ -368,7 +376,7 @@ def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem
     comm: dict[str, float] = {}
     for c in terms_out:
         comm[c.key] = comm.get(c.key, 0.0) + c.exposed_s
-    interference = params.overlap_interference * hidden
+    interference = k * hidden
     step = step_pipe + dp_exposed + optimizer + interference + params.step_overhead_s
     tokens = plan.tokens_per_step / plan.gpus / step
     prec = plan.precision if gpu.has_precision(plan.precision) else "bf16"
@@ -387,7 +395,7 @@ def compose(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, mem
         arch=arch.name, plan=plan, cluster=cluster.name, gpu=gpu.name, step_time_s=step,
         tokens_per_s_per_gpu=tokens, model_tflops_per_gpu=model_tflops, mfu=model_tflops / peak,
         peak_tflops=peak, memory=mem, compute_s=compute, exposed_comm_s=comm, bubble_s=bubble,
-        optimizer_s=optimizer, overhead_s=params.step_overhead_s + interference,
+        optimizer_s=optimizer, overhead_s=params.step_overhead_s + interference + m * per_micro,
     )
 
 
