@@ -88,7 +88,7 @@ def steps(folder: Path, gpu_name: str) -> pl.DataFrame | None:
     for r in rows:
         try:
             est = predict_workload(r["workload"], gpu_name, ExecConfig(precision="bf16", sustained=False),
-                                   flavor=r["flavor"], batch=r["batch"], seq=r["seq"])
+                                   flavor=r["flavor"], batch=r["batch"], seq=r["seq"], kernels="as-written")
         except (ValueError, KeyError) as e:
             con.print(f"   {r['workload']}: not predicted ({e})")
             continue

@@ -37,10 +37,11 @@ def predict_cmd(
     burst: Annotated[bool, typer.Option("--burst", help="price compute at burst clocks, as a short profiler "
                                         "trace or a microbenchmark runs (default: clocks sustained through a "
                                         "long training run)")] = False,
-    kernels: Annotated[str, typer.Option(help="as-written (the captured ops) or production (unfused attention "
-                                              "as flash attention, dense embedding-table updates as TorchRec's "
-                                              "fused rowwise sparse optimizer, naive Mamba-2 / gated-delta "
-                                              "scans as the fused mamba_ssm / fla kernels)")] = "as-written",
+    kernels: Annotated[str | None, typer.Option(
+        help="as-written (the captured ops) or production (unfused attention as flash attention, dense "
+             "embedding-table updates as TorchRec's fused rowwise sparse optimizer, naive Mamba-2 / gated-delta "
+             "scans as the fused mamba_ssm / fla kernels). Default: production for zoo workloads (the step as "
+             "written is shown beside it), as-written for your own models")] = None,
     ops: Annotated[bool, typer.Option("--ops", help="also print the per-op table (top ops by time)")] = False,
     top: Annotated[int, typer.Option(min=1, help="rows of the per-op table")] = 25,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -84,7 +85,7 @@ def predict_cmd(
                    "--channels-last": (channels_last, "the planner covers decoder LLMs, which have no convolutions"),
                    "--flavor": (flavor != "full", "the planner prices the full-size architecture"),
                    "--image-size": (image_size is not None, "the planner covers decoder LLMs (no images)"),
-                   "--kernels": (kernels != "as-written", "the planner's op tables are production kernels already")}
+                   "--kernels": (kernels == "as-written", "the planner's op tables are production kernels")}
         for flag, (given, why) in refused.items():
             if given:
                 raise ValueError(f"{flag} does not apply with --cluster: {why}; drop it")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from trainperf.hardware import GPUSpec, get_gpu
 from trainperf.model.config import ExecConfig
+from trainperf.model.production import Kernels, causal_attention, production
 from trainperf.model.step import StepEstimate, predict_step
 from trainperf.opgraph import OpGraph
 
@@ -32,16 +34,33 @@ def load_graph(workload: str, cfg: ExecConfig, *, flavor: str = "full", batch: i
 
 def predict_workload(workload: str, gpu: str | GPUSpec, cfg: ExecConfig | None = None, *, flavor: str = "full",
                      batch: int | None = None, seq: int | None = None,
-                     image_size: int | None = None, kernels: str = "as-written") -> StepEstimate:
-    """Capture (or load) one training step and predict it on `gpu` under `cfg`; ``kernels="production"``
-    prices it with the kernels production training runs (model/production.py)."""
-    from trainperf.model.production import Kernels, causal_attention, production
+                     image_size: int | None = None, kernels: str | None = None) -> StepEstimate:
+    """Capture (or load) one training step and predict it on `gpu` under `cfg`. ``kernels="production"``
+    prices it with the kernels production training runs (model/production.py), and also gives the step as
+    captured (``as_written_step_s``) when a rewrite applied; ``None`` chooses production for zoo workloads
+    (recipes of what training jobs run) and as-written for your own models (priced as you wrote them)."""
     from trainperf.vocab import choice
 
-    k = choice(Kernels, kernels, "--kernels")
+    k = default_kernels(workload) if kernels is None else choice(Kernels, kernels, "--kernels")
     cfg = cfg or ExecConfig()
     spec = get_gpu(gpu)  # fail fast on an unknown GPU, before a long capture
     graph = load_graph(workload, cfg, flavor=flavor, batch=batch, seq=seq, image_size=image_size)
-    if k is Kernels.PRODUCTION:
-        graph = production(graph, causal=causal_attention(workload))
-    return predict_step(graph, spec, cfg)
+    if k is Kernels.AS_WRITTEN:
+        return predict_step(graph, spec, cfg)
+    fused = production(graph, causal=causal_attention(workload))
+    est = dataclasses.replace(predict_step(fused, spec, cfg), kernels=Kernels.PRODUCTION.value)
+    if fused.ops.height == graph.ops.height and fused.ops.equals(graph.ops):
+        return est  # nothing to rewrite: the step as captured is the production step
+    return dataclasses.replace(est, as_written_step_s=predict_step(graph, spec, cfg).step_time_s)
+
+
+def default_kernels(workload: str) -> Kernels:
+    """production for a zoo workload, as-written for a user model (file.py:function, an OpGraph file)."""
+    from trainperf.workloads import get_workload
+    from trainperf.workloads.registry import UnknownWorkloadError
+
+    try:
+        get_workload(workload)
+    except (UnknownWorkloadError, KeyError, ValueError):
+        return Kernels.AS_WRITTEN
+    return Kernels.PRODUCTION

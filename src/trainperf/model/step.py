@@ -47,6 +47,10 @@ class StepEstimate:
     """The per-op table of op_times."""
     warnings: tuple[str, ...] = ()
     """Inconsistencies found in the input (e.g. analytic model FLOPs far from the captured op FLOPs)."""
+    kernels: str = "as-written"
+    """Which kernels the step is priced with: as-written (the captured ops) or production (model/production.py)."""
+    as_written_step_s: float | None = None
+    """With production kernels that rewrote something: the step priced as captured, for comparison."""
 
     @property
     def fits(self) -> bool:
@@ -57,6 +61,7 @@ class StepEstimate:
         d: dict[str, object] = {
             "workload": self.workload, "gpu": self.gpu, "precision": self.config.precision, "mode": self.config.mode, "sustained": self.config.sustained,
             "step_time_s": self.step_time_s, "throughput": self.throughput, "unit": self.unit,
+            "kernels": self.kernels, "as_written_step_s": self.as_written_step_s,
             "units_per_step": self.units_per_step, "model_flops": self.model_flops,
             "model_flops_source": self.model_flops_source, "mfu": self.mfu, "mfu_peak": self.peak_name,
             "gpu_busy_s": self.gpu_busy_s, "host_s": self.host_s, "host_bound": self.host_bound,

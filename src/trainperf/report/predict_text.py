@@ -80,6 +80,11 @@ def render_predict(est: StepEstimate, *, json_out: bool = False, ops: bool = Fal
               f"MFU {pct(est.mfu)} (model FLOPs {si(est.model_flops)} / step, against {est.peak_name})")
     hb = " [yellow]host-bound[/yellow]" if est.host_bound else ""
     con.print(f"GPU busy {seconds(est.gpu_busy_s)}, host issue time {seconds(est.host_s)}{hb}")
+    if est.as_written_step_s is not None:
+        ratio = est.as_written_step_s / est.step_time_s
+        slower = " (the rewrite prices slower here: flash attention at short sequences, docs/model.md)" if ratio < 1 else ""
+        con.print(f"kernels: production; as written (the captured ops, --kernels as-written) the step takes "
+                  f"{seconds(est.as_written_step_s)}, {ratio:.2f}x this{slower}")
     t = Table(title="by category", title_justify="left")
     for col in ("category", "time", "share", "SOL", "SOL %", "bound by", "kernels", "FLOPs", "bytes"):
         t.add_column(col, justify="left" if col in ("category", "bound by") else "right")

@@ -5,7 +5,8 @@ import pytest
 
 from trainperf.capture import capture_workload
 from trainperf.model import predict_step, predict_workload
-from trainperf.model.production import causal_attention, fuse_attention
+from trainperf.model.api import default_kernels
+from trainperf.model.production import Kernels, causal_attention, fuse_attention
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,14 @@ def test_long_eager_attention_is_much_faster_fused() -> None:
 
 
 def test_predict_takes_the_kernels_choice() -> None:
-    a = predict_workload("bert-base", "H100-SXM", flavor="tiny")
+    a = predict_workload("bert-base", "H100-SXM", flavor="tiny", kernels="as-written")
     b = predict_workload("bert-base", "H100-SXM", flavor="tiny", kernels="production")
-    assert a.step_time_s != b.step_time_s
+    assert a.step_time_s != b.step_time_s and a.kernels == "as-written" and a.as_written_step_s is None
+    assert b.kernels == "production" and b.as_written_step_s == a.step_time_s  # the comparison comes along
+    auto = predict_workload("bert-base", "H100-SXM", flavor="tiny")  # a zoo workload: production by default
+    assert auto.kernels == "production" and auto.step_time_s == b.step_time_s
+    assert default_kernels("bert-base") is Kernels.PRODUCTION
+    assert default_kernels("my_model.py:build") is Kernels.AS_WRITTEN  # your own model: priced as written
     with pytest.raises(ValueError, match="--kernels 'fast': choose one of as-written, production"):
         predict_workload("bert-base", "H100-SXM", flavor="tiny", kernels="fast")
     assert causal_attention("llama3.1-8b") and not causal_attention("bert-base") and not causal_attention("x.py:f")

@@ -81,10 +81,12 @@ def test_predict_cluster_applies_scale_burst_attention() -> None:
     assert _step(["plan", *CLUSTER, "--scale", "bf16=2"]) == faster
     assert _step(["predict", *CLUSTER, "--burst"]) < base  # burst clocks above the sustained ones
     assert _step(["predict", *CLUSTER, "--attention", "cudnn"]) != base
+    assert _step(["predict", *CLUSTER, "--kernels", "production"]) == base  # what the planner's tables are
 
 
 @pytest.mark.parametrize("flag", [["--compile"], ["--cuda-graphs"], ["--calibration", "x.toml"], ["--ops"],
-                                  ["--top", "5"], ["--channels-last"], ["--flavor", "tiny"], ["--image-size", "224"]])
+                                  ["--top", "5"], ["--channels-last"], ["--flavor", "tiny"], ["--image-size", "224"],
+                                  ["--kernels", "as-written"]])
 def test_predict_cluster_refuses_what_it_cannot_apply(flag: list[str]) -> None:
     code, _, exc = _run(["predict", *CLUSTER, *flag])
     assert code != 0 and f"{flag[0]} does not apply with --cluster" in str(exc)
