@@ -116,6 +116,7 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
                 if isinstance(v, torch.Tensor):
                     state_bytes += float(v.untyped_storage().nbytes())
         param_numels = {n: p.numel() for n, p in model.named_parameters()}
+        trainable_numels = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
         param_bytes_captured = float(sum(p.numel() * p.element_size() for p in model.parameters()))
         grad_bytes_captured = float(sum(p.grad.numel() * p.grad.element_size() for p in model.parameters()
                                         if p.grad is not None))
@@ -132,23 +133,26 @@ def capture_built(built: Built, *, name: str, flavor: str, dtype: str = "bfloat1
     stacks = find_stacks(names, [r.module_list for r in repeats])
     ops = rows_to_frame(rec.rows, types, stacks)
     n_params, ratio = param_scale(param_numels, repeats)
+    # gradients, optimizer state and optimizer ops exist for trainable parameters only: a frozen parameter
+    # outside the repeated blocks (a conformer's unused positional conv) must not dilute their ratio
+    _, train_ratio = param_scale(trainable_numels, repeats)
     saved = _expand_saved(per_module_saved, stacks, repeats)
     if repeats:
         ops = expand(ops, repeats)
         is_opt = pl.col("phase") == Phase.OPTIMIZER.value
         ops = ops.with_columns(
-            pl.when(is_opt).then(pl.col(c) * ratio).otherwise(pl.col(c)).alias(c)
+            pl.when(is_opt).then(pl.col(c) * train_ratio).otherwise(pl.col(c)).alias(c)
             for c in ("flops", "bytes_read", "bytes_written")
         ).with_columns(
-            pl.when(is_opt).then((pl.col("kernels").cast(pl.Float64) * ratio).round().clip(1).cast(pl.Int32))
+            pl.when(is_opt).then((pl.col("kernels").cast(pl.Float64) * train_ratio).round().clip(1).cast(pl.Int32))
             .otherwise(pl.col("kernels")).alias("kernels")
         )
     t3 = time.perf_counter()
     meta = StepMeta(
         workload=name, flavor=flavor, batch=built.batch, seq=built.seq, dtype=normalize_dtype(dtype),
         n_params=n_params, n_params_active=built.n_params_active or n_params,
-        param_bytes=param_bytes_captured * ratio, grad_bytes=grad_bytes_captured * ratio,
-        optimizer_state_bytes=state_bytes * ratio, activation_bytes=saved,
+        param_bytes=param_bytes_captured * ratio, grad_bytes=grad_bytes_captured * train_ratio,
+        optimizer_state_bytes=state_bytes * train_ratio, activation_bytes=saved,
         tokens_per_step=built.tokens_per_step, samples_per_step=built.samples_per_step, unit=built.unit,
         model_flops=built.model_flops, captured_layers=sum(s.n for s in stacks) if repeats else 0,
         replicated_layers=sum(len(r.full_to_captured) for r in repeats), fake=not real,

@@ -115,3 +115,13 @@ def test_torch_not_needed_to_read_a_graph() -> None:
 
     code = "import sys, trainperf.opgraph, trainperf.costs; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_replicated_capture_scales_gradients_over_trainable_parameters() -> None:
+    """wav2vec2-conformer freezes its unused positional conv (outside the repeated blocks): gradients and
+    optimizer state of a replicated capture scale by the trainable parameters' ratio, as a full capture has them."""
+    full = capture_workload("wav2vec2-conformer-large", "tiny", replicate=False)
+    rep = capture_workload("wav2vec2-conformer-large", "tiny", replicate=True)
+    assert rep.meta.grad_bytes == pytest.approx(full.meta.grad_bytes, rel=1e-3)
+    assert rep.meta.optimizer_state_bytes == pytest.approx(full.meta.optimizer_state_bytes, rel=1e-3)
+    assert rep.meta.param_bytes == pytest.approx(full.meta.param_bytes, rel=1e-3)
