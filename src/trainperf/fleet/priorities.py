@@ -36,6 +36,7 @@ import polars as pl
 from trainperf.hardware.spec import GPUSpec
 from trainperf.model import ExecConfig
 from trainperf.model.production import causal_attention, fuse_attention, sparse_embeddings
+from trainperf.model.production_moe import route_experts
 from trainperf.model.production_ssm import fuse_scans
 
 FIXES_SCHEMA: dict[str, Any] = {
@@ -54,6 +55,7 @@ class Fix(StrEnum):
     FUSED_ATTENTION = "fused-attention"
     SPARSE_EMBEDDINGS = "sparse-embeddings"
     FUSED_SSM_SCAN = "fused-ssm-scan"
+    ROUTED_EXPERTS = "routed-experts"
 
 
 FIX_WHAT = {
@@ -67,6 +69,8 @@ FIX_WHAT = {
                            "(TorchRec / FBGEMM)",
     Fix.FUSED_SSM_SCAN: "naive chunked state-space / linear-attention scans (cumsum, einsum/bmm, triangular "
                         "solves): fused kernels (mamba_ssm SSD, flash-linear-attention delta rule)",
+    Fix.ROUTED_EXPERTS: "MoE layers that multiply every token by every expert: routed grouped GEMMs over the "
+                        "top-k experts only (torch _grouped_mm, Megatron-Core grouped MLP)",
 }
 
 
@@ -128,6 +132,10 @@ def fix_rows(workload: str, graph: Any, gpu: GPUSpec, cfg: ExecConfig) -> list[d
     if n_scans:
         rows.append(row(Fix.FUSED_SSM_SCAN.value, predict_step(scans, gpu, cfg).step_time_s))
         rewritten = fuse_scans(rewritten)[0]
+    routed, n_routed = route_experts(graph)
+    if n_routed:
+        rows.append(row(Fix.ROUTED_EXPERTS.value, predict_step(routed, gpu, cfg).step_time_s))
+        rewritten = route_experts(rewritten)[0]
     if cfs or rewritten is not graph:
         every = cfg
         for c in cfs.values():  # all fixes together: each changes its own field

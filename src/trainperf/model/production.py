@@ -244,7 +244,9 @@ def _sparse_meta(meta: Any, *, rows: int, elems: int) -> Any:
 
 def production(graph: OpGraph, *, causal: bool = False) -> OpGraph:
     """Every rewrite applied: unfused attention -> flash attention, dense embedding-table updates -> fused
-    rowwise sparse ones, naive state-space / linear-attention scans -> fused scans (production_ssm.py)."""
-    from trainperf.model.production_ssm import fuse_scans  # imports this module: not at its top
+    rowwise sparse ones, naive state-space / linear-attention scans -> fused scans (production_ssm.py),
+    all-experts MoE products -> routed grouped GEMMs (production_moe.py)."""
+    from trainperf.model.production_moe import route_experts  # these import this module: not at its top
+    from trainperf.model.production_ssm import fuse_scans
 
-    return fuse_scans(sparse_embeddings(fuse_attention(graph, causal=causal)[0])[0])[0]
+    return route_experts(fuse_scans(sparse_embeddings(fuse_attention(graph, causal=causal)[0])[0])[0])[0]
