@@ -12,6 +12,7 @@ from trainperf.workloads.zoo import (  # noqa: F401
     llm2025,
     moe,
     recsys,
+    rtdetr,
     segmentation,
     speech,
     text,
