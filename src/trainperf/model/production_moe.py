@@ -34,14 +34,15 @@ _MOE_PARENT_OPS = ("aten::repeat", "aten::mul", "aten::sum", "aten::clone")
 """The parent MoE block's ops on the repeated (E * T) tokens, rescaled with the experts."""
 
 
-def _routing(layer_ops: pl.DataFrame) -> tuple[int, int, int] | None:
-    """(tokens T, experts E, top-k) of one layer, from its router's topk."""
-    tk = layer_ops.filter((pl.col("op") == "aten::topk") & (pl.col("phase") == "fwd"))
-    if tk.height == 0:
-        return None
-    r = tk.row(0, named=True)
-    (t, e), k = r["input_shapes"][0][-2:], r["output_shapes"][0][-1]
-    return (int(t), int(e), int(k)) if 0 < k < e else None
+def _routing(ops: pl.DataFrame) -> dict[int, tuple[int, int, int]]:
+    """Per layer, (tokens T, experts E, top-k) from its router's first forward topk."""
+    out: dict[int, tuple[int, int, int]] = {}
+    tk = ops.filter((pl.col("op") == "aten::topk") & (pl.col("phase") == "fwd") & (pl.col("layer") >= 0))
+    for r in tk.iter_rows(named=True):
+        (t, e), k = r["input_shapes"][0][-2:], r["output_shapes"][0][-1]
+        if r["layer"] not in out and 0 < k < e:
+            out[r["layer"]] = (int(t), int(e), int(k))
+    return out
 
 
 def _row(call: OpCall, template: dict[str, Any]) -> dict[str, Any]:
@@ -74,11 +75,7 @@ def route_experts(graph: OpGraph) -> tuple[OpGraph, int]:
     if not experts.any():
         return graph, 0
     exp_modules = sorted(set(ops.filter(experts)["module"].to_list()))
-    routing: dict[int, tuple[int, int, int]] = {}
-    for (layer,), rows in ops.filter(pl.col("layer") >= 0).group_by("layer", maintain_order=True):
-        found = _routing(rows)
-        if found is not None:
-            routing[int(layer)] = found  # type: ignore[call-overload]
+    routing = _routing(ops)
     route = pl.DataFrame({"layer": list(routing), "_f": [k / e for (_, e, k) in routing.values()]},
                          schema={"layer": pl.Int32, "_f": pl.Float64})
     in_exp = pl.any_horizontal(pl.col("module") == m for m in exp_modules) | pl.any_horizontal(
