@@ -70,6 +70,14 @@ class ParallelAxis(StrEnum):
     PP = "pp"
 
 
+class LinkClass(StrEnum):
+    """What an interconnect tier is, as NCCL's latency model classes it (NCCL_HW_NVLINK, _PCI, _NET)."""
+
+    NVLINK = "nvlink"
+    PCI = "pci"
+    NET = "net"
+
+
 class Precision(StrEnum):
     """Number formats of tensor math, named as datasheets name their peaks (glossary: precision)."""
 

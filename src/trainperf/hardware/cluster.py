@@ -1,7 +1,7 @@
 """Cluster specs: GPUs grouped into link tiers (NVLink domain, scale-out network), loaded from TOML.
 
 A cluster is a GPU type plus an ordered list of tiers, innermost first. Each tier says how many GPUs one
-of its domains holds, its per-GPU bandwidth per direction, its per-hop latency, the collective algorithms
+of its domains holds, its per-GPU bandwidth per direction, its latency class (NCCL hop latencies), the collective algorithms
 it supports, and the *achievable* bus-bandwidth fraction of each collective (measured nccl-tests busbw /
 link bandwidth), all cited data (DESIGN.md principle 2). File layout (docs/parallel.md)::
 
@@ -13,7 +13,7 @@ link bandwidth), all cited data (DESIGN.md principle 2). File layout (docs/paral
     name = "nvlink"
     domain_gpus = 8
     bw_GBps = 450.0
-    latency_us = 3.0
+    link = "nvlink"              # NCCL latency class: nvlink, pci or net
     algorithms = ["ring", "tree", "nvls"]
     busbw_fraction = { all_reduce = 0.82, ... }
     source = "..."
@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import itertools
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,11 +35,12 @@ from typing import Any
 
 from trainperf.hardware.catalog import get_gpu, read_toml
 from trainperf.hardware.spec import GPUSpec
+from trainperf.vocab import LinkClass
 
 CLUSTER_DIR = Path(__file__).parent / "data" / "clusters"
 COLLECTIVES = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "send_recv")
 ALGORITHMS = ("ring", "tree", "nvls")
-_TIER_KEYS = {"name", "domain_gpus", "bw_GBps", "latency_us", "algorithms", "busbw_fraction",
+_TIER_KEYS = {"name", "domain_gpus", "bw_GBps", "link", "latency_scale", "algorithms", "busbw_fraction",
               "nvls_busbw_fraction", "source"}
 _TOP_KEYS = {"name", "description", "gpu", "gpus_per_node", "max_gpus", "source", "tier", "aliases"}
 
@@ -51,8 +53,10 @@ class LinkTier:
     domain_gpus: int
     """GPUs in one domain of this tier (8 for an NVLink node, 72 for NVL72); 0 = unbounded (the network)."""
     bw_GBps: float
-    latency_us: float
-    """Per-step latency of one ring/tree hop on this tier (alpha term)."""
+    link: LinkClass = LinkClass.NVLINK
+    """NCCL's latency class of this tier's hops (parallel/nccl.py: per-hop latency by algorithm and protocol)."""
+    latency_scale: float = 1.0
+    """Multiplies NCCL's hop latencies on this tier: a slower or faster hypothetical fabric."""
     algorithms: tuple[str, ...] = ("ring", "tree")
     busbw_fraction: Mapping[str, float] = field(default_factory=dict)
     """Collective -> achievable busbw / bw_GBps for large messages (nccl-tests), ring or tree."""
@@ -65,8 +69,8 @@ class LinkTier:
             raise ValueError(f"tier {self.name!r}: domain_gpus = {self.domain_gpus} must be >= 0 (0 = unbounded)")
         if self.bw_GBps <= 0:
             raise ValueError(f"tier {self.name!r}: bw_GBps = {self.bw_GBps} must be > 0")
-        if self.latency_us < 0:
-            raise ValueError(f"tier {self.name!r}: latency_us = {self.latency_us} must be >= 0")
+        if not (math.isfinite(self.latency_scale) and self.latency_scale > 0):
+            raise ValueError(f"tier {self.name!r}: latency_scale = {self.latency_scale} must be a number > 0")
         bad = [a for a in self.algorithms if a not in ALGORITHMS]
         if bad:
             raise ValueError(f"tier {self.name!r}: unknown algorithms {bad}; use {ALGORITHMS}")
@@ -142,15 +146,24 @@ class ClusterSpec:
 
 
 def _tier(raw: dict[str, Any], where: str, default_src: str) -> LinkTier:
+    if "latency_us" in raw:
+        raise ValueError(f"{where}: [[tier]] {raw.get('name', '?')!r}: latency_us is no longer read; hop latencies "
+                         "come from NCCL's model by link class: set link = \"nvlink\", \"pci\" or \"net\" (and "
+                         "latency_scale = 2.0 for a fabric twice as slow)")
     unknown = set(raw) - _TIER_KEYS
     if unknown:
         raise ValueError(f"{where}: unknown [[tier]] keys {sorted(unknown)}; allowed: {sorted(_TIER_KEYS)}")
-    for key in ("name", "domain_gpus", "bw_GBps", "latency_us"):
+    for key in ("name", "domain_gpus", "bw_GBps"):
         if key not in raw:
             raise ValueError(f"{where}: [[tier]] lacks required key {key!r}")
+    dom = int(raw["domain_gpus"])
+    link = str(raw.get("link", LinkClass.NET if dom == 0 else LinkClass.NVLINK))
+    if link not in tuple(LinkClass):
+        raise ValueError(f"{where}: [[tier]] {raw['name']!r}: link = {link!r}; use one of "
+                         f"{', '.join(LinkClass)}")
     return LinkTier(
-        name=str(raw["name"]), domain_gpus=int(raw["domain_gpus"]), bw_GBps=float(raw["bw_GBps"]),
-        latency_us=float(raw["latency_us"]), algorithms=tuple(raw.get("algorithms", ("ring", "tree"))),
+        name=str(raw["name"]), domain_gpus=dom, bw_GBps=float(raw["bw_GBps"]), link=LinkClass(link),
+        latency_scale=float(raw.get("latency_scale", 1.0)), algorithms=tuple(raw.get("algorithms", ("ring", "tree"))),
         busbw_fraction={str(k): float(v) for k, v in raw.get("busbw_fraction", {}).items()},
         nvls_busbw_fraction=float(raw.get("nvls_busbw_fraction", 0.0)),
         source=str(raw.get("source", default_src)),

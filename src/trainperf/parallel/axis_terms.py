@@ -114,8 +114,8 @@ class FsdpComm(NamedTuple):
     overlapped: float = 0.0
 
 
-def fsdp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, dense_p: float, expert_p: float,
-               layers: float, lf: float, lb: float) -> FsdpComm:
+def fsdp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, params: StepModelParams,
+              dense_p: float, expert_p: float, layers: float, lf: float, lb: float) -> FsdpComm:
     """ZeRO-3 / FSDP: weights gathered per layer, gradients reduce-scattered, prefetched under compute
     (``lf``, ``lb``: mean forward / backward seconds of one layer)."""
     if plan.sharding is not Sharding.ZERO3:
@@ -125,8 +125,13 @@ def fsdp_comm(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec, d
     e_layer = 2.0 * expert_p / layers
     eg = max(1, plan.edp * plan.shard_size // plan.dp)
     nc = plan.gather_collectives_per_layer  # one per flat buffer, or one per parameter tensor
-    ag = nc * (collective_s(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster) + collective_s(
-        Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster))
+    # list-API gathers copy each of the group's tensors out with its own launch; the host launches them
+    # while the gather runs on the GPU, so a gather costs the longer of the two (DeepSpeed's gradient
+    # reduce-scatter of that era went through a flat coalesced buffer, so only the gathers pay)
+    copy_s = params.list_copy_s if plan.list_api_collectives else 0.0
+    ag = nc * (max(collective_s(Collective.ALL_GATHER, w_layer / nc, dgroup, dstride, cluster), copy_s * dgroup)
+               + max(collective_s(Collective.ALL_GATHER, e_layer / nc, eg, plan.etp_eff * plan.ep, cluster),
+                     copy_s * eg if e_layer else 0.0))
     gb = plan.grad_reduce_bytes / 2
     rs = 0.0 if plan.lora else nc * (
         collective_s(Collective.REDUCE_SCATTER, w_layer * gb / nc, dgroup, dstride, cluster)

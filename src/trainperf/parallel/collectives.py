@@ -1,6 +1,8 @@
 """Collective costs on link tiers: alpha-beta model with ring / tree / NVLink SHARP, hierarchical over tiers.
 
-time = latency_terms + bytes_on_the_wire / achievable_busbw. Bus-bandwidth factors follow NCCL's
+time = latency + bytes_on_the_wire / (achievable_busbw x protocol factor), minimised over the algorithms and
+protocols NCCL would choose from (its tuner takes the same argmin); the latency is NCCL's own model
+(parallel/nccl.py: base + per-hop latencies by link class, algorithm and protocol). Bus-bandwidth factors follow NCCL's
 definition (nccl-tests doc/PERFORMANCE.md): a ring all-reduce moves 2(n-1)/n of the buffer through each
 rank's link, all-gather / reduce-scatter / all-to-all (n-1)/n, send/recv 1. Achievable busbw fractions
 come from the cluster TOML (cited nccl-tests measurements), never literals here.
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from trainperf.hardware.cluster import ClusterSpec, LinkTier
+from trainperf.parallel import nccl
+from trainperf.vocab import LinkClass
 
 
 class Collective(StrEnum):
@@ -41,16 +45,36 @@ def bus_factor(kind: Collective | str, n: int) -> float:
     return (n - 1) / n
 
 
-def _steps(kind: Collective, n: int, algorithm: str) -> float:
-    """Latency steps: ring n-1 per phase; tree/NVLS about log2(n) per phase (NCCL tuning model)."""
-    if n <= 1:
+def _busbw(kind: Collective, tier: LinkTier, algo: str) -> float:
+    """Achievable bus bandwidth (bytes/s) of ``algo`` on one tier; 0 where the algorithm does not apply (NCCL
+    has tree and, modeled here, NVLS algorithms for all-reduce only)."""
+    if algo in ("nvls", "tree") and kind is not Collective.ALL_REDUCE:
         return 0.0
-    phases = 2.0 if kind is Collective.ALL_REDUCE else 1.0
-    if kind is Collective.SEND_RECV:
-        return 1.0
-    if algorithm == "ring" or kind is not Collective.ALL_REDUCE:
-        return phases * (n - 1)  # NCCL runs all-gather / reduce-scatter as rings only (no tree)
-    return phases * math.ceil(math.log2(n))
+    frac = tier.nvls_busbw_fraction if algo == "nvls" else tier.fraction(kind.value)
+    return tier.bw_GBps * 1e9 * frac if frac > 0 else 0.0
+
+
+def _best(kind: Collective, bw_s: dict[str, float], n: int, nodes: int, intra: LinkTier, inter: LinkTier) -> float:
+    """The fastest (algorithm, protocol) as NCCL's tuner picks it: latency + bandwidth time / protocol factor."""
+    best = math.inf
+    for algo, t_bw in bw_s.items():
+        for proto in nccl.protocols(algo, intra.link):
+            lat = nccl.collective_latency_s(kind.value, algo, proto, n, nodes, intra.link, inter.link,
+                                            intra.latency_scale, inter.latency_scale)
+            best = min(best, lat + t_bw / nccl.bandwidth_factor(proto))
+    return best
+
+
+def _algos(tier: LinkTier, algorithm: str) -> list[str]:
+    return [a for a in tier.algorithms if algorithm in ("auto", a)] or ["ring"]
+
+
+def _p2p(nbytes_per_peer: float, t_bw: float, peers_intra: int, peers_inter: int, intra: LinkTier,
+         inter: LinkTier) -> float:
+    proto = nccl.p2p_protocol(nbytes_per_peer)
+    lat = nccl.p2p_latency_s(peers_intra, peers_inter, nbytes_per_peer, intra.link, inter.link,
+                             intra.latency_scale, inter.latency_scale)
+    return lat + t_bw / nccl.bandwidth_factor(proto)
 
 
 def flat_time(kind: Collective | str, nbytes: float, n: int, tier: LinkTier, algorithm: str = "auto") -> float:
@@ -58,18 +82,17 @@ def flat_time(kind: Collective | str, nbytes: float, n: int, tier: LinkTier, alg
     k = Collective(kind)
     if n <= 1 or nbytes <= 0:
         return 0.0
-    algos = [a for a in tier.algorithms if algorithm in ("auto", a)] or ["ring"]
-    best = math.inf
-    for a in algos:
-        if (a == "nvls" or a == "tree") and k is not Collective.ALL_REDUCE:
-            continue  # NB: NCCL has tree (and, modeled here, NVLS) algorithms for all-reduce only
-        frac = tier.nvls_busbw_fraction if a == "nvls" else tier.fraction(k.value)
-        if frac <= 0:
-            continue
-        bw = tier.bw_GBps * 1e9 * frac
-        t = _steps(k, n, a) * tier.latency_us * 1e-6 + nbytes * bus_factor(k, n) / bw
-        best = min(best, t)
-    return best if best < math.inf else flat_time(k, nbytes, n, tier, "ring")
+    nodes = n if tier.link is LinkClass.NET else 1  # on the network tier every member is its own node
+    if k in (Collective.ALL_TO_ALL, Collective.SEND_RECV):
+        bw = tier.bw_GBps * 1e9 * tier.fraction(k.value)
+        peers = 1 if k is Collective.SEND_RECV else n - 1
+        per_peer = nbytes if k is Collective.SEND_RECV else nbytes / n
+        intra, inter = (0, peers) if nodes > 1 else (peers, 0)
+        return _p2p(per_peer, nbytes * bus_factor(k, n) / bw, intra, inter, tier, tier)
+    bw_s = {a: nbytes * bus_factor(k, n) / b for a in _algos(tier, algorithm) if (b := _busbw(k, tier, a)) > 0}
+    if not bw_s:
+        return flat_time(k, nbytes, n, tier, "ring")
+    return _best(k, bw_s, n, nodes, tier, tier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,26 +124,25 @@ def collective_time(kind: Collective | str, nbytes: float, size: int, stride: in
         return flat_time(k, nbytes, size, inner_t, algorithm)
     if pl.inner == 1:
         return flat_time(k, nbytes, size, outer_t, algorithm)
-    if k is Collective.ALL_REDUCE:
-        # reduce-scatter inside, all-reduce of 1/inner across, all-gather inside
-        return (flat_time(Collective.REDUCE_SCATTER, nbytes, pl.inner, inner_t, algorithm)
-                + flat_time(Collective.ALL_REDUCE, nbytes / pl.inner, pl.outer, outer_t, algorithm)
-                + flat_time(Collective.ALL_GATHER, nbytes, pl.inner, inner_t, algorithm))
-    if k in (Collective.ALL_GATHER, Collective.REDUCE_SCATTER):
-        # one flat ring through all members: n-1 steps, outer-1 of them cross the network; bandwidth as
-        # the two-level split (each GPU's NIC carries 1/inner of the buffer)
-        bw_t = (nbytes / pl.inner * bus_factor(k, pl.outer) / (outer_t.bw_GBps * 1e9 * outer_t.fraction(k.value))
-                + nbytes * bus_factor(k, pl.inner) / (inner_t.bw_GBps * 1e9 * inner_t.fraction(k.value)))
-        lat = ((pl.outer - 1) * outer_t.latency_us + (size - pl.outer) * inner_t.latency_us) * 1e-6
-        return bw_t + lat
     if k is Collective.ALL_TO_ALL:
-        # intra- and inter-domain parts run concurrently; the slower one sets the time
-        remote = nbytes * (size - pl.inner) / size
-        local = nbytes * (pl.inner - 1) / size
-        t_out = flat_time(k, remote * pl.outer / max(pl.outer - 1, 1), pl.outer, outer_t, algorithm)
-        t_in = flat_time(k, local * pl.inner / max(pl.inner - 1, 1), pl.inner, inner_t, algorithm)
-        return max(t_out, t_in)
-    return flat_time(k, nbytes, 2, outer_t, algorithm)  # send/recv across domains
+        # intra- and inter-domain parts run concurrently; the slower one sets the bandwidth time
+        bw = {t.name: t.bw_GBps * 1e9 * t.fraction(k.value) for t in (inner_t, outer_t)}
+        t_out = nbytes * (size - pl.inner) / size / bw[outer_t.name]
+        t_in = nbytes * (pl.inner - 1) / size / bw[inner_t.name]
+        return _p2p(nbytes / size, max(t_out, t_in), pl.inner - 1, pl.outer - 1, inner_t, outer_t)
+    if k is Collective.SEND_RECV:
+        return flat_time(k, nbytes, 2, outer_t, algorithm)  # send/recv across domains
+    # Bandwidth: reduce-scatter / all-gather inside each domain, 1/inner of the buffer across (each GPU's own
+    # NIC; NCCL's rings reach the node's NIC aggregate). Latency: NCCL's model over n ranks on N domains.
+    ring_in = nbytes * bus_factor(k, pl.inner) / _busbw(
+        Collective.REDUCE_SCATTER if k is Collective.ALL_REDUCE else k, inner_t, "ring")
+    bw_s: dict[str, float] = {}
+    for a in _algos(outer_t, algorithm):
+        b_out = _busbw(k, outer_t, a)
+        if b_out > 0:
+            bw_s[a] = ring_in + nbytes / pl.inner * bus_factor(k, pl.outer) / b_out
+    return _best(k, bw_s or {"ring": ring_in + nbytes / pl.inner * bus_factor(k, pl.outer)
+                             / _busbw(k, outer_t, "ring")}, size, pl.outer, inner_t, outer_t)
 
 
 def domains_hit(experts: int, topk: int, domains: int) -> float:
@@ -151,10 +173,10 @@ def hierarchical_dispatch_time(nbytes: float, size: int, stride: int, cluster: C
     per_copy = nbytes / max(topk, 1)
     hit = domains_hit(experts, topk, pl.outer)
     remote = per_copy * hit * (pl.outer - 1) / pl.outer  # distinct remote domains, one copy each
-    t_out = remote / (outer_t.bw_GBps * 1e9 * outer_t.fraction(k.value)) + (pl.outer - 1) * outer_t.latency_us * 1e-6
+    t_out = remote / (outer_t.bw_GBps * 1e9 * outer_t.fraction(k.value))
     # NVLink carries the local copies plus the fan-out of the arriving ones: every copy but the own GPU's
-    t_in = flat_time(k, nbytes, pl.inner, inner_t)
-    return max(t_out, t_in)
+    t_in = nbytes * bus_factor(k, pl.inner) / (inner_t.bw_GBps * 1e9 * inner_t.fraction(k.value))
+    return _p2p(nbytes / size, max(t_out, t_in), pl.inner - 1, pl.outer - 1, inner_t, outer_t)
 
 
 def p2p_time(nbytes: float, cross_domain: bool, cluster: ClusterSpec) -> float:

@@ -304,7 +304,7 @@ def stage_terms(arch: TransformerArch, plan: ParallelPlan, cluster: ClusterSpec,
     cp = cp_comm(arch, plan, cluster, t, att_f, n_dense + n_moe)
     ep = ep_comm(arch, plan, cluster, params, t_sp, mf, mb, n_moe)
     dense_p, expert_p = _stage_params(arch, plan)
-    fs = fsdp_comm(arch, plan, cluster, dense_p, expert_p, layers, (n_dense * df + n_moe * mf) / layers,
+    fs = fsdp_comm(arch, plan, cluster, params, dense_p, expert_p, layers, (n_dense * df + n_moe * mf) / layers,
                     (n_dense * db + n_moe * mb) / layers)
     hidden = 0.0  # communication time overlapped with compute (it still slows the compute it shares)
     for overlapped in (tp.overlapped, cp.overlapped, ep.overlapped, fs.overlapped):

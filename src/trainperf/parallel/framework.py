@@ -47,6 +47,7 @@ class FrameworkPreset:
     sharding: Sharding
     """What its recipes use when the layout does not say (Megatron: the distributed optimizer)."""
     gather_collectives_per_layer: int = 1
+    list_api_collectives: bool = False
     overlap_param_gather: bool = True
     reshard_with_pp: bool = True
     """ZeRO-3 / FSDP stages reshard per micro-batch also under pipeline parallelism."""
@@ -57,6 +58,7 @@ class FrameworkPreset:
         return {"attention": self.attention, "fused_kernels": self.fused_kernels,
                 "tp_comm_overlap": self.tp_comm_overlap, "fused_cross_entropy": self.fused_cross_entropy,
                 "gather_collectives_per_layer": self.gather_collectives_per_layer,
+                "list_api_collectives": self.list_api_collectives,
                 "overlap_param_gather": self.overlap_param_gather,
                 "reshard_per_microbatch": self.reshard_with_pp or pp == 1}
 
@@ -83,9 +85,10 @@ PRESETS: dict[Framework, FrameworkPreset] = {
     Framework.MEGATRON_DEEPSPEED: FrameworkPreset(
         attention="flash2", fused_kernels=True, tp_comm_overlap=False, fused_cross_entropy=True,
         sharding=Sharding.ZERO3, gather_collectives_per_layer=_DEEPSPEED_TENSORS_PER_LAYER,
-        overlap_param_gather=False,
+        overlap_param_gather=False, list_api_collectives=True,
         source="SC'21 Table 2 ZeRO-3 runs: DeepSpeed v0.3-0.5 gathers each parameter tensor on its own, "
-               "blocking, at submodule granularity"),
+               "blocking, at submodule granularity, with torch.distributed.all_gather over a list of the "
+               "group's partitions (deepspeed/runtime/zero/partition_parameters.py _allgather_param)"),
     Framework.TORCHTITAN: FrameworkPreset(
         attention="flash2", fused_kernels=True, tp_comm_overlap=False, fused_cross_entropy=False,
         sharding=Sharding.ZERO3, reshard_with_pp=False,

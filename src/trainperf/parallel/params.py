@@ -43,6 +43,10 @@ class StepModelParams:
     linear runs one GEMM, one input quantize and one gradient quantize per expert, forward, dgrad and wgrad,
     each a separate kernel launch (and fp8 scale bookkeeping), so a rank holding many experts (small ep)
     pays launch and tail costs that grow with experts per rank, not with tokens."""
+    list_copy_s: float = 1.0e-5
+    """Host cost of one ``copy_`` of a list-API collective (plan.list_api_collectives): one aten op
+    dispatched from C++ plus one kernel launch, model/data/calibration.toml [host] eager_bwd_op_s (6 us) +
+    launch_s (4 us). The copies are launched after a blocking collective, so the GPU waits for them."""
     step_overhead_s: float = 0.0
     """Fixed per-step cost (optimizer launch, data loader, logging, clip-grad norm all-reduce)."""
     layer_overhead_s: float = 2e-4

@@ -89,6 +89,12 @@ class ParallelPlan:
     flattens a layer's parameters into one buffer (PyTorch FSDP units, FSDP2, Megatron-FSDP); the number
     of parameter tensors when it partitions and gathers each tensor on its own (DeepSpeed ZeRO-3 of 2021).
     Each collective pays the ring latency, (n-1) steps, which dominates at hundreds of ranks."""
+    list_api_collectives: bool = False
+    """ZeRO-3 gathers and gradient reduce-scatters go through torch.distributed's list API
+    (``all_gather(tensor_list, t)``): ProcessGroupNCCL flattens the list into one buffer and copies each of
+    the group's n tensors out (in, for reduce-scatter) with its own ``copy_``
+    (torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp, allgather / reduce_scatter), n launches per call.
+    DeepSpeed ZeRO-3 of 2021 did; ``all_gather_into_tensor`` and FSDP's flat buffers avoid the copies."""
     tp_comm_overlap: bool = False
     """TP all-gather / reduce-scatter overlapped with GEMMs (userbuffers, async TP)."""
     fused_kernels: bool = False

@@ -18,8 +18,8 @@ def test_bundled_clusters() -> None:
 def test_user_cluster_file(tmp_path: Path) -> None:
     f = tmp_path / "mine.toml"
     f.write_text('name = "mine"\ngpu = "H200"\ngpus_per_node = 8\nsource = "my lab"\n'
-                 '[[tier]]\nname = "nvlink"\ndomain_gpus = 8\nbw_GBps = 450\nlatency_us = 3\n'
-                 '[[tier]]\nname = "ib"\ndomain_gpus = 0\nbw_GBps = 25\nlatency_us = 20\n')
+                 '[[tier]]\nname = "nvlink"\ndomain_gpus = 8\nbw_GBps = 450\nlink = "nvlink"\n'
+                 '[[tier]]\nname = "ib"\ndomain_gpus = 0\nbw_GBps = 25\nlink = "net"\n')
     c = get_cluster(str(f))
     assert c.gpu.name == "H200" and c.tiers[1].bw_GBps == 25
     f.write_text(f.read_text().replace("bw_GBps = 25", "bw_GBps = -1"))
