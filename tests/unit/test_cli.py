@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -14,11 +13,10 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
 
 
-def test_help_is_fast_and_imports_no_torch() -> None:
-    t0 = time.perf_counter()
+def test_help_imports_no_torch() -> None:
+    # --help stays fast because the CLI never imports torch at start (benchmarks time it; no wall clock here)
     r = run("--help")
     assert r.returncode == 0 and "capture" in r.stdout and "zoo" in r.stdout
-    assert time.perf_counter() - t0 < 5.0  # generous for a loaded CI machine; typically ~0.3 s
     code = "import sys; from trainperf.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from trainperf.hardware import GPUSpec, get_gpu
-from trainperf.model.calibration import DEFAULT_CALIBRATION, Calibration, apply_fit, load_calibration
+from trainperf.model.calibration import DEFAULT_CALIBRATION, Calibration, load_calibration
 from trainperf.model.config import ExecConfig
 from trainperf.model.ops import achievable, memory_class, op_times
 from trainperf.model.trace_ops import TraceOps, read_trace_ops
@@ -45,10 +45,6 @@ class CalibrationResult:
     after: pl.DataFrame
     """Same with the fitted calibration."""
     calibration: Calibration
-
-
-def _with(calib: Calibration, fit: dict[str, Any]) -> Calibration:
-    return Calibration(data=apply_fit(calib.data, fit, "fit"), path=calib.path, sources=calib.sources)
 
 
 def predict_kernels(ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration) -> np.ndarray:
@@ -84,7 +80,7 @@ def _grid(ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration, mask: np.ndarray,
     best: tuple[float, dict[str, Any]] = (float("inf"), {})
     for values in itertools.product(*grid.values()):
         trial = dict(zip(grid, values, strict=True))
-        s = _score(ops, gpu, _with(calib, trial), mask)
+        s = _score(ops, gpu, calib.with_fit(trial), mask)
         if s < best[0]:
             best = (s, trial)
     return best[1]
@@ -113,8 +109,8 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
         # Per category: t = latency_c + slowdown_c x bytes / achievable bw. Both are fitted where the ops'
         # sizes span >= 8x; otherwise the slowdown keeps its prior and only the latency is fitted.
         _, bw = achievable(gpu, calib)
-        slow = dict(calib.get("memory", "category_slowdown"))
-        lats = dict(calib.data["memory"].get("category_latency_s", {}))
+        slow = dict(calib.memory.category_slowdown)
+        lats = dict(calib.memory.category_latency_s)
         nbytes = (ops["bytes_read"] + ops["bytes_written"]).to_numpy()
         meas = ops["measured_s"].to_numpy()
         klass = memory_class(ops)
@@ -134,13 +130,13 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
             if "/" not in c:  # sub-classes share their category's latency
                 lats[c] = float(L[i, j])
         fitted.update({"memory.category_latency_s": lats, "memory.category_slowdown": slow})
-        calib = _with(calib, fitted)
+        calib = calib.with_fit(fitted)
 
     mm = np.isin(cat, GROUPS["matmul"])
     if mm.any():
         fitted.update(_grid(ops, gpu, calib, mm, {"matmul.k_half": [16.0, 32.0, 64.0, 96.0, 128.0, 192.0, 256.0, 384.0, 512.0, 768.0, 1024.0],
                                                   "matmul.latency_s": list(np.arange(1.0e-6, 8.01e-6, 0.5e-6))}))
-        calib = _with(calib, fitted)
+        calib = calib.with_fit(fitted)
 
     at = cat == "attention"
     if at.any():
@@ -148,7 +144,7 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
         # the traces fit how fast short sequences ramp up to them, and the fixed latency.
         fitted.update(_grid(ops, gpu, calib, at, {"attention.seq_half": [0.0, 64.0, 128.0, 256.0, 512.0, 1024.0],
                                                   "attention.latency_s": list(np.arange(1.0e-6, 8.01e-6, 0.5e-6))}))
-        calib = _with(calib, fitted)
+        calib = calib.with_fit(fitted)
 
     launches = [x for t in traces for x in t.launch_durations_s]
     frees = [x for t in traces for x in t.free_op_durations_s]
@@ -165,7 +161,7 @@ def fit(traces: Sequence[TraceOps], base: Calibration | None = None) -> Calibrat
         d = d.filter(d > 0)
         if d.len() >= 3:
             fitted[key] = float(d.median())  # type: ignore[arg-type]
-    calib = _with(calib, fitted)
+    calib = calib.with_fit(fitted)
     before = error_table(ops, predict_kernels(ops, gpu, base))
     after = error_table(ops, predict_kernels(ops, gpu, calib))
     return CalibrationResult(gpu=gpu.name, traces=[t.path for t in traces], fit=fitted, before=before, after=after,

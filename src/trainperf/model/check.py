@@ -62,7 +62,7 @@ def check_traces(traces: Sequence[TraceOps], gpu: GPUSpec | str | None = None,
         cats.append(ops["category"].to_numpy().astype(str))
         n_ops += ops.height + t.unpriced.height
         unpriced.append(t.unpriced)
-        floor = float(calib.for_gpu(g.family, g.vendor).get("memory", "latency_s"))
+        floor = float(calib.rates(g.family, g.vendor).memory.latency_s)
         pred_step = (pl.DataFrame({"step": ops["step"], "p": pred}).group_by("step").agg(pl.col("p").sum())
                      if ops.height else pl.DataFrame(schema={"step": pl.Int64, "p": pl.Float64}))
         floor_step = t.unpriced.group_by("step").agg(f=pl.col("kernels").sum() * floor)

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from trainperf.hardware import GPUSpec
-from trainperf.model.calibration import Calibration
+from trainperf.model.calibration import Calibration, GPURates
 from trainperf.model.efficiency import conv_passes, gemm_efficiency, pad_up, winograd_gemm_fraction
 from trainperf.vocab import OpCategory
 
@@ -85,7 +85,7 @@ def conv_dims(ops: pl.DataFrame) -> dict[str, np.ndarray]:
             "extra_kernels": np.maximum(a["kernels"] - np.where(is_bwd, n_grads, 1.0), 0.0)}
 
 
-def conv_times(d: dict[str, np.ndarray], *, prec: np.ndarray, peak: np.ndarray, gpu: GPUSpec, calib: Calibration,
+def conv_times(d: dict[str, np.ndarray], *, prec: np.ndarray, peak: np.ndarray, gpu: GPUSpec, rates: GPURates,
                conv: dict[str, Any], mm_frac: float, bw: float, derate: float) -> tuple[np.ndarray, ...]:
     """(compute_s, memory_s, kernel_s, kernels) of convolution rows (conv_dims of the priced rows).
 
@@ -95,15 +95,15 @@ def conv_times(d: dict[str, np.ndarray], *, prec: np.ndarray, peak: np.ndarray, 
     NCHW <-> NHWC transposes of the pass's three operands as copy kernels (conv.nchw_transposes). fp32
     without tensor cores: the SIMT rate, and Winograd F(4x4, 3x3) for stride-1 3x3 convs when faster.
     Strided data gradients run after a memset of the input gradient (SIMT: at strided_dgrad_frac)."""
-    mm = calib.data["matmul"]
-    tiles, rel, k_half = mm["tiles"], mm["tile_rel"], mm["k_half"]
-    lat_mm = float(mm["latency_s"])
-    lat_cp = float(calib.data["memory"].get("category_latency_s", {}).get("copy", calib.get("memory", "latency_s")))
+    mm = rates.matmul
+    tiles, rel, k_half = mm.tiles, mm.tile_rel, mm.k_half
+    lat_mm = float(mm.latency_s)
+    lat_cp = float(rates.memory_latency_s("copy"))
     tr_slow = float(conv["transpose_slowdown"])
     simt = prec == "fp32"
     tc = ~simt & (prec != "fp64")
     mult = np.array([float(conv["channel_multiple"].get(p, 1)) for p in prec]) * tc + ~tc
-    simt_frac = float(conv["simt_frac"].get(gpu.family, conv["simt_frac"].get("default", mm["fp32_simt_frac"])))
+    simt_frac = float(conv["simt_frac"].get(gpu.family, conv["simt_frac"].get("default", mm.fp32_simt_frac)))
     simt_rate = gpu.fp32_dense_tflops * 1e12 * derate * simt_frac
     rate = np.where(simt, simt_rate, peak * mm_frac)
     # Tensor-core kernels step through K one filter tap at a time, a K tile of channels per step: a tap with

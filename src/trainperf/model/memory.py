@@ -13,7 +13,7 @@ import polars as pl
 
 from trainperf.hardware import GPUSpec
 from trainperf.hardware.spec import usable_bytes
-from trainperf.model.calibration import Calibration
+from trainperf.model.calibration import Calibration, GPURates
 from trainperf.opgraph import StepMeta
 from trainperf.vocab import Phase
 
@@ -44,13 +44,13 @@ class MemoryEstimate:
         return self.total <= self.capacity
 
 
-def peak_memory(meta: StepMeta, ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration) -> MemoryEstimate:
-    fp = calib.data["footprint"]
+def peak_memory(meta: StepMeta, ops: pl.DataFrame, gpu: GPUSpec, calib: Calibration | GPURates) -> MemoryEstimate:
+    fp = calib.footprint
     # In-place optimizer updates allocate nothing; the largest fwd/bwd output (e.g. fp32 logits) does.
     fb = ops.filter(pl.col("phase") != Phase.OPTIMIZER.value)
     largest = float(fb.select(pl.col("bytes_written").max()).item() or 0.0) if fb.height else 0.0
     return MemoryEstimate(
         params=meta.param_bytes, grads=meta.grad_bytes, optimizer_state=meta.optimizer_state_bytes,
-        activations=meta.activation_bytes, transient=largest * fp["transient_factor"],
-        workspace=fp["workspace_bytes"], capacity=usable_bytes(gpu.hbm_capacity_GB),
+        activations=meta.activation_bytes, transient=largest * fp.transient_factor,
+        workspace=fp.workspace_bytes, capacity=usable_bytes(gpu.hbm_capacity_GB),
     )

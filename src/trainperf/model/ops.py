@@ -8,7 +8,9 @@
   sol_time_s   speed of light: max(work / peak, bytes / peak bandwidth), no efficiency, no latency
   compute_s, memory_s   the two roofline terms at achievable rates
   bound_by     vocab.BoundBy: compute / memory / latency
-Vectorized: a 20k-row graph takes a few milliseconds.
+Vectorized: a 20k-row graph takes a few milliseconds. Stages, each over every row, on the GPU's rates
+(calibration.GPURates): (1) GEMMs and other math, (2) flash attention, (3) memory traffic, kernel floors,
+host copies and convolutions, (4) host issue and the single-stream GPU timeline.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import polars as pl
 
 from trainperf.hardware import GPUSpec, get_gpu, measured_anchors
 from trainperf.hardware.spec import precision_of
-from trainperf.model.calibration import Calibration, load_calibration
+from trainperf.model.calibration import Calibration, GPURates, MatmulRates, load_calibration
 from trainperf.model.config import ExecConfig
 from trainperf.model.conv import conv_dims, conv_params, conv_times
 from trainperf.model.efficiency import (
@@ -37,43 +39,46 @@ from trainperf.vocab import BoundBy, OpCategory, Phase
 _GEMM_CATS = (OpCategory.MATMUL.value, OpCategory.CONV.value)
 _FUSIBLE = (OpCategory.ELEMENTWISE.value, OpCategory.NORM.value, OpCategory.REDUCTION.value, OpCategory.COPY.value)
 _ANCHOR_PEAK_DTYPE = "bf16"
+_OUT_FLOAT = ("time_s", "gpu_time_s", "kernel_s", "host_time_s", "sol_time_s", "compute_s", "memory_s", "eff_kernels")
 
 
-def achievable(gpu: GPUSpec, calib: Calibration) -> tuple[float, float]:
+def gpu_rates(gpu: GPUSpec, calib: Calibration | GPURates | None = None, path: str | None = None) -> GPURates:
+    """The rates `gpu` runs at: `calib` resolved for its family (Calibration.rates), or the calibration file
+    at `path` (None: the packaged one) when `calib` is None; rates already resolved must be of its family."""
+    if isinstance(calib, GPURates):
+        if calib.family != gpu.family:
+            raise ValueError(f"rates resolved for family {calib.family!r} given for {gpu.name} ({gpu.family})")
+        return calib
+    return (calib or load_calibration(path)).rates(gpu.family, gpu.vendor)
+
+
+def achievable(gpu: GPUSpec, calib: Calibration | GPURates) -> tuple[float, float]:
     """(large-GEMM fraction of the bf16/fp16 peak, achievable HBM bytes/s): a measured anchor of this card
     where hardware/data/efficiency.toml has one, else the calibrated per-family fraction."""
-    calib = calib.for_gpu(gpu.family, gpu.vendor)
+    rates = gpu_rates(gpu, calib)
     anchors = measured_anchors(gpu.derived_from or gpu.name)
     mm = anchors.get("matmul_tflops")
     if mm is not None and gpu.has_precision(_ANCHOR_PEAK_DTYPE):
-        # The anchor GEMM itself has some wave quantization and latency: divide them out so that the
-        # model reproduces the measured rate on the measured shape.
-        dims = [float(x) for x in mm.shape.split("x")] if mm.shape else []
-        m, n, k = dims if len(dims) == 3 else (8192.0, 8192.0, 8192.0)  # unknown: a large square shape
-        shape_eff = 1.0 if len(dims) != 3 else float(gemm_efficiency(np.array([m]), np.array([n]), np.array([k]), np.array([1.0]),
-                                          sm_count=gpu.sm_count, tiles=calib.get("matmul", "tiles"),
-                                          tile_rel=calib.get("matmul", "tile_rel"), k_half=calib.get("matmul", "k_half"))[0])
-        # NB: on scaled hardware the anchor keeps its fraction of peak (rate x the scale of the peak).
-        t_meas = 2.0 * m * n * k / (mm.value * gpu.factor(f"{_ANCHOR_PEAK_DTYPE}_dense_tflops") * 1e12)
-        t_math = max(t_meas - calib.get("matmul", "latency_s"), 0.5 * t_meas)
-        frac = min(1.0, 2.0 * m * n * k / t_math / (gpu.peak_tflops(_ANCHOR_PEAK_DTYPE) * 1e12 * shape_eff))
+        frac = _anchored_gemm_frac(gpu, rates.matmul, mm.value, mm.shape)
     else:
-        frac = calib.by_family("matmul", "peak_frac", gpu.family)
+        frac = rates.gemm_frac
     cp = anchors.get("copy_GBps")
-    bw = cp.value * 1e9 * gpu.factor("hbm_bw_GBps") if cp is not None else gpu.hbm_bw_GBps * 1e9 * calib.by_family("memory", "bw_frac", gpu.family)
+    bw = cp.value * 1e9 * gpu.factor("hbm_bw_GBps") if cp is not None else gpu.hbm_bw_GBps * 1e9 * rates.bw_frac
     return frac, bw
 
 
-def attention_fracs(calib: Calibration, family: str, backend: str) -> tuple[float, float]:
-    """(forward, backward) fraction of the dense peak a long flash-attention kernel of `backend` reaches on
-    `family`: [attention] fwd_frac/bwd_frac (FlashAttention-2), or fwd_frac_cudnn/bwd_frac_cudnn where the
-    family has published cuDNN rates (else the flash2 rates)."""
-    fwd, bwd = calib.by_family("attention", "fwd_frac", family), calib.by_family("attention", "bwd_frac", family)
-    if backend != "flash2":
-        att = calib.data["attention"]
-        fwd = float(att.get(f"fwd_frac_{backend}", {}).get(family, fwd))
-        bwd = float(att.get(f"bwd_frac_{backend}", {}).get(family, bwd))
-    return fwd, bwd
+def _anchored_gemm_frac(gpu: GPUSpec, mm: MatmulRates, tflops: float, shape: str) -> float:
+    """Large-GEMM fraction of the peak that reproduces a measured rate (TFLOP/s) on its measured shape."""
+    # The anchor GEMM itself has some wave quantization and latency: divide them out.
+    dims = [float(x) for x in shape.split("x")] if shape else []
+    m, n, k = dims if len(dims) == 3 else (8192.0, 8192.0, 8192.0)  # unknown: a large square shape
+    shape_eff = 1.0 if len(dims) != 3 else float(gemm_efficiency(
+        np.array([m]), np.array([n]), np.array([k]), np.array([1.0]), sm_count=gpu.sm_count, tiles=mm.tiles,
+        tile_rel=mm.tile_rel, k_half=mm.k_half)[0])
+    # NB: on scaled hardware the anchor keeps its fraction of peak (rate x the scale of the peak).
+    t_meas = 2.0 * m * n * k / (tflops * gpu.factor(f"{_ANCHOR_PEAK_DTYPE}_dense_tflops") * 1e12)
+    t_math = max(t_meas - mm.latency_s, 0.5 * t_meas)
+    return min(1.0, 2.0 * m * n * k / t_math / (gpu.peak_tflops(_ANCHOR_PEAK_DTYPE) * 1e12 * shape_eff))
 
 
 def _row_precision(math_dtype: str, category: str, module_type: str, cfg: ExecConfig) -> str:
@@ -107,20 +112,18 @@ def _col(ops: pl.DataFrame, name: str, fill: float | bool = 0.0) -> np.ndarray:
     return s.to_numpy().astype(bool if isinstance(fill, bool) else float, copy=False)
 
 
-def unaligned_factor(ops: pl.DataFrame, cat: np.ndarray, simt: np.ndarray, calib: Calibration,
-                     family: str) -> np.ndarray:
+def unaligned_factor(ops: pl.DataFrame, cat: np.ndarray, simt: np.ndarray, exponent: float) -> np.ndarray:
     """Bandwidth factor of tensor-core matmuls whose leading dimensions allow only ``a`` < 16-byte accesses
-    (gemm_align): (a / 16) ** e, e = [matmul] unaligned_exponent of the family; 1 elsewhere (aligned, SIMT,
-    not a matmul). The align4/2/1 kernels cuBLAS falls back to move global memory in 4-16x narrower
+    (gemm_align): (a / 16) ** exponent ([matmul] unaligned_exponent of the family); 1 elsewhere (aligned,
+    SIMT, not a matmul). The align4/2/1 kernels cuBLAS falls back to move global memory in 4-16x narrower
     vectors (and, on Hopper and Blackwell, without TMA), so their memory stream slows. Their math is left at
     the aligned rate: each loaded element feeds a whole tile of MMAs, so a compute-bound GEMM hides the
     narrower loads (a Hopper align2 kernel also runs sm80 mma.sync rather than wgmma: no trace measures it)."""
     if "gemm_align" not in ops.columns:
         return np.ones(ops.height)
     a = _col(ops, "gemm_align")
-    e = calib.by_family("matmul", "unaligned_exponent", family)
     hit = (cat == OpCategory.MATMUL.value) & ~simt & (a > 0) & (a < 16)
-    return np.where(hit, (np.maximum(a, 1.0) / 16.0) ** e, 1.0)
+    return np.where(hit, (np.maximum(a, 1.0) / 16.0) ** exponent, 1.0)
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class _Rows:
     ops: pl.DataFrame
     gpu: GPUSpec
     cfg: ExecConfig
-    calib: Calibration
+    rates: GPURates
     cat: np.ndarray
     phase: np.ndarray
     flops: np.ndarray
@@ -149,171 +152,221 @@ class _Rows:
     conv: dict[str, Any]
 
 
-def _rows(ops: pl.DataFrame, gpu: GPUSpec, cfg: ExecConfig, calib: Calibration) -> _Rows:
+def _rows(ops: pl.DataFrame, gpu: GPUSpec, cfg: ExecConfig, rates: GPURates) -> _Rows:
     cat = ops["category"].to_numpy().astype(str)
     covered = _col(ops, "covered", False)
     # An uncovered op (no cost formula) still runs: time it as at least one kernel's latency, never zero.
     kernels = np.where(covered, _col(ops, "kernels"), np.maximum(_col(ops, "kernels"), 1.0))
-    mm_frac, bw = achievable(gpu, calib)
-    derate = power_derate(gpu.tdp_W, calib.get("power", "ref_tdp_W").get(gpu.family), calib.get("power", "exponent"))
+    mm_frac, bw = achievable(gpu, rates)
+    derate = power_derate(gpu.tdp_W, rates.ref_tdp_W, rates.power.exponent)
     if cfg.sustained:  # long runs hold lower clocks than a trace's or a microbenchmark's bursts
-        derate *= calib.by_family("power", "sustained_frac", gpu.family)
+        derate *= rates.sustained_frac
     # Peak rate per row for compute ops (precision from math_dtype and cfg).
     keys = list(zip((d or "" for d in ops.get_column("math_dtype").to_list()), cat.tolist(),
                     (m or "" for m in ops.get_column("module_type").to_list()), strict=True))
     uniq = {k: _row_precision(k[0], k[1], k[2], cfg) for k in set(keys)}
     prec = np.array([uniq[k] for k in keys], dtype=object)
-    conv = conv_params(calib)
+    conv = conv_params(rates.calibration)
     if cfg.channels_last:  # NHWC tensors: tensor-core convs need no NCHW<->NHWC transposes
         conv = {**conv, "nchw_transposes": False}
     if conv["tf32_default"] and gpu.has_precision("tf32"):  # cuDNN convs run fp32 on TF32 by default
         prec = np.where((cat == OpCategory.CONV.value) & (prec == "fp32"), "tf32", prec)
     peaks = _peaks(gpu, [*uniq.values(), *set(prec.tolist())])
     peak = np.array([peaks.get(p, gpu.peak_tflops("fp16") * 1e12) for p in prec]) * derate
-    return _Rows(ops=ops, gpu=gpu, cfg=cfg, calib=calib, cat=cat, phase=ops["phase"].to_numpy().astype(str),
+    return _Rows(ops=ops, gpu=gpu, cfg=cfg, rates=rates, cat=cat, phase=ops["phase"].to_numpy().astype(str),
                  flops=_col(ops, "flops"), nbytes=_col(ops, "bytes_read") + _col(ops, "bytes_written"),
                  kernels=kernels, covered=covered, prec=prec, peak=peak, simt=prec == "fp32", derate=derate,
                  mm_frac=mm_frac, bw=bw, conv=conv)
 
 
-def _compute(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(compute_s, work, is_gemm, is_attn): GEMMs at their shape efficiency, flash attention at its family
-    fraction with the causal work share and the softmax exponentials, the rest on CUDA cores."""
-    ops, gpu, calib = r.ops, r.gpu, r.calib
+# ---------------------------------------------------------------- stage 1: GEMMs (and other math on CUDA cores)
+
+def _gemm_compute(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
+    """(compute_s, is_gemm) of every row as if it were not attention: GEMMs at their shape efficiency (tile,
+    wave and short-K quantization), degenerate GEMMs and all other math on CUDA cores."""
+    ops, gpu, mm = r.ops, r.gpu, r.rates.matmul
     gm, gn, gk = _col(ops, "gemm_m"), _col(ops, "gemm_n"), _col(ops, "gemm_k")
     is_gemm = np.isin(r.cat, _GEMM_CATS) & (gm > 0)
-    geff = gemm_efficiency(gm, gn, gk, _col(ops, "gemm_batch"), sm_count=gpu.sm_count,
-                           tiles=calib.get("matmul", "tiles"), tile_rel=calib.get("matmul", "tile_rel"),
-                           k_half=calib.get("matmul", "k_half"))
-    frac = np.where(r.simt, calib.get("matmul", "fp32_simt_frac"), r.mm_frac)
+    geff = gemm_efficiency(gm, gn, gk, _col(ops, "gemm_batch"), sm_count=gpu.sm_count, tiles=mm.tiles,
+                           tile_rel=mm.tile_rel, k_half=mm.k_half)
+    frac = np.where(r.simt, mm.fp32_simt_frac, r.mm_frac)
     gemm_rate = r.peak * frac * np.where(is_gemm, geff, 1.0)
-
-    is_attn = r.cat == OpCategory.ATTENTION.value
-    bwd = _col(ops, "attn_backward", False)
-    fwd_frac, bwd_frac = attention_fracs(calib, gpu.family, r.cfg.attention)
-    afam = np.where(bwd, bwd_frac, fwd_frac)
-    att = calib.data["attention"]
-    aeff = attention_efficiency(_col(ops, "attn_batch"), _col(ops, "attn_heads"), _col(ops, "attn_q"),
-                                _col(ops, "attn_dim"), sm_count=gpu.sm_count,
-                                seq_half=np.where(bwd, float(att.get("bwd_seq_half", att["seq_half"])),
-                                                  att["seq_half"]), dim_half=att["dim_half"])
-    work = r.flops * np.where(is_attn, causal_work_fraction(_col(ops, "attn_kv"), _col(ops, "attn_causal", False),
-                                                            tile=att["causal_tile"],
-                                                            balance=float(att.get("causal_balance", 1.0))), 1.0)
-
-    simt_rate = gpu.fp32_dense_tflops * 1e12 * r.derate * calib.get("memory", "simt_frac")
+    simt_rate = gpu.fp32_dense_tflops * 1e12 * r.derate * r.rates.memory.simt_frac
     # Degenerate GEMMs (a dimension under 8: depthwise convs, GEMVs, outer products) do not run on
     # tensor cores: cuDNN/cuBLAS use CUDA-core kernels for them (memory-bound in practice).
     degenerate = is_gemm & (np.minimum(np.minimum(gm, gn), gk) < 8)
-    rate = np.where(is_attn, r.peak * afam * np.maximum(aeff, 1e-6),
-                    np.where(np.isin(r.cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate))
+    rate = np.where(np.isin(r.cat, _GEMM_CATS) & ~degenerate, gemm_rate, simt_rate)
+    return np.where(r.flops > 0, r.flops / rate, 0.0), is_gemm
+
+
+# ---------------------------------------------------------------- stage 2: flash attention
+
+def _attention_compute(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(compute_s, work, is_attn): flash attention at its family fraction and shape efficiency, on the
+    causal share of its work (work: FLOPs the kernel spends time on, the FLOPs of every other row), bound
+    below by the softmax exponentials."""
+    ops, gpu, att = r.ops, r.gpu, r.rates.attention
+    is_attn = r.cat == OpCategory.ATTENTION.value
+    bwd = _col(ops, "attn_backward", False)
+    fwd_frac, bwd_frac = r.rates.attention_fracs[r.cfg.attention]
+    afam = np.where(bwd, bwd_frac, fwd_frac)
+    aeff = attention_efficiency(_col(ops, "attn_batch"), _col(ops, "attn_heads"), _col(ops, "attn_q"),
+                                _col(ops, "attn_dim"), sm_count=gpu.sm_count,
+                                seq_half=np.where(bwd, r.rates.bwd_seq_half, att.seq_half), dim_half=att.dim_half)
+    causal = causal_work_fraction(_col(ops, "attn_kv"), _col(ops, "attn_causal", False), tile=att.causal_tile,
+                                  balance=float(att.causal_balance))
+    work = r.flops * np.where(is_attn, causal, 1.0)
+    rate = r.peak * afam * np.maximum(aeff, 1e-6)
     compute_s = np.where(work > 0, work / rate, 0.0)
     # softmax exponentials: one per score element, forward and backward (P is recomputed), on the SFU
     # (MUFU.EX2, [attention] exp_per_clk_sm), overlapped with the MMAs. They bind where a head dim gives
     # few MMA FLOPs per score: FlashAttention-4 (Zadouri et al. 2026) finds the B200 forward already limited
     # by them at head dim 128 (MUFU unchanged from Hopper while BF16 MMA went 1 -> 2.25 PFLOP/s); below 128
     # they set the time.
-    exp_clk = float(att.get("exp_per_clk_sm", 0.0))
+    exp_clk = float(att.exp_per_clk_sm)
     if exp_clk > 0 and gpu.vendor == "nvidia" and is_attn.any():  # the SFU figure is NVIDIA's
         dsum = _col(ops, "attn_dim") + _col(ops, "attn_dim_v")
         n_exp = np.where(is_attn & (dsum > 0), work / (2.0 * np.maximum(dsum, 1.0) * np.where(bwd, 2.0, 1.0)), 0.0)
         exp_rate = gpu.sm_count * gpu.boost_clock_mhz * 1e6 * exp_clk * r.derate * afam
         compute_s = np.where(is_attn, np.maximum(compute_s, n_exp / exp_rate), compute_s)
-    return compute_s, work, is_gemm, is_attn
+    return compute_s, work, is_attn
 
+
+# ---------------------------------------------------------------- stage 3: memory traffic and kernel floors
 
 def _memory(r: _Rows) -> tuple[np.ndarray, np.ndarray]:
     """(memory_s, extra_s): bytes at the achievable bandwidth over each kind's slowdown (unaligned GEMMs at
     their narrower loads), and the separate fp8/fp4 operand casts of low-precision GEMMs."""
-    ops, calib = r.ops, r.calib
-    slow_tab = calib.get("memory", "category_slowdown")
+    ops, mm = r.ops, r.rates.matmul
+    slow_tab = r.rates.memory.category_slowdown
     slowdown = np.array([slow_tab.get(c, slow_tab.get(c.split("/")[0], 1.0)) for c in memory_class(ops)])
     slowdown = np.where(np.isin(r.cat, (*_GEMM_CATS, OpCategory.ATTENTION.value)), 1.0, slowdown)
-    narrow = unaligned_factor(ops, r.cat, r.simt, calib, r.gpu.family)
+    narrow = unaligned_factor(ops, r.cat, r.simt, r.rates.unaligned_exponent)
     memory_s = r.nbytes * slowdown / (r.bw * narrow)
     extra_s = np.zeros(ops.height)
     if r.cfg.precision == "fp8":  # quantize bf16 operands to fp8 before each fp8 GEMM (separate kernels)
         gm, gk = _col(ops, "gemm_m"), _col(ops, "gemm_k")
         operands = np.maximum(_col(ops, "gemm_batch"), 1) * gk * (gm + _col(ops, "gemm_n"))
         # fp4 (NVFP4) operands: quantized from bf16 too, at their own cost (fp4_cast_bytes)
-        cast_bytes = np.where(r.prec == "fp8", calib.get("matmul", "fp8_cast_bytes"),
-                              np.where(r.prec == "fp4", float(calib.data["matmul"].get("fp4_cast_bytes", 0.0)), 0.0))
+        cast_bytes = np.where(r.prec == "fp8", mm.fp8_cast_bytes,
+                              np.where(r.prec == "fp4", float(mm.fp4_cast_bytes), 0.0))
         extra_s = operands * cast_bytes / r.bw * (0.5 if r.cfg.compile else 1.0)
     return memory_s, extra_s
 
 
 def _latency(r: _Rows, is_gemm: np.ndarray, is_attn: np.ndarray) -> np.ndarray:
     """Fixed cost per kernel: the GEMM, attention or memory-bound kernel floor of the row's kind."""
-    lat_tab = r.calib.data["memory"].get("category_latency_s", {})
-    mem_lat = np.array([lat_tab.get(c, r.calib.get("memory", "latency_s")) for c in r.cat])
-    return np.where(is_gemm | (r.cat == OpCategory.MATMUL.value), r.calib.get("matmul", "latency_s"),
-                    np.where(is_attn, r.calib.get("attention", "latency_s"), mem_lat))
+    mem_lat = np.array([r.rates.memory_latency_s(c) for c in r.cat])
+    return np.where(is_gemm | (r.cat == OpCategory.MATMUL.value), r.rates.matmul.latency_s,
+                    np.where(is_attn, r.rates.attention.latency_s, mem_lat))
+
+
+def _link(ops: pl.DataFrame) -> np.ndarray:
+    """host_copy of each row: "pinned" / "pageable" (over PCIe), "device" (a DtoD memcpy), "" (a kernel)."""
+    if "host_copy" not in ops.columns:
+        return np.full(ops.height, "", dtype=str)
+    return ops.get_column("host_copy").fill_null("").to_numpy().astype(str)
+
+
+@dataclass(frozen=True)
+class _Kernels:
+    """Each row's kernels before the execution mode (fusion, host costs, gaps) is applied."""
+
+    cat: np.ndarray
+    """Category; host<->device copies as "host_copy" (never fused into a compiled kernel)."""
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    kernel_s: np.ndarray
+    kernels: np.ndarray
+    latency: np.ndarray
+    sol_comp: np.ndarray
+    sol_mem: np.ndarray
+
+
+def _kernels(r: _Rows) -> _Kernels:
+    """Stages 1-3 put together: roofline terms, kernel floors, host copies over PCIe, then convolutions
+    priced pass by pass; speed of light of each row."""
+    gemm_s, is_gemm = _gemm_compute(r)
+    attn_s, work, is_attn = _attention_compute(r)
+    compute_s = np.where(is_attn, attn_s, gemm_s)
+    memory_s, extra_s = _memory(r)
+    latency = _latency(r, is_gemm, is_attn)
+    link = _link(r.ops)
+    # host<->device copies cross PCIe (model/pcie.py), not HBM
+    on_link = np.isin(link, ("pinned", "pageable"))
+    moved = transfer_bytes(_col(r.ops, "bytes_read"), _col(r.ops, "bytes_written"))
+    cat = r.cat
+    if on_link.any():
+        memory_s = np.where(on_link, moved / np.maximum(pcie_rate(r.gpu, r.rates.calibration, link), 1.0), memory_s)
+        cat = np.where(on_link, "host_copy", cat)
+    # memcpys run on the copy engines: their floor is the memcpy's, not a kernel's (`device`: DtoD memcpy)
+    latency = np.where(link != "", pcie_params(r.rates.calibration)["latency_s"], latency)
+    kernels = r.kernels.copy()
+    kernel_s = np.where(kernels > 0, np.maximum(compute_s, memory_s) + extra_s + latency * np.maximum(kernels, 1.0), 0.0)
+    _convolutions(r, cat, compute_s, memory_s, kernel_s, kernels)
+    sol_comp = np.where(work > 0, work / (r.peak / r.derate), 0.0)
+    peak_bw = np.where(on_link, r.gpu.pcie_bw_GBps * 1e9, r.gpu.hbm_bw_GBps * 1e9)
+    sol_mem = np.where(on_link, moved, r.nbytes) / peak_bw
+    return _Kernels(cat=cat, compute_s=compute_s, memory_s=memory_s, kernel_s=kernel_s, kernels=kernels,
+                    latency=latency, sol_comp=sol_comp, sol_mem=sol_mem)
+
+
+def _convolutions(r: _Rows, cat: np.ndarray, compute_s: np.ndarray, memory_s: np.ndarray, kernel_s: np.ndarray,
+                  kernels: np.ndarray) -> None:
+    """Overwrite, in place, the rows of the convolutions conv_dims accepts with the passes and kernels
+    cuDNN / MIOpen run (conv_times); the others keep the plain GEMM model."""
+    rows = np.flatnonzero(cat == OpCategory.CONV.value) if r.conv["passes"] else np.zeros(0, dtype=int)
+    dims = conv_dims(r.ops[rows]) if len(rows) else {"ok": np.zeros(0, dtype=bool)}
+    if not dims["ok"].any():
+        return
+    ok = rows[dims["ok"]]
+    c_comp, c_mem, c_gpu, c_kern = conv_times(
+        {k: v[dims["ok"]] for k, v in dims.items()}, prec=r.prec[ok].astype(str), peak=r.peak[ok], gpu=r.gpu,
+        rates=r.rates, conv=r.conv, mm_frac=r.mm_frac, bw=r.bw, derate=r.derate)
+    compute_s[ok], memory_s[ok], kernel_s[ok], kernels[ok] = c_comp, c_mem, c_gpu, c_kern
+
+
+# ---------------------------------------------------------------- stage 4: host issue and the GPU timeline
+
+def _execution(r: _Rows, k: _Kernels) -> dict[str, np.ndarray]:
+    """The execution mode on top of the kernels: torch.compile fuses memory-bound chains and drops per-op
+    dispatch, CUDA graphs drop launches; host issue and GPU stream then meet on one timeline (gpu_timeline)."""
+    host = r.rates.host
+    sol = np.maximum(k.sol_comp, k.sol_mem)
+    kernel_s, eff_kernels = k.kernel_s, k.kernels.copy()
+    if r.cfg.compile:
+        kernel_s, eff_kernels, sol = _fuse_chains(k.cat, r.phase, r.nbytes, k.memory_s, k.compute_s, k.kernel_s,
+                                                  k.kernels, k.latency, r.rates.compile.fused_bytes_frac,
+                                                  k.sol_comp, k.sol_mem, sol)
+        host_s = eff_kernels * host.compiled_kernel_s
+    else:
+        per_op = np.where(r.phase == Phase.BWD.value, host.eager_bwd_op_s, host.eager_op_s)
+        host_s = per_op + k.kernels * host.launch_s
+    if r.cfg.cuda_graphs:
+        host_s = eff_kernels * host.graph_kernel_s
+    gap = host.graph_gpu_gap_s if r.cfg.cuda_graphs else host.gpu_gap_s
+    gpu_s = kernel_s + eff_kernels * gap
+    time_s = np.diff(gpu_timeline(host_s, gpu_s), prepend=0.0)
+    return {"time_s": time_s, "gpu_time_s": gpu_s, "kernel_s": kernel_s, "host_time_s": host_s, "sol_time_s": sol,
+            "compute_s": k.compute_s, "memory_s": k.memory_s, "eff_kernels": eff_kernels}
 
 
 def op_times(ops: pl.DataFrame, gpu: GPUSpec | str, cfg: ExecConfig | None = None,
-             calib: Calibration | None = None) -> pl.DataFrame:
-    """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring)."""
+             calib: Calibration | GPURates | None = None) -> pl.DataFrame:
+    """Predicted time of every op of an OpGraph table on `gpu` under `cfg` (see module docstring); `calib`
+    defaults to the calibration file `cfg.calibration` names."""
     gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
     cfg = cfg or ExecConfig()
-    calib = (calib or load_calibration(cfg.calibration)).for_gpu(gpu.family, gpu.vendor)
+    rates = gpu_rates(gpu, calib, cfg.calibration)
     if ops.height == 0:
-        return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in
-                                  ("time_s", "gpu_time_s", "kernel_s", "host_time_s", "sol_time_s", "compute_s",
-                                   "memory_s", "eff_kernels")),
+        return ops.with_columns(*(pl.lit(None, dtype=pl.Float64).alias(c) for c in _OUT_FLOAT),
                                 pl.lit(None, dtype=pl.Utf8).alias("precision"), pl.lit(None, dtype=pl.Utf8).alias("bound_by"))
-    r = _rows(ops, gpu, cfg, calib)
-    compute_s, work, is_gemm, is_attn = _compute(r)
-    memory_s, extra_s = _memory(r)
-    latency = _latency(r, is_gemm, is_attn)
-    cat, kernels = r.cat, r.kernels.copy()
-    # host<->device copies cross PCIe (model/pcie.py), not HBM
-    link = (ops.get_column("host_copy").fill_null("").to_numpy().astype(str) if "host_copy" in ops.columns
-            else np.full(ops.height, "", dtype=str))
-    on_link = np.isin(link, ("pinned", "pageable"))
-    if on_link.any():
-        moved = transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written"))
-        memory_s = np.where(on_link, moved / np.maximum(pcie_rate(gpu, calib, link), 1.0), memory_s)
-        cat = np.where(on_link, "host_copy", cat)  # never fused into a compiled kernel
-    # memcpys run on the copy engines: their floor is the memcpy's, not a kernel's (`device`: DtoD memcpy)
-    latency = np.where(link != "", pcie_params(calib)["latency_s"], latency)
-    gpu_s = np.where(kernels > 0, np.maximum(compute_s, memory_s) + extra_s + latency * np.maximum(kernels, 1.0), 0.0)
-
-    # --- convolutions: the passes and kernels cuDNN / MIOpen run (conv_times) ---
-    rows = np.flatnonzero(cat == OpCategory.CONV.value) if r.conv["passes"] else np.zeros(0, dtype=int)
-    dims = conv_dims(ops[rows]) if len(rows) else {"ok": np.zeros(0, dtype=bool)}
-    if dims["ok"].any():
-        ok = rows[dims["ok"]]
-        c_comp, c_mem, c_gpu, c_kern = conv_times(
-            {k: v[dims["ok"]] for k, v in dims.items()}, prec=r.prec[ok].astype(str), peak=r.peak[ok], gpu=gpu,
-            calib=calib, conv=r.conv, mm_frac=r.mm_frac, bw=r.bw, derate=r.derate)
-        compute_s[ok], memory_s[ok], gpu_s[ok], kernels[ok] = c_comp, c_mem, c_gpu, c_kern
-
-    # --- speed of light, execution mode (fusion, host costs, gaps) ---
-    sol_comp = np.where(work > 0, work / (r.peak / r.derate), 0.0)
-    peak_bw = np.where(on_link, gpu.pcie_bw_GBps * 1e9, gpu.hbm_bw_GBps * 1e9)
-    sol_mem = np.where(on_link, transfer_bytes(_col(ops, "bytes_read"), _col(ops, "bytes_written")), r.nbytes) / peak_bw
-    sol = np.maximum(sol_comp, sol_mem)
-    host = calib.data["host"]
-    eff_kernels = kernels.copy()
-    if cfg.compile:
-        gpu_s, eff_kernels, sol = _fuse_chains(cat, r.phase, r.nbytes, memory_s, compute_s, gpu_s, kernels, latency,
-                                               calib.get("compile", "fused_bytes_frac"), sol_comp, sol_mem, sol)
-        host_s = eff_kernels * host["compiled_kernel_s"]
-    else:
-        per_op = np.where(r.phase == Phase.BWD.value, host["eager_bwd_op_s"], host["eager_op_s"])
-        host_s = per_op + kernels * host["launch_s"]
-    if cfg.cuda_graphs:
-        host_s = eff_kernels * host["graph_kernel_s"]
-    gap = host["graph_gpu_gap_s"] if cfg.cuda_graphs else host["gpu_gap_s"]
-    kernel_s = gpu_s
-    gpu_s = gpu_s + eff_kernels * gap
-    time_s = np.diff(gpu_timeline(host_s, gpu_s), prepend=0.0)
-    bound = _bound_by(time_s, gpu_s, compute_s, memory_s, r.covered)
+    r = _rows(ops, gpu, cfg, rates)
+    k = _kernels(r)
+    out = _execution(r, k)
+    bound = _bound_by(out["time_s"], out["gpu_time_s"], k.compute_s, k.memory_s, r.covered)
     return ops.with_columns(
-        pl.Series("time_s", time_s, dtype=pl.Float64), pl.Series("gpu_time_s", gpu_s, dtype=pl.Float64),
-        pl.Series("kernel_s", kernel_s, dtype=pl.Float64), pl.Series("host_time_s", host_s, dtype=pl.Float64),
-        pl.Series("sol_time_s", sol, dtype=pl.Float64), pl.Series("compute_s", compute_s, dtype=pl.Float64),
-        pl.Series("memory_s", memory_s, dtype=pl.Float64), pl.Series("eff_kernels", eff_kernels, dtype=pl.Float64),
+        *(pl.Series(c, out[c], dtype=pl.Float64) for c in _OUT_FLOAT),
         pl.Series("precision", r.prec.astype(str), dtype=pl.Utf8), pl.Series("bound_by", bound.astype(str), dtype=pl.Utf8),
     )
 

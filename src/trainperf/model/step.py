@@ -7,10 +7,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from trainperf.hardware import GPUSpec, get_gpu
-from trainperf.model.calibration import load_calibration
 from trainperf.model.config import ExecConfig
 from trainperf.model.memory import MemoryEstimate, peak_memory
-from trainperf.model.ops import op_times
+from trainperf.model.ops import gpu_rates, op_times
 from trainperf.opgraph import OpGraph
 from trainperf.vocab import BoundBy, Phase, Precision
 
@@ -86,19 +85,19 @@ def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = No
     """Predict one training step of `graph` on `gpu` under `cfg` (precision, compile, CUDA graphs)."""
     gpu = get_gpu(gpu) if not isinstance(gpu, GPUSpec) else gpu
     cfg = cfg or ExecConfig()
-    calib = load_calibration(cfg.calibration).for_gpu(gpu.family, gpu.vendor)
-    ops = op_times(graph.ops, gpu, cfg, calib)
+    rates = gpu_rates(gpu, path=cfg.calibration)
+    ops = op_times(graph.ops, gpu, cfg, rates)
     meta = graph.meta
-    host = calib.data["host"]
+    host = rates.host
     # View/metadata ops have no rows (no kernels) but cost host time in eager mode: spread them evenly.
     free_ops = float(meta.extra.get("free_ops", 0.0))
-    free_host = 0.0 if (cfg.compile or cfg.cuda_graphs) else free_ops * host["free_op_s"]
+    free_host = 0.0 if (cfg.compile or cfg.cuda_graphs) else free_ops * host.free_op_s
     step = float(ops["time_s"].sum()) if ops.height else 0.0
     gpu_busy = float(ops["gpu_time_s"].sum()) if ops.height else 0.0
     host_s = float(ops["host_time_s"].sum()) + free_host if ops.height else free_host
     step = max(step, host_s)
     if cfg.cuda_graphs:
-        step += host["launch_s"]  # one graph replay
+        step += host.launch_s  # one graph replay
 
     fwd_bwd = ops.filter(pl.col("phase").is_in([Phase.FWD.value, Phase.BWD.value]))
     if meta.model_flops > 0:
@@ -147,7 +146,7 @@ def predict_step(graph: OpGraph, gpu: GPUSpec | str, cfg: ExecConfig | None = No
         units_per_step=meta.units_per_step, model_flops=mflops, model_flops_source=msrc, mfu=mfu,
         peak_tflops=peak, peak_name=f"{gpu.name} {prec} dense {peak:g} TFLOP/s", gpu_busy_s=gpu_busy,
         host_s=host_s, host_bound=host_s > 0.8 * step, categories=cats,
-        memory=peak_memory(meta, graph.ops, gpu, calib), uncovered_ops=unc.height,
+        memory=peak_memory(meta, graph.ops, gpu, rates), uncovered_ops=unc.height,
         uncovered_share_ops=unc.height / max(ops.height, 1),
         uncovered_share_time=float(unc["time_s"].sum()) / step if step > 0 and unc.height else 0.0, ops=ops,
         warnings=tuple(warnings),

@@ -173,10 +173,10 @@ def _modelled_peak(graph: Any, checkpoint_blocks: int) -> float:
     from trainperf.model.calibration import load_calibration
 
     m = graph.meta
-    fp = load_calibration().data["footprint"]
+    fp = load_calibration().footprint
     act = m.activation_bytes * (min(1.0, 2.0 / checkpoint_blocks) if checkpoint_blocks else 1.0)
     largest = float(graph.ops["bytes_written"].max() or 0.0)
-    return m.param_bytes + m.grad_bytes + m.optimizer_state_bytes + act + largest * fp["transient_factor"]
+    return m.param_bytes + m.grad_bytes + m.optimizer_state_bytes + act + largest * fp.transient_factor
 
 
 def _recipe_optimizer(built: Built, dev: Any) -> str:

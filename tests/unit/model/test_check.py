@@ -84,7 +84,7 @@ def test_check_report_prices_ops_and_steps(tmp_path: Path) -> None:
     assert rep["all"]["n"] == 1 and rep["all"]["signed_median"] == pytest.approx(pred_mm / 200e-6 - 1)
     assert rep["by_category"]["matmul"]["median"] == pytest.approx(abs(pred_mm / 200e-6 - 1))
     # unpriced ops in the step at one kernel latency each (as `predict` times an op without a formula)
-    floor = calib.for_gpu(gpu.family, gpu.vendor).get("memory", "latency_s")
+    floor = calib.rates(gpu.family, gpu.vendor).memory.latency_s
     assert rep["step"]["predicted_s"] == pytest.approx(pred_mm + 2 * floor)
     assert rep["step"]["ratio"] == pytest.approx((pred_mm + 2 * floor) / 215e-6)
     assert {u["name"] for u in rep["unpriced"]} == {"aten::cat", "aten::arange", "launched before the trace: old_kernel"}

@@ -59,5 +59,5 @@ def test_calibrate_on_the_h100_traces(real_traces: Path, tmp_path: Path) -> None
     assert d["gpu"] == "H100-SXM" and after["all"]["n"] > 1000
     assert after["matmul"]["median_abs_err"] < 0.15 and after["memory-bound"]["median_abs_err"] < 0.2
     cal = load_calibration(out)
-    assert cal.for_family("hopper").get("host", "launch_s") == pytest.approx(d["fit"]["host.launch_s"])
+    assert cal.for_family("hopper").host.launch_s == pytest.approx(d["fit"]["host.launch_s"])
     assert "[fit.hopper]" in out.read_text()

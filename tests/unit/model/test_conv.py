@@ -67,7 +67,7 @@ def test_nchw_tensor_core_conv_pays_three_transposes() -> None:
     off = op_times(row, g, BURST, with_conv("H100-SXM", nchw_transposes=False)).row(0, named=True)
     assert on["eff_kernels"] == 4 and off["eff_kernels"] == 1
     calib = with_conv("H100-SXM")
-    cp = calib.data["memory"]["category_latency_s"]["copy"]
+    cp = calib.memory.category_latency_s["copy"]
     nbytes = float(row["bytes_read"][0] + row["bytes_written"][0])
     bw = 3.0e12  # the H100 copy anchor
     want = 2 * nbytes * conv_params(calib)["transpose_slowdown"] / bw + 3 * cp

@@ -113,7 +113,7 @@ def test_compiled_chains_keep_speed_of_light_below_their_time() -> None:
     assert (t["sol_time_s"] <= t["time_s"] * (1 + 1e-9)).all()
     cats = predict_step(g, "H100-SXM", cfg).categories
     assert (cats["sol_pct"] <= 100.0 + 1e-6).all() and (cats["sol_pct"] > 30.0).all()
-    frac = load_calibration().get("compile", "fused_bytes_frac")
+    frac = load_calibration().compile.fused_bytes_frac
     chain = t.filter(pl.col("category") != "matmul").head(4)  # the first chain: four fused ops
     h100 = get_gpu("H100-SXM")
     nbytes = (chain["bytes_read"] + chain["bytes_written"]).sum()

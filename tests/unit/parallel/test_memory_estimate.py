@@ -1,5 +1,4 @@
 import dataclasses
-import time
 
 import pytest
 
@@ -84,11 +83,16 @@ def test_moe_plan_has_all_to_all_and_more_gpus_help() -> None:
     assert isinstance(b200, PlanEstimate) and b200.tokens_per_s_per_gpu > est.tokens_per_s_per_gpu
 
 
-def test_one_plan_evaluates_within_2ms() -> None:
+def test_plans_of_one_shape_reuse_the_priced_op_tables() -> None:
+    # a layout search evaluates ~10^4 plans: the per-rank op tables are priced once per shape (cached), so a
+    # plan differing only in global batch prices no table again (bench_search.py measures the speed)
+    from trainperf.parallel.estimate import _scaled_layer_times
+
     c = get_cluster("dgx-h100")
     p = ParallelPlan(gpus=1024, tp=8, pp=8, mbs=1, gbs=512, seq=8192, recompute="full")
-    evaluate(L405, p, c)  # per-rank op tables built and priced once per shape
-    t0 = time.perf_counter()
-    for dp_gbs in (512, 1024, 2048):
-        evaluate(L405, dataclasses.replace(p, gbs=dp_gbs), c)
-    assert (time.perf_counter() - t0) / 3 < 2e-3
+    evaluate(L405, p, c)
+    misses = _scaled_layer_times.cache_info().misses
+    for dp_gbs in (1024, 2048):
+        est = evaluate(L405, dataclasses.replace(p, gbs=dp_gbs), c)
+        assert isinstance(est, PlanEstimate)
+    assert _scaled_layer_times.cache_info().misses == misses

@@ -4,9 +4,6 @@ references and bad-input errors."""
 
 from __future__ import annotations
 
-import math
-import time
-
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensor
@@ -67,21 +64,14 @@ def test_tiny_real_step_on_cpu(name: str) -> None:
     opt = built.make_optimizer(model.parameters())
     batch = built.make_batch()
     before = {k: p.detach().clone() for k, p in model.named_parameters()}
-    best = math.inf
-    for _ in range(5):  # best of up to five: the first steps pay one-off lazy initialisation, the CPU is shared
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        loss = built.loss(model, batch)
-        loss.backward()
-        opt.step()
-        best = min(best, time.perf_counter() - t0)
-        if best < 0.25:
-            break
+    opt.zero_grad()
+    loss = built.loss(model, batch)
+    loss.backward()
+    opt.step()
     assert torch.isfinite(loss)
     assert float(loss.detach()) > 0
     changed = sum(not torch.equal(before[k], p.detach()) for k, p in model.named_parameters())
     assert changed >= 0.9 * len(before), f"{name}: only {changed}/{len(before)} parameters changed"
-    assert best < 1.0, f"{name}: tiny step took {best:.2f} s"
 
 
 @pytest.mark.parametrize("name", MINE)
