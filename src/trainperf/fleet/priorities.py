@@ -68,7 +68,8 @@ FIX_WHAT = {
     Fix.SPARSE_EMBEDDINGS: "dense embedding-table gradients and updates: fused rowwise sparse optimizer "
                            "(TorchRec / FBGEMM)",
     Fix.FUSED_SSM_SCAN: "naive chunked state-space / linear-attention scans (cumsum, einsum/bmm, triangular "
-                        "solves): fused kernels (mamba_ssm SSD, flash-linear-attention delta rule)",
+                        "solves, block loops): fused kernels (mamba_ssm SSD, flash-linear-attention delta rule, "
+                        "lightning attention)",
     Fix.ROUTED_EXPERTS: "MoE layers that multiply every token by every expert: routed grouped GEMMs over the "
                         "top-k experts only (torch _grouped_mm, Megatron-Core grouped MLP)",
 }

@@ -218,7 +218,14 @@ def _calls(m: Mixer, rows: list[dict[str, Any]], start: int, meta: StepMeta) -> 
 # --- the rewrite ---
 
 def matches(graph: OpGraph) -> list[Match]:
-    """Every naive core of the step, forward and backward, with its fused op, in step order."""
+    """Every naive core of the step, forward and backward, with its fused op, in step order (the scans here and
+    MiniMax's block-wise lightning attention, production_lightning.py)."""
+    from trainperf.model import production_lightning  # it imports Match from here
+
+    return sorted(_scan_matches(graph) + production_lightning.matches(graph), key=lambda m: m.start)
+
+
+def _scan_matches(graph: OpGraph) -> list[Match]:
     types = [t for m in MIXERS for t in m.module_types]
     ops = _runs(graph.ops).with_row_index("_pos").filter(pl.col("module_type").is_in(types))
     out: list[Match] = []

@@ -154,3 +154,53 @@ def _backward(call: OpCall) -> OpCost:
 
 register_cost("trainperf::chunk_gated_delta_rule", "trainperf::chunk_kda")(_forward)
 register_cost("trainperf::chunk_gated_delta_rule_backward", "trainperf::chunk_kda_backward")(_backward)
+
+
+# --- lightning attention (MiniMax-01) ---
+LIGHTNING_FORWARD_KERNELS, LIGHTNING_BACKWARD_KERNELS = 1, 2
+"""Lightning Attention-2's Triton kernels (Qin et al. 2024, arXiv 2401.04658; OpenNLPLab/lightning-attention
+``lightning_attn2``): ``_fwd_kernel`` walks the blocks with the Kᵀ·V state on chip; the backward runs
+``_bwd_intra_kernel`` and ``_bwd_inter_kernel``."""
+
+
+def _lightning(call: OpCall, q_at: int) -> tuple[int, int, int, int, int, int]:
+    """(b, H, seq, d_k, d_v, block) of a lightning-attention call: q, k, v of (b, H, seq, ·) from ``q_at``."""
+    q, v = tensor_arg(call, q_at), tensor_arg(call, q_at + 2)
+    assert q is not None and v is not None
+    b, h, seq, dk = q.shape
+    block = call.args[q_at + 4]
+    assert isinstance(block, int) and block > 0
+    return b, h, seq, dk, v.shape[-1], min(block, seq)
+
+
+def _lightning_macs(b: int, h: int, seq: int, dk: int, dv: int, block: int) -> float:
+    """Multiply-adds of one forward, per token and head: the intra-block Q·Kᵀ and its product with V
+    (B·(d_k + d_v)), the inter-block Q·(Kᵀ·V) read and the state update Kᵀ·V (2·d_k·d_v) (MiniMax-01, arXiv
+    2501.08313 sec. 2.2.1; the closed form of workloads/zoo/_mixers.lightning_attention)."""
+    return float(b * h * seq) * (block * (dk + dv) + 2.0 * dk * dv)
+
+
+@register_cost("trainperf::lightning_attn")
+def lightning_forward(call: OpCall) -> OpCost:
+    """``lightning_attn(q, k, v, slope, block)``: reads q, k, v once, writes o."""
+    b, h, seq, dk, dv, block = _lightning(call, 0)
+    q = tensor_arg(call, 0)
+    assert q is not None
+    out = call.outputs[0].nbytes if call.outputs else float(b * h * seq * dv) * dtype_bytes(q.dtype)
+    return OpCost(category=OpCategory.MATMUL, flops=2.0 * _lightning_macs(b, h, seq, dk, dv, block),
+                  bytes_read=nbytes(call.tensors()), bytes_written=out, kernels=LIGHTNING_FORWARD_KERNELS,
+                  gemm=Gemm(m=block, n=dv, k=dk, batch=b * h * math.ceil(seq / block)), math_dtype=q.dtype)
+
+
+@register_cost("trainperf::lightning_attn_backward")
+def lightning_backward(call: OpCall) -> OpCost:
+    """``lightning_attn_backward(do, q, k, v, slope, block)``: twice the forward's products (dQ, dK, dV against
+    the intra-block scores and the running state, and the state gradient), reads do, q, k, v, writes dq, dk,
+    dv."""
+    b, h, seq, dk, dv, block = _lightning(call, 1)
+    q = tensor_arg(call, 1)
+    assert q is not None
+    return OpCost(category=OpCategory.MATMUL, flops=4.0 * _lightning_macs(b, h, seq, dk, dv, block),
+                  bytes_read=nbytes(call.tensors()), bytes_written=nbytes(list(call.outputs)),
+                  kernels=LIGHTNING_BACKWARD_KERNELS,
+                  gemm=Gemm(m=block, n=dv, k=dk, batch=b * h * math.ceil(seq / block)), math_dtype=q.dtype)
