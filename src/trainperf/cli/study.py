@@ -38,7 +38,7 @@ def study_cmd(
                                                        "encoder, ViT, CNN, diffusion)")] = None,
     vary: Annotated[list[str] | None, typer.Option(
         "--vary", help="KNOB=V1,V2,... (repeatable; full factorial). Knobs: hbm_bw, hbm_capacity, bf16, fp8, "
-                       "flops, nvlink_bw, net_bw (factors), domain (GPUs per NVLink domain), gpu, cluster "
+                       "flops, nvlink_bw, net_bw, nvlink_latency, net_latency (factors), domain (GPUs per NVLink domain), gpu, cluster "
                        "(parts). Default: hbm_bw=1,2 bf16=1,2 net_bw=1,2")] = None,
     cluster: Annotated[str | None, typer.Option(help="base cluster: a bundled name or a .toml (default dgx-h100)")] = None,
     gpu: Annotated[str | None, typer.Option(help="GPU part: swapped into --cluster, or alone a single-GPU study")] = None,

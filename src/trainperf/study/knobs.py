@@ -37,6 +37,10 @@ class Knob(StrEnum):
     """Factor on the innermost link tier's per-GPU bandwidth (the NVLink domain)."""
     NET_BW = "net_bw"
     """Factor on the outermost tier's per-GPU bandwidth (the scale-out network)."""
+    NVLINK_LATENCY = "nvlink_latency"
+    """Factor on the innermost tier's hop latencies (LinkTier.latency_scale; NCCL's per-hop model)."""
+    NET_LATENCY = "net_latency"
+    """Factor on the outermost tier's hop latencies (a slower or faster scale-out fabric)."""
     DOMAIN = "domain"
     """GPUs per NVLink domain (absolute, e.g. 8 or 72)."""
     GPU = "gpu"
@@ -45,10 +49,11 @@ class Knob(StrEnum):
     """Base cluster: a bundled name or a cluster .toml file."""
 
 
-FACTOR_KNOBS = (Knob.HBM_BW, Knob.HBM_CAPACITY, Knob.BF16, Knob.FP8, Knob.FLOPS, Knob.NVLINK_BW, Knob.NET_BW)
+FACTOR_KNOBS = (Knob.HBM_BW, Knob.HBM_CAPACITY, Knob.BF16, Knob.FP8, Knob.FLOPS, Knob.NVLINK_BW, Knob.NET_BW,
+                Knob.NVLINK_LATENCY, Knob.NET_LATENCY)
 NUMERIC_KNOBS = (*FACTOR_KNOBS, Knob.DOMAIN)
 """Knobs with an elasticity (d log step time / d log value); gpu and cluster are categorical."""
-LINK_KNOBS = (Knob.NVLINK_BW, Knob.NET_BW, Knob.DOMAIN)
+LINK_KNOBS = (Knob.NVLINK_BW, Knob.NET_BW, Knob.NVLINK_LATENCY, Knob.NET_LATENCY, Knob.DOMAIN)
 GPU_SCALE_KEY = {Knob.HBM_BW: "hbm_bw", Knob.HBM_CAPACITY: "hbm_capacity", Knob.BF16: "bf16", Knob.FP8: "fp8",
                  Knob.FLOPS: "flops"}
 """Knob -> GPUSpec.scaled keyword (hardware/spec.py _SCALE_KEYS)."""
@@ -133,6 +138,19 @@ def with_domain(cluster: ClusterSpec, gpus: int) -> ClusterSpec:
         raise ValueError(f"--vary domain={gpus}: {e}") from None
 
 
+def _latencies_scaled(spec: ClusterSpec, vals: dict[str, Value]) -> ClusterSpec:
+    """The cluster with its innermost / outermost tier's hop latencies x the point's latency factors."""
+    tiers = list(spec.tiers)
+    for knob, at in ((Knob.NVLINK_LATENCY, 0), (Knob.NET_LATENCY, len(tiers) - 1)):
+        f = float(vals.get(knob, 1.0))
+        if f == 1.0:
+            continue
+        if knob is Knob.NET_LATENCY and len(tiers) < 2:
+            raise ValueError(f"--vary net_latency: cluster {spec.name} has one link tier; vary nvlink_latency")
+        tiers[at] = dataclasses.replace(tiers[at], latency_scale=tiers[at].latency_scale * f)
+    return dataclasses.replace(spec, tiers=tuple(tiers)) if tiers != list(spec.tiers) else spec
+
+
 def check_base(point_knobs: set[str], *, single_gpu: bool) -> None:
     """Refuse knobs a study cannot apply: links on a single-GPU study."""
     if single_gpu:
@@ -167,6 +185,7 @@ def cluster_for(point: Point, *, cluster: str, gpu: str | None, single_gpu: bool
         links[outer] = links.get(outer, 1.0) * float(vals[Knob.NET_BW])
     if links:
         spec = spec.with_links_scaled(links)
+    spec = _latencies_scaled(spec, vals)
     if Knob.DOMAIN in vals:
         spec = with_domain(spec, int(vals[Knob.DOMAIN]))
     if single_gpu:

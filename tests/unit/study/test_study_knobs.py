@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from trainperf.hardware.cluster import get_cluster
-from trainperf.study.knobs import Knob, cluster_for, label, parse_vary, points, with_domain
+from trainperf.study.knobs import Knob, check_base, cluster_for, label, parse_vary, points, with_domain
 
 
 def test_parse_vary_factors_domain_and_parts() -> None:
@@ -67,3 +67,18 @@ def test_cluster_for_swaps_the_gpu_and_resizes_the_nvlink_domain() -> None:
     with pytest.raises(ValueError, match="one unbounded tier; no NVLink domain"):
         with_domain(one_tier, 72)
     assert with_domain(get_cluster("dgx-h100"), 72).tiers[0].domain_gpus == 72
+
+
+def test_latency_knobs_scale_the_tier_hop_latencies() -> None:
+    from trainperf.parallel.collectives import collective_time
+
+    spec = cluster_for((("net_latency", 4.0), ("nvlink_latency", 2.0)), cluster="dgx-h100", gpu=None)
+    assert [t.latency_scale for t in spec.tiers] == [2.0, 4.0]
+    base = get_cluster("dgx-h100")
+    # an 8-byte all-gather over 2 nodes is pure latency (ring LL: base + 14 NVLink + 1 network hop): the
+    # hop part doubles / quadruples, the 6.6 us base does not
+    t0, t1 = (collective_time("all_gather", 8, 16, 1, c) for c in (base, spec))
+    hops = t0 - 6.6e-6
+    assert t1 == pytest.approx(6.6e-6 + 14 * 0.6 * 1.8e-6 * 2 + 2.7e-6 * 4, rel=1e-4) and t1 - 6.6e-6 > 2 * hops
+    with pytest.raises(ValueError, match="--vary net_latency: a single-GPU study"):
+        check_base({"net_latency"}, single_gpu=True)
