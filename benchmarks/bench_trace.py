@@ -17,7 +17,10 @@ imports, analysis, printing) timed from outside, for both engines: the small-tra
 what the command runs for a file up to 6 MiB of JSON) and the polars engine (what it runs above that),
 each on every trace, with `python -c pass` as the floor and HTA beside them; and whether the two
 engines' JSON agree (to 1e-9).
-Run: python benchmarks/bench_trace.py [--big N] [--repeat 5] [--json OUT] [--cli]
+Run: python benchmarks/bench_trace.py [--big N [--big-ranks K]] [--repeat 5] [--json OUT] [--cli]
+Peak memory at scale: `--big 83 --no-hta --only` (no shipped traces) builds the V100 trace repeated 83 times,
+1.0 GB of JSON and 5.7M events in one file (`--big-ranks 16`: cut into 16 rank files instead, 16 x 61 MB
+for `--big 5`), and reports trainperf's peak RSS on it (docs/trace.md, Memory).
 """
 
 from __future__ import annotations
@@ -46,11 +49,11 @@ import polars as pl
 from trainperf.trace import analyze, load_trace
 from trainperf.trace.analyses.temporal import temporal_breakdown
 t_import = time.perf_counter() - t0
-a = analyze(load_trace(sys.argv[1]))
+a = analyze(sys.argv[1])  # (as `trainperf analyze` does: the analysis table, load_trace(for_analysis=True))
 t_all = time.perf_counter() - t0
 rss = hwm()
 ev = a.trace.events
-steps = ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
+steps = ev.filter(pl.col("name").cast(pl.String).str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
 out = {}
 floor_us = len(sys.argv) > 2
 bases = {}
@@ -84,7 +87,8 @@ for rank in sorted(ev["rank"].unique().to_list()):
     out[rank] = {"window": t["window"] / 1e3, "compute": t["compute"] / 1e3,
                  "non_compute": (t["communication"] + t["copy"]) / 1e3, "idle": t["idle"] / 1e3,
                  "n_steps": n_steps, "kernels": {r[0]: r[1] / 1e3 for r in k.iter_rows()}}
-print(json.dumps({"wall_s": t_all, "import_s": t_import, "rss_mb": rss, "events": ev.height, "ranks": out}))
+print(json.dumps({"wall_s": t_all, "import_s": t_import, "rss_mb": rss, "events": a.to_dict()["events"],
+                  "ranks": out}))
 """
 
 HTA = r"""
@@ -133,8 +137,9 @@ def _prepare(name: str, tmp: Path) -> Path:
     return TRACES / name
 
 
-def _big(n: int, tmp: Path) -> Path:
-    """The V100 trace's events repeated n times back to back (shifted in time): a large single-rank trace."""
+def _big(n: int, tmp: Path, ranks: int = 1) -> Path:
+    """The V100 trace's events repeated n times back to back (shifted in time): a large single-rank trace,
+    or ``ranks`` copies of it as the files of one job (distributedInfo rank 0..ranks-1)."""
     import gzip
 
     import orjson
@@ -168,7 +173,19 @@ def _big(n: int, tmp: Path) -> Path:
                 chunk.append(orjson.dumps(e2))
             f.write((b",\n" if i else b"") + b",\n".join(chunk))
         f.write(b"\n]}")
+    if ranks > 1:
+        _ranks(d / "rank-0.json", ranks)
     return d
+
+
+def _ranks(one: Path, k: int) -> None:
+    """``one`` as rank 0 of k: k copies that differ only in distributedInfo's rank and world_size."""
+    body = one.read_bytes()
+    key = b'"rank":0,"world_size":1'
+    at = body.index(key)
+    for r in range(k):
+        (one.parent / f"rank-{r}.json").write_bytes(
+            body[:at] + b'"rank":%d,"world_size":%d' % (r, k) + body[at + len(key):])
 
 
 _HTA_PATH: list[str] = []  # --hta-path, for the HTA child processes
@@ -313,17 +330,19 @@ def cli(repeat: int, hta_path: str | None) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*", default=DEFAULT)
-    ap.add_argument("--big", type=int, default=0, help="also a synthetic trace of the V100 trace repeated N times")
+    ap.add_argument("--big", type=int, default=0,
+                    help="also a synthetic trace of the V100 trace repeated N times (12.2 MB each: 83 for 1 GB)")
+    ap.add_argument("--big-ranks", type=int, default=1, help="the --big trace as this many rank files")
     ap.add_argument("--no-hta", action="store_true")
     ap.add_argument("--repeat", type=int, default=5,
                     help="runs per tool and trace (2 above 50 MB); the fastest is reported")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--make-big", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--make-big", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--cli", action="store_true", help="time `trainperf analyze FILE --json` on both engines")
     ap.add_argument("--hta-path", default=None, help="a folder holding HTA (pip install --target)")
     args = ap.parse_args()
     if args.make_big:
-        _big(int(args.make_big[0]), Path(args.make_big[1]))
+        _big(int(args.make_big[0]), Path(args.make_big[1]), int(args.make_big[2]))
         return
     if args.cli:
         rows = cli(args.repeat, args.hta_path)
@@ -343,14 +362,15 @@ def main() -> None:
         tmp = Path(t)
         paths = [(n, _prepare(n, tmp)) for n in args.only]
         if args.big:  # built in a child process so this one stays small while the tools run
-            subprocess.run([sys.executable, __file__, "--make-big", str(args.big), str(tmp)], check=True)
+            subprocess.run([sys.executable, __file__, "--make-big", str(args.big), str(tmp), str(args.big_ranks)],
+                           check=True)
             paths.append((f"big_x{args.big}", tmp / f"big_x{args.big}"))
         print(f"{'trace':24} {'MB':>6} {'events':>9} | {'trainperf s':>11} {'MB RSS':>7} | {'HTA s':>7} "
               f"{'MB RSS':>7} | {'speedup':>7} {'mem':>6} | {'temporal':>8} {'kernels':>8}")
         for name, p in paths:
             size = sum(f.stat().st_size for f in p.iterdir()) / 1e6
             # interleaved, so both tools meet the same disturbances on a shared machine
-            reps = args.repeat if size < 50 else max(1, min(args.repeat, 2))
+            reps = args.repeat if size < 50 else max(1, min(args.repeat, 2 if size < 500 else 1))
             ours = hta = None
             for _ in range(reps):
                 ours = _best(ours, _run(TRAINPERF, p))

@@ -45,7 +45,7 @@ def timeline_html(events: pl.DataFrame, max_ranks: int = 64) -> str:
                           "lane": list(range(len(lanes)))}, schema_overrides={"rank": g.schema["rank"]})
     iv = (g.filter(pl.col("rank").is_in(ranks)).with_columns(kind=kind).join(index, on=["rank", "kind"])
           .select("lane", s=(pl.col("ts") - t0) / 1e9, e=(pl.col("ts") + pl.col("dur") - t0) / 1e9,
-                  cat=pl.col("category"), name=pl.col("name")))
+                  cat=pl.col("category").cast(pl.String), name=pl.col("name").cast(pl.String)))
     more = f"<p class='dim'>the first {max_ranks} of {len(every)} ranks</p>" if len(every) > max_ranks else ""
     return timeline("gpu", [f"rank {r} {k}" for r, k in lanes], iv, span / 1e9) + more
 

@@ -26,7 +26,7 @@ import polars as pl
 from trainperf.trace import common, jsontext
 from trainperf.trace.engine import ENGINE
 from trainperf.trace.link import link_parts
-from trainperf.trace.schema import GPU_CATS
+from trainperf.trace.schema import ANALYSIS_SCHEMA, FLOW_PHASES, GPU_CATS
 
 _S = pl.String
 _F = pl.Float64
@@ -42,10 +42,12 @@ _JSON_SCHEMA: dict[str, Any] = {"ph": _S, "cat": _S, "name": _S, "pid": _S, "tid
 # Raw chunks are _JSON_SCHEMA plus, where present, shapes (JSON text) and ts_text (ts as the file wrote it).
 _RAW_SCHEMA: dict[str, Any] = {**_JSON_SCHEMA, "shapes": _S, "ts_text": _S}
 # The typed columns of one file, in the order the chunk query produces them.
+# (low-cardinality texts as Categorical, cast here batch by batch: schema.py says why)
+_C = pl.Categorical
 _ARG_TYPES: dict[str, Any] = {"correlation": pl.Int64, "external_id": pl.Int64, "stream": pl.Int64, "device": pl.Int32,
-                              "bytes": pl.Int64, "collective": _S, "in_nelems": pl.Int64, "out_nelems": pl.Int64,
-                              "group_size": pl.Int32, "coll_dtype": _S, "pg_name": _S}
-TYPED_SCHEMA: dict[str, Any] = {"ph": _S, "cat": _S, "name": _S, "pid": pl.Int64, "tid": pl.Int64, "flow_id": pl.Int64,
+                              "bytes": pl.Int64, "collective": _C, "in_nelems": pl.Int64, "out_nelems": pl.Int64,
+                              "group_size": pl.Int32, "coll_dtype": _C, "pg_name": _C}
+TYPED_SCHEMA: dict[str, Any] = {"ph": _C, "cat": _C, "name": _S, "pid": pl.Int64, "tid": pl.Int64, "flow_id": pl.Int64,
                                 "ts": pl.Int64, "dur": pl.Int64, **_ARG_TYPES, "shapes": _S, "gpu": pl.Boolean}
 # args' fields cast and renamed in one struct cast (one expression per field costs 40 us each per chunk)
 _ARGS_TYPED = pl.Struct({k: _ARG_TYPES[v] for k, v in _ARGS.items()})
@@ -68,10 +70,14 @@ NS_LIMIT = float(common.NS_LIMIT)
 class ChunkParser:
     """Parses the chunks of one file in order. State: the ts unit (from the first chunk unless given) and
     whether ts need their text (switched on by the first chunk whose float values may have lost digits);
-    ``seen`` and ``dropped`` count events and those without ph or ts."""
+    ``seen`` and ``dropped`` count events and those without ph or ts; ``span``: the first start and last
+    end over every event kept (before ``lean`` leaves out flows). With ``lean``, each converted batch
+    keeps only what the analyses read (schema.ANALYSIS_SCHEMA, plus device for the RankInfo)."""
 
-    def __init__(self, time_unit: str | None = None) -> None:
+    def __init__(self, time_unit: str | None = None, lean: bool = False) -> None:
         self.unit = time_unit
+        self.lean = lean
+        self.span: tuple[int | None, int | None] = (None, None)
         self.exact = False
         self.seen = self.dropped = self.out_of_range = 0
         self.typed_shapes = True  # until a chunk's Input Dims nest deeper than polars' typed read allows
@@ -110,9 +116,19 @@ class ChunkParser:
         self.seen += raw.height
         self.dropped += raw.height - out.height - oor
         self.out_of_range += oor
-        self.parts.append(link_parts(out, self.rows))
+        if self.rows + out.height > common.INT32_MAX:
+            raise ValueError("more than 2**31-1 events in one file (idx is Int32); split the trace")
+        out = out.with_row_index("idx", offset=self.rows).with_columns(pl.col("idx").cast(pl.Int32))
+        self.parts.append(link_parts(out))
         self.rows += out.height
-        return out
+        self._span(out)
+        return lean_rows(out) if self.lean else out
+
+    def _span(self, out: pl.DataFrame) -> None:
+        lo, hi = out.select(lo=pl.col("ts").min(), hi=(pl.col("ts") + pl.col("dur")).max()).row(0)
+        (a, b) = self.span
+        self.span = (lo if a is None or (lo is not None and lo < a) else a,
+                     hi if b is None or (hi is not None and hi > b) else b)
 
     def finish_batch(self, raws: list[pl.DataFrame], bufs: list[bytes]) -> pl.DataFrame:
         """finish() of several chunks at once."""
@@ -325,7 +341,7 @@ def _query(d: int, text: bool, shapes: bool, check: bool) -> tuple[pl.Expr | str
     # (clipped before the conversion: -1e16 us would wrap int64 to +8.4e18 ns)
     dur = _ns_from_float(pl.col("dur").clip(lower_bound=0, upper_bound=limit), d).fill_null(0)
     args = pl.col("args").cast(_ARGS_TYPED, strict=False).struct.rename_fields(list(_ARG_TYPES))
-    return ("ph", "cat", "name", pl.col("pid", "tid").cast(pl.Int64, strict=False),
+    return (pl.col("ph", "cat").cast(_C), "name", pl.col("pid", "tid").cast(pl.Int64, strict=False),
             pl.col("id").cast(pl.Int64, strict=False).alias("flow_id"), ts.alias("ts"), dur.alias("dur"), args,
             pl.col("shapes") if shapes else pl.lit(None, _S).alias("shapes"),
             misaligned.alias("_misaligned"), lossy.alias("_lossy"), oor.fill_null(False).sum().alias("_oor"))
@@ -359,3 +375,15 @@ def _run(raw: pl.DataFrame, query: tuple[pl.Expr | str, ...]) -> tuple[pl.DataFr
         misaligned, lossy, oor = bool(m), bool(lo), int(o or 0)
     # (dropping the flag columns this way needs no query)
     return pl.DataFrame([c for c in out.get_columns() if c.name not in _FLAGS]), misaligned, lossy, oor
+
+
+# lean batches: the analysis columns (and device, which read_rank turns into the RankInfo's GPU) without
+# the flow events; the link columns are added later (link.py)
+_LEAN = [c for c in TYPED_SCHEMA if c in ANALYSIS_SCHEMA or c == "device"]
+
+
+def lean_rows(out: pl.DataFrame) -> pl.DataFrame:
+    """What the analyses read of a converted batch (schema.ANALYSIS_SCHEMA): no flow events, no columns
+    they do not read, name and shapes as Categorical."""
+    return (out.lazy().filter(~pl.col("ph").is_in(FLOW_PHASES))
+            .select("idx", *_LEAN).with_columns(pl.col("name", "shapes").cast(_C)).collect(engine=ENGINE))

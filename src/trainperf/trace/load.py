@@ -16,31 +16,36 @@ from typing import Any
 import polars as pl
 
 from trainperf.trace import common
-from trainperf.trace.link import link
+from trainperf.trace.link import chunked, link
 from trainperf.trace.reader import read_file
-from trainperf.trace.schema import EVENTS_SCHEMA, RankInfo, TraceError, TraceSet
+from trainperf.trace.schema import ANALYSIS_SCHEMA, EVENTS_SCHEMA, RankInfo, TraceError, TraceSet
 
 _PARALLEL_MIN_BYTES = 16 << 20  # below this a process pool costs more than it saves
 
 
-def read_rank(path: str | Path, time_unit: str | None = None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
-    """One file -> its events (rank column still to be set), its RankInfo and warnings. Any failure is a
-    TraceError naming the file (never a traceback from deep inside the parser)."""
+Span = tuple[int | None, int | None]  # a rank's first start and last end, ns
+
+
+def read_rank(path: str | Path, time_unit: str | None = None, lean: bool = False,
+              ) -> tuple[pl.DataFrame, RankInfo, list[str], Span]:
+    """One file -> its events (rank column still to be set; ``lean``: the analysis table, schema.py), its
+    RankInfo, warnings and the span of all its events. Any failure is a TraceError naming the file (never
+    a traceback from deep inside the parser)."""
     p = Path(path)
     try:
-        return _read_rank(p, time_unit)
+        return _read_rank(p, time_unit, lean)
     except TraceError:
         raise
     except (OSError, ValueError, pl.exceptions.PolarsError) as e:
         raise TraceError(f"{p}: cannot read this trace ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
 
 
-def _read_rank(p: Path, time_unit: str | None) -> tuple[pl.DataFrame, RankInfo, list[str]]:
-    raw, meta = read_file(p, time_unit=time_unit)
+def _read_rank(p: Path, time_unit: str | None, lean: bool) -> tuple[pl.DataFrame, RankInfo, list[str], Span]:
+    raw, meta = read_file(p, time_unit=time_unit, lean=lean)
     warnings = common.read_warnings(meta, p)
     try:
         base = common.base_ns(meta, p)
-        lo, hi = raw.select(lo=pl.col("ts").min(), hi=(pl.col("ts") + pl.col("dur")).max()).row(0)
+        lo, hi = meta["_span"]  # (of every event: a lean table lacks the flows)
         common.check_range(lo, hi, base, p)
     except common.MetaError as e:
         raise TraceError(str(e)) from None
@@ -51,8 +56,10 @@ def _read_rank(p: Path, time_unit: str | None) -> tuple[pl.DataFrame, RankInfo, 
     rank, ws = common.rank_fields(meta, warnings, p)
     name, props = common.device(meta, df["device"].filter(df["gpu"]).drop_nulls().to_list(), warnings, p)
     info = RankInfo(rank=rank if rank is not None else -1, rank_known=rank is not None, world_size=ws,
-                    path=str(p), device_name=name, device_props=props, n_events=df.height, time_unit=str(meta["_unit"]))
-    return df, info, warnings
+                    path=str(p), device_name=name, device_props=props, n_events=meta["_rows"],
+                    time_unit=str(meta["_unit"]))
+    span = (None if lo is None else lo + base, None if hi is None else hi + base)
+    return (df.drop("device") if lean else df), info, warnings, span
 
 
 def _files(path: Path) -> list[Path]:
@@ -72,7 +79,7 @@ def _files(path: Path) -> list[Path]:
     return files
 
 
-def _read_all(files: list[Path], time_unit: str | None, parallel: bool | None) -> list[Any]:
+def _read_all(files: list[Path], time_unit: str | None, parallel: bool | None, lean: bool) -> list[Any]:
     big = sum(f.stat().st_size for f in files) >= _PARALLEL_MIN_BYTES
     workers = min(len(files), os.cpu_count() or 1)
     if len(files) > 1 and workers > 1 and (parallel or (parallel is None and big)):
@@ -81,12 +88,12 @@ def _read_all(files: list[Path], time_unit: str | None, parallel: bool | None) -
         from multiprocessing import get_context
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
-            futs = [ex.submit(read_rank, f, time_unit) for f in files]
+            futs = [ex.submit(read_rank, f, time_unit, lean) for f in files]
             return [_result(f) for f in futs]
     out: list[Any] = []
     for f in files:
         try:
-            out.append(read_rank(f, time_unit))
+            out.append(read_rank(f, time_unit, lean))
         except TraceError as e:
             out.append(e)
     return out
@@ -99,17 +106,19 @@ def _result(fut: Any) -> Any:
         return e
 
 
-def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], warnings: list[str]) -> list[pl.DataFrame]:
-    """Ranks of one job record overlapping windows; a rank whose window does not overlap the median
-    rank's is on a skewed clock: shift it so its first event starts with the median rank's."""
+def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], spans: list[Span],
+                  warnings: list[str]) -> list[pl.DataFrame]:
+    """Ranks of one job record overlapping windows (``spans``); a rank whose window does not overlap the
+    median rank's is on a skewed clock: shift it so its first event starts with the median rank's."""
     if len(frames) < 2:
         return frames
-    spans = [f.select(s=pl.col("ts").min(), e=(pl.col("ts") + pl.col("dur")).max()).row(0) for f in frames]
-    starts = sorted(s for s, _ in spans)
+    # (None only for a rank with metadata events alone: typed as loosely as before)
+    spans_: list[tuple[Any, Any]] = list(spans)
+    starts = sorted(s for s, _ in spans_)
     ref_start = starts[len(starts) // 2]
-    ref_end = next(e for s, e in spans if s == ref_start)
+    ref_end = next(e for s, e in spans_ if s == ref_start)
     out = []
-    for f, info, (s, e) in zip(frames, infos, spans, strict=True):
+    for f, info, (s, e) in zip(frames, infos, spans_, strict=True):
         if (e < ref_start or s > ref_end) and e - s + ref_start >= 2**63 - 1:
             warnings.append(f"rank {info.rank} ({Path(info.path).name}): its window does not overlap the other "
                             "ranks' and cannot be shifted onto theirs within int64 ns; left as it is")
@@ -124,10 +133,13 @@ def _align_clocks(frames: list[pl.DataFrame], infos: list[RankInfo], warnings: l
     return out
 
 
-def load_trace(path: str | Path, *, time_unit: str | None = None, parallel: bool | None = None) -> TraceSet:
+def load_trace(path: str | Path, *, time_unit: str | None = None, parallel: bool | None = None,
+               for_analysis: bool = False) -> TraceSet:
     """Read a PyTorch profiler (Kineto) trace file, plain or gzip, or a folder of per-rank files.
 
     ``time_unit`` forces "us" or "ns" for files whose ``ts`` unit cannot be told from the values.
+    ``for_analysis`` keeps only what analyze() reads (schema.ANALYSIS_SCHEMA: no flow events, fewer
+    columns, name and shapes Categorical), about a third of the full table's memory.
     Unreadable files in a folder become warnings while at least one file reads; duplicated ranks keep
     the first file; files from another job (different world size) are left out with a warning.
     """
@@ -135,25 +147,26 @@ def load_trace(path: str | Path, *, time_unit: str | None = None, parallel: bool
         raise ValueError(f"time_unit={time_unit!r}; use 'us' or 'ns'")
     root = Path(path)
     files = _files(root)
-    results = _read_all(files, time_unit, parallel)
+    results = _read_all(files, time_unit, parallel, for_analysis)
     errors = [r for r in results if isinstance(r, Exception)]
     ok = [r for r in results if not isinstance(r, Exception)]
     if not ok:
         raise errors[0]
     warnings = [f"skipped: {e}" for e in errors]
-    ws_counts = Counter(info.world_size for _, info, _ in ok if info.world_size is not None)
+    ws_counts = Counter(info.world_size for _, info, _, _ in ok if info.world_size is not None)
     if len(ws_counts) > 1:
         keep_ws = ws_counts.most_common(1)[0][0]
-        dropped = [Path(i.path).name for _, i, _ in ok if i.world_size not in (keep_ws, None)]
+        dropped = [Path(i.path).name for _, i, _, _ in ok if i.world_size not in (keep_ws, None)]
         warnings.append(f"mixed jobs in {root}: world sizes {sorted(ws_counts)}; analyzing the "
                         f"world_size={keep_ws} ranks, leaving out {', '.join(dropped)}")
         ok = [r for r in ok if r[1].world_size in (keep_ws, None)]
     frames: list[pl.DataFrame] = []
     infos: list[RankInfo] = []
+    spans: list[Span] = []
     seen: dict[int, str] = {}
-    used = {i.rank for _, i, _ in ok if i.rank_known}
+    used = {i.rank for _, i, _, _ in ok if i.rank_known}
     nxt = 0
-    for df, info, w in ok:
+    for df, info, w, span in ok:
         warnings.extend(w)
         rank = info.rank
         if not info.rank_known:
@@ -167,12 +180,16 @@ def load_trace(path: str | Path, *, time_unit: str | None = None, parallel: bool
             continue
         seen[rank] = Path(info.path).name
         infos.append(RankInfo(**{**info.__dict__, "rank": rank}))
-        frames.append(df.with_columns(rank=pl.lit(rank, pl.Int32)))
-    frames = _align_clocks(frames, infos, warnings)
+        spans.append(span)
+        # (chunked like the other columns: see link.chunked)
+        col = pl.repeat(rank, df.height, dtype=pl.Int32, eager=True).alias("rank")
+        frames.append(df.with_columns(chunked(col, df["idx"].chunk_lengths())))
+    frames = _align_clocks(frames, infos, spans, warnings)
     # ranks in order, each already in idx (file) order: concatenating them is the sorted table, without
     # a sort's copy of every column
     order = sorted(range(len(infos)), key=lambda i: infos[i].rank)
-    events = pl.concat([frames[i].select(list(EVENTS_SCHEMA)).cast(EVENTS_SCHEMA)  # type: ignore[arg-type]
+    schema = ANALYSIS_SCHEMA if for_analysis else EVENTS_SCHEMA
+    events = pl.concat([frames[i].select(list(schema)).cast(schema)  # type: ignore[arg-type]
                         for i in order], rechunk=False)
     return TraceSet(events=events, ranks=tuple(infos[i] for i in order),
                     warnings=tuple(warnings), source=str(root))

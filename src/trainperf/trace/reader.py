@@ -6,8 +6,9 @@ array is cut into chunks of ``CHUNK_BYTES`` at event boundaries; each chunk goes
 through polars' JSON reader on this thread, and batches of parsed chunks are converted on a second one
 (chunk.Pipeline). A cut that lands inside a string or a nested object makes the chunk invalid JSON and
 the next candidate boundary is tried, so the split never changes the result. orjson decodes only the
-small document header (and chunks polars cannot type). Peak memory: the columnar result (~170 bytes
-per event with the link columns), a batch or two in flight (the JSON reader's working memory is about
+small document header (and chunks polars cannot type). Peak memory: the columnar result (about 300
+bytes per event with String texts, 75 per event of the file for the analysis table: docs/trace.md,
+Memory), a batch or two in flight (the JSON reader's working memory is about
 12x the chunk's text) and the allocator's slack.
 """
 
@@ -41,6 +42,10 @@ _MAX_TRIES = 2000
 _TAIL_TRIES = 16
 _IN_FLIGHT = 1  # batches parsed and waiting for the converting thread (each holds memory)
 _BATCH_BYTES = 1 << 20  # JSON text converted together (chunk.Pipeline)
+# Converted batches (~5k events each) are joined into chunks of this many rows as they arrive: a table of
+# thousands of small chunks costs every later query per chunk, and joining them all at the end would copy
+# the whole table at once.
+_CHUNK_ROWS = 1 << 18
 
 
 def read_bytes(path: Path) -> bytes:
@@ -301,23 +306,25 @@ def stream_frames(path: Path, meta: dict[str, Any], chunk_bytes: int = CHUNK_BYT
         meta["_dup_keys"] = meta.get("_dup_keys", 0) + split.dups
 
 
-def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None = None,
+def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None = None, lean: bool = False,
               ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Every event of one file as typed columns (chunk.TYPED_SCHEMA) with integer-ns ts/dur, converted
     and filtered chunk by chunk (so neither the text nor a second copy of the table exists for the whole
     file), and the document's metadata (``_unit``: the ts unit found; ``_dropped``: events without ph or
-    ts; ``_link_parts``: what link.link needs, taken batch by batch). Chunks are parsed on this thread
-    and converted on a second one (chunk.Pipeline)."""
+    ts; ``_link_parts``: what link.link needs, taken batch by batch; ``_rows``: the events kept, ``_span``:
+    their first start and last end). Chunks are parsed on this thread and converted on a second one
+    (chunk.Pipeline). ``lean``: only the rows and columns the analyses read (chunk.lean_rows)."""
     meta: dict[str, Any] = {}
-    parse = ChunkParser(time_unit)
-    frames: list[pl.DataFrame] = []
+    parse = ChunkParser(time_unit, lean)
+    frames = _Frames()
     pipe = Pipeline(parse, background(), max(_BATCH_BYTES, chunk_bytes))
     try:
         for _ in stream_frames(path, meta, chunk_bytes, pipe):
             while len(pipe.futures) > _IN_FLIGHT:  # bounded: batches waiting to be converted hold memory
-                frames.append(pipe.futures.popleft().result())
+                frames.add(pipe.futures.popleft().result())
         pipe.flush()
-        frames.extend(f.result() for f in pipe.futures)
+        for f in pipe.futures:
+            frames.add(f.result())
     finally:  # on an error, drop the batches not yet converted, and let the running one finish
         for f in pipe.futures:
             if not f.cancel():
@@ -333,4 +340,29 @@ def read_file(path: Path, chunk_bytes: int = CHUNK_BYTES, time_unit: str | None 
     meta["_out_of_range"] = parse.out_of_range
     meta["_bad_steps"] = sum(int((p[3]["step"].is_null() & p[3]["bad"]).sum()) for p in parse.parts)
     meta["_link_parts"] = parse.parts
-    return pl.concat(frames, how="vertical", rechunk=False), meta
+    meta["_rows"], meta["_span"] = parse.rows, parse.span
+    return frames.table(), meta
+
+
+class _Frames:
+    """Converted batches, joined into chunks of about _CHUNK_ROWS rows as they come."""
+
+    def __init__(self) -> None:
+        self.done: list[pl.DataFrame] = []
+        self.pending: list[pl.DataFrame] = []
+        self.rows = 0
+
+    def add(self, df: pl.DataFrame) -> None:
+        self.pending.append(df)
+        self.rows += df.height
+        if self.rows >= _CHUNK_ROWS:
+            self._join()
+
+    def _join(self) -> None:
+        if self.pending:
+            self.done.append(pl.concat(self.pending, how="vertical", rechunk=True))
+            self.pending, self.rows = [], 0
+
+    def table(self) -> pl.DataFrame:
+        self._join()
+        return pl.concat(self.done, how="vertical", rechunk=False)

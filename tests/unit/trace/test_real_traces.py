@@ -16,7 +16,10 @@ def _whole(a: object) -> dict:
 def test_v100_ns_resolution_trace(traces: Path) -> None:
     a = analyze(traces / "ns_resolution_trace")
     ev = a.trace.events
-    assert (ev.height, ev.filter("gpu").height) == (68_692, 6_095)
+    assert (a.trace.ranks[0].n_events, a.to_dict()["events"], ev.filter("gpu").height) == (68_692, 68_692, 6_095)
+    # the analysis table leaves out the flow events (ph s/f) and keeps the file's row numbers as idx
+    assert ev.height == 45_458 and ev["idx"].max() == 68_691 and ev["ph"].is_in(["s", "f"]).sum() == 0
+    assert load_trace(traces / "ns_resolution_trace").events.height == 68_692
     assert a.trace.ranks[0].device_name == "Tesla V100-SXM2-32GB" and a.gpu.name == "V100-SXM"
     assert sorted(ev["step"].drop_nulls().unique().to_list()) == [101, 102, 103, 104, 105]
     g = ev.filter("gpu")

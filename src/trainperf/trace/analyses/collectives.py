@@ -26,7 +26,7 @@ _KINDS = common.COLLECTIVE_KINDS
 def _kind_from(col: str) -> pl.Expr:
     expr: Any = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
     for k, p in _KINDS:
-        expr = expr.when(pl.col(col).str.contains(p)).then(pl.lit(k))
+        expr = expr.when(pl.col(col).cast(pl.String).str.contains(p)).then(pl.lit(k))  # (Categorical too)
     return expr.otherwise(pl.lit("other"))
 
 

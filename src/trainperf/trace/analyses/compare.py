@@ -65,7 +65,8 @@ def compare_kernels(a: pl.DataFrame, b: pl.DataFrame, n: int = 20) -> pl.DataFra
     def per(ev: pl.DataFrame) -> pl.DataFrame:
         g = ev.filter("gpu")
         d = _steps(ev) * max(1, g["rank"].n_unique())
-        return g.group_by("name", "category").agg(ns=pl.col("dur").sum() / d, calls=pl.len() / d)
+        return (g.group_by("name", "category").agg(ns=pl.col("dur").sum() / d, calls=pl.len() / d)
+                .with_columns(pl.col("name", "category").cast(pl.String)))
 
     j = _delta(per(a), per(b), ["name", "category"]).rename({"calls": "a_calls", "calls_b": "b_calls"})
     return j.sort([pl.col("delta_ns").abs(), pl.col("name"), pl.col("category")], descending=[True, False, False],

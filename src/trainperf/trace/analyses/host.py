@@ -14,6 +14,7 @@ import polars as pl
 
 from trainperf.trace.common import RUNTIME_CATS, self_times
 from trainperf.trace.engine import ENGINE
+from trainperf.trace.schema import starts_with
 
 # Kineto's CPU categories of framework work: ops, and the runtime calls that launch GPU work.
 _OPS = pl.col("cat") == "cpu_op"
@@ -48,8 +49,9 @@ def host_ops(events: pl.DataFrame, ops_: pl.DataFrame | None = None) -> pl.DataF
     """Per (rank, op name): calls, self_ns and total_ns (inclusive) over the scope, calls_per_step,
     self_per_step_ns and share (of the rank's op self time); most self time first."""
     ops, n = _scope((_ops(events) if ops_ is None else ops_).lazy())
-    out = ops.group_by("rank", "name").agg(calls=pl.len(), self_ns=pl.col("self_ns").sum(),
-                                            total_ns=pl.col("dur").sum()).join(n, on="rank")
+    out = (ops.group_by("rank", "name").agg(calls=pl.len(), self_ns=pl.col("self_ns").sum(),
+                                             total_ns=pl.col("dur").sum()).join(n, on="rank")
+           .with_columns(pl.col("name").cast(pl.String)))  # (Categorical in the analysis table)
     return (out.with_columns(calls_per_step=pl.col("calls") / pl.col("per"),
                              self_per_step_ns=pl.col("self_ns") / pl.col("per"),
                              share=pl.col("self_ns") / pl.col("self_ns").sum().over("rank"))
@@ -65,7 +67,7 @@ def host_summary(events: pl.DataFrame, ops_: pl.DataFrame | None = None) -> pl.D
     launch GPU work) per step."""
     ev = events.lazy()
     ops, n = _scope((_ops(events) if ops_ is None else ops_).lazy())
-    steps = (ev.filter(pl.col("name").str.starts_with("ProfilerStep#") & (pl.col("ph") == "X"))
+    steps = (ev.filter(starts_with(events, "name", "ProfilerStep#") & (pl.col("ph") == "X"))
              .group_by("rank").agg(step_ns=pl.col("dur").mean()))
     span = ops.group_by("rank").agg(span_ns=(pl.col("ts") + pl.col("dur")).max() - pl.col("ts").min())
     busiest = (ops.filter("top").group_by("rank", "pid", "tid").agg(t=pl.col("dur").sum())

@@ -19,7 +19,7 @@ def kernel_breakdown(events: pl.DataFrame) -> pl.DataFrame:
     share of the rank's GPU kernel time. Sorted by rank, then time descending."""
     g = events.lazy().filter("gpu").select("rank", "step", "category", "dur")
     out = (g.group_by("rank", "category").agg(count=pl.len(), time_ns=pl.col("dur").sum())
-           .join(_steps(g), on="rank", how="left"))
+           .join(_steps(g), on="rank", how="left").with_columns(pl.col("category").cast(pl.String)))
     return (out.with_columns(time_per_step_ns=pl.col("time_ns") / pl.col("n_steps"),
                              count_per_step=pl.col("count") / pl.col("n_steps"),
                              share=pl.col("time_ns") / pl.col("time_ns").sum().over("rank"))
@@ -32,7 +32,8 @@ def top_kernels(events: pl.DataFrame, n: int = 20) -> pl.DataFrame:
     g = events.lazy().filter("gpu").select("rank", "name", "category", "dur")
     out = g.group_by("name", "category").agg(
         count=pl.len(), time_ns=pl.col("dur").sum(), mean_ns=pl.col("dur").mean(),
-        median_ns=pl.col("dur").median(), max_ns=pl.col("dur").max(), ranks=pl.col("rank").n_unique())
+        median_ns=pl.col("dur").median(), max_ns=pl.col("dur").max(), ranks=pl.col("rank").n_unique(),
+    ).with_columns(pl.col("name", "category").cast(pl.String))  # (Categorical in the Events tables)
     # share of all kernel time; 1 when there is none (no division by zero)
     total = pl.col("time_ns").sum()
     share = pl.col("time_ns") / pl.when(total > 0).then(total).otherwise(1)

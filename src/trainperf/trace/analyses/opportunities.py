@@ -18,6 +18,7 @@ from trainperf.trace.analyses._intervals import gaps, union_len_lazy
 from trainperf.trace.analyses.advice import ACHIEVABLE_SOL, MIN_FRAC, PART, Findings, opportunity_rows
 from trainperf.trace.analyses.temporal import ALL_STEPS, windows
 from trainperf.trace.engine import ENGINE
+from trainperf.trace.schema import starts_with
 from trainperf.vocab import OpCategory
 
 __all__ = ["ACHIEVABLE_SOL", "MIN_FRAC", "PART", "SCHEMA", "opportunities"]
@@ -33,7 +34,7 @@ def _per_step(temporal: pl.DataFrame) -> pl.DataFrame:
 
 def _dataloader_idle(events: pl.DataFrame) -> pl.DataFrame:
     """Per rank: GPU idle time that overlaps a data-loader ``enumerate(DataLoader)#...__next__`` span."""
-    dl = events.lazy().filter(pl.col("name").str.starts_with("enumerate(DataLoader)") & (pl.col("ph") == "X")).select(
+    dl = events.lazy().filter(starts_with(events, "name", "enumerate(DataLoader)") & (pl.col("ph") == "X")).select(
         "rank", s="ts", e=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE)
     if dl.height == 0:
         return pl.DataFrame(schema={"rank": pl.Int32, "dl_idle_ns": pl.Int64})
@@ -97,7 +98,7 @@ def _compute_inputs(sol: pl.DataFrame, events: pl.DataFrame, gpu: Any | None) ->
     kernel_fp32: dict[str, float] = {}
     if not sol["covered"].any():
         # (the GPU rows first: the name regex over every event would cost more than this whole analysis)
-        g = events.lazy().filter("gpu").select("name", "category", "dur").collect(engine=ENGINE)
+        g = events.lazy().filter("gpu").select(pl.col("name", "category").cast(pl.String), "dur").collect(engine=ENGINE)
         k = g.filter(pl.col("name").str.contains(_FP32_KERNELS)).group_by("category").agg(pl.col("dur").sum())
         kernel_fp32 = {c: float(t) for c, t in k.iter_rows()}
     return rows, _op_sequence(events), gpu, kernel_fp32

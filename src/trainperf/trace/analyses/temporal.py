@@ -83,7 +83,8 @@ def _idle_causes(events: pl.DataFrame, g: pl.LazyFrame, w: pl.LazyFrame) -> pl.L
     # (the runtime rows first, in their own query: the name regex over every event's name would cost more
     # than the rest of this analysis, and polars would merge two filters of one query into one)
     rt = (events.lazy().filter(pl.col("cat").is_in(common.SYNC_CATS) & pl.col("ts").is_not_null())
-          .select("rank", "cat", "name", ss="ts", se=pl.col("ts") + pl.col("dur")).collect(engine=ENGINE))
+          .select("rank", "cat", pl.col("name").cast(pl.String), ss="ts", se=pl.col("ts") + pl.col("dur"))
+          .collect(engine=ENGINE))
     sync = rt.lazy().filter(pl.col("name").str.contains(_SYNC) | (pl.col("cat") == "cuda_sync")).select("rank", "ss", "se")
     # (forward: the first call ending at or after g0; among calls ending together the earliest-starting, so
     # that the answer does not depend on the sort's order of equal ends)
